@@ -1,0 +1,426 @@
+//! The command line: flags (clap derive; the doc comments are the help text), turned into a
+//! [`Request`], planned, then executed or printed (`--dry-run`).
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::str::FromStr;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use ipnet::IpNet;
+use time::{Duration, OffsetDateTime};
+
+use crate::exit::{EXIT_CODES_HELP, ExitStatus};
+use crate::host;
+use crate::output;
+use crate::pki::catalog::{self, Scope};
+use crate::pki::cert::{DEFAULT_CA_VALIDITY, DEFAULT_VALIDITY};
+use crate::pki::duration::parse_duration;
+use crate::pki::keys::KeyAlgorithm;
+use crate::pki::names::{self, Cluster, Endpoint, NodeSpec, San};
+use crate::pki::plan::{self, Options, Request, Want};
+use crate::pki::store::Layout;
+use crate::pki::{Error, ErrorKind};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "kubepki",
+    version,
+    about = "Bootstrap and run the PKI of a self-managed Kubernetes cluster, as kubeadm lays it out",
+    after_help = EXIT_CODES_HELP
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create the CAs, the service-account key pair and every control-plane certificate
+    /// (kubeadm init phase certs all).
+    #[command(after_help = EXIT_CODES_HELP)]
+    Init(InitArgs),
+    /// Create the three CAs (ca, front-proxy-ca, etcd/ca) and the service-account key pair.
+    #[command(after_help = EXIT_CODES_HELP)]
+    InitCa(InitCaArgs),
+    /// Issue leaf certificates signed by the existing CAs.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Issue(IssueArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+    Yaml,
+}
+
+/// Flags every file-writing command has.
+#[derive(Debug, Args)]
+pub struct CommonArgs {
+    /// The certificate directory (kubeadm's certificatesDir).
+    #[arg(long, value_name = "DIR", default_value = "/etc/kubernetes/pki")]
+    pub cert_dir: PathBuf,
+
+    /// Algorithm of new keys: RSA-2048, RSA-3072, RSA-4096, ECDSA-P256, ECDSA-P384 or ED25519
+    /// (kubeadm's encryptionAlgorithm names; ED25519 cannot be used for sa.key, and kubeadm
+    /// itself cannot read Ed25519 keys).
+    #[arg(long, value_name = "ALG", default_value = "RSA-2048", value_parser = KeyAlgorithm::from_str)]
+    pub key_algorithm: KeyAlgorithm,
+
+    /// Replace files that exist but do not match the request; the old files are kept under
+    /// <cert-dir>/kubepki-backup/<time>/.
+    #[arg(long)]
+    pub force: bool,
+
+    /// Print what would be done and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Output format: text for people, json or yaml for scripts.
+    #[arg(short = 'o', long, value_enum, default_value = "text")]
+    pub output: OutputFormat,
+}
+
+/// Flags that decide the contents of control-plane certificates (kubeadm's names).
+#[derive(Debug, Args)]
+pub struct ClusterArgs {
+    /// Node name: the control-plane node for apiserver/etcd certificates (default: the
+    /// hostname). For kubelet-client/kubelet-server repeat it to issue for many nodes; write
+    /// NAME=ADDR[,ADDR...] to add addresses to a node's kubelet serving certificate.
+    #[arg(long = "node-name", value_name = "NAME[=ADDRS]")]
+    pub nodes: Vec<NodeSpec>,
+
+    /// A file listing nodes, one per line: NAME [ADDR...]; '#' starts a comment.
+    #[arg(long, value_name = "FILE")]
+    pub node_list: Option<PathBuf>,
+
+    /// The IP address the API server advertises (default: the address of the default-route
+    /// interface).
+    #[arg(long, value_name = "IP", value_parser = names::parse_ip)]
+    pub apiserver_advertise_address: Option<IpAddr>,
+
+    /// Extra SANs (IPs or DNS names) for the API server serving certificate.
+    #[arg(long, value_name = "SAN,...", value_delimiter = ',')]
+    pub apiserver_cert_extra_sans: Vec<San>,
+
+    /// A stable address for the control plane, HOST[:PORT] (an IP or a DNS name).
+    #[arg(long, value_name = "HOST[:PORT]")]
+    pub control_plane_endpoint: Option<Endpoint>,
+
+    /// Service CIDR(s); the first IP of the first CIDR is the API server's in-cluster SAN.
+    #[arg(long, value_name = "CIDR[,CIDR]", default_value = "10.96.0.0/12")]
+    pub service_cidr: ServiceCidrs,
+
+    /// The cluster DNS domain.
+    #[arg(long, value_name = "DOMAIN", default_value = "cluster.local")]
+    pub service_dns_domain: String,
+
+    /// Extra SANs for the etcd serving certificate.
+    #[arg(long, value_name = "SAN,...", value_delimiter = ',')]
+    pub etcd_server_extra_sans: Vec<San>,
+
+    /// Extra SANs for the etcd peer certificate.
+    #[arg(long, value_name = "SAN,...", value_delimiter = ',')]
+    pub etcd_peer_extra_sans: Vec<San>,
+
+    /// Validity of new leaf certificates, e.g. 1y, 365d, 8760h.
+    #[arg(long, value_name = "DUR", default_value = "1y", value_parser = parse_duration)]
+    pub validity: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct CaValidityArgs {
+    /// Validity of new CA certificates, e.g. 10y, 87600h.
+    #[arg(long, value_name = "DUR", default_value = "10y", value_parser = parse_duration)]
+    pub ca_validity: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    #[command(flatten)]
+    pub ca: CaValidityArgs,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct InitCaArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    #[command(flatten)]
+    pub ca: CaValidityArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct IssueArgs {
+    /// What to issue: a leaf of the catalog (apiserver, apiserver-kubelet-client,
+    /// apiserver-etcd-client, front-proxy-client, etcd-server, etcd-peer,
+    /// etcd-healthcheck-client, kubelet-client, kubelet-server), `kubelet` (both kubelet
+    /// certificates), or `all` (every control-plane certificate).
+    #[arg(value_name = "NAME", required = true)]
+    pub names: Vec<String>,
+    #[command(flatten)]
+    pub common: CommonArgs,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServiceCidrs(pub Vec<IpNet>);
+
+impl FromStr for ServiceCidrs {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        names::parse_service_cidrs(s).map(ServiceCidrs)
+    }
+}
+
+/// Runs the command line and returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() {
+                ExitStatus::Usage.code()
+            } else {
+                ExitStatus::Success.code()
+            });
+        }
+    };
+    match run(cli, OffsetDateTime::now_utc()) {
+        Ok(status) => ExitCode::from(status.code()),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            let kind = e
+                .chain()
+                .find_map(|c| c.downcast_ref::<Error>())
+                .map_or(ErrorKind::Io, Error::kind);
+            ExitCode::from(ExitStatus::from_kind(kind).code())
+        }
+    }
+}
+
+/// Runs a parsed command with `now` as the clock.
+pub fn run(cli: Cli, now: OffsetDateTime) -> anyhow::Result<ExitStatus> {
+    let (common, request) = match &cli.command {
+        Command::Init(a) => (&a.common, init_request(a, now)?),
+        Command::InitCa(a) => (&a.common, init_ca_request(a, now)),
+        Command::Issue(a) => (&a.common, issue_request(a, now)?),
+    };
+    let plan = plan::plan(&request).context("nothing was written")?;
+    if common.dry_run {
+        output::print_plan(&plan, &request.layout, common.output)?;
+        return Ok(ExitStatus::Success);
+    }
+    let outcomes = plan.execute().with_context(|| {
+        format!(
+            "writing to {} failed; files already there are unchanged",
+            request.layout.cert_dir().display()
+        )
+    })?;
+    output::print_outcomes(&outcomes, &request.layout, common.output)?;
+    Ok(ExitStatus::Success)
+}
+
+fn options(common: &CommonArgs, validity: Duration, ca_validity: Duration, now: OffsetDateTime) -> Options {
+    Options {
+        key_algorithm: common.key_algorithm,
+        validity,
+        ca_validity,
+        force: common.force,
+        now,
+    }
+}
+
+fn ca_wants() -> Vec<Want> {
+    let control_plane_node = NodeSpec {
+        name: String::new(),
+        addresses: vec![],
+    };
+    catalog::authorities()
+        .map(|profile| Want::Cert {
+            profile,
+            node: control_plane_node.clone(),
+        })
+        .chain([Want::ServiceAccount])
+        .collect()
+}
+
+fn init_ca_request(a: &InitCaArgs, now: OffsetDateTime) -> Request {
+    Request {
+        layout: Layout::new(&a.common.cert_dir),
+        cluster: None,
+        wants: ca_wants(),
+        options: options(&a.common, DEFAULT_VALIDITY, a.ca.ca_validity, now),
+    }
+}
+
+fn init_request(a: &InitArgs, now: OffsetDateTime) -> anyhow::Result<Request> {
+    let nodes = node_specs(&a.cluster)?;
+    let node = single_node(&nodes)?;
+    let cluster = cluster(&a.cluster, &node)?;
+    // kubeadm's order: each CA, then its leaves; the service-account key last.
+    let wants = catalog::CATALOG
+        .iter()
+        .filter(|p| p.scope != Scope::Node)
+        .map(|profile| Want::Cert {
+            profile,
+            node: node.clone(),
+        })
+        .chain([Want::ServiceAccount])
+        .collect();
+    Ok(Request {
+        layout: Layout::new(&a.common.cert_dir),
+        cluster: Some(cluster),
+        wants,
+        options: options(&a.common, a.cluster.validity, a.ca.ca_validity, now),
+    })
+}
+
+fn issue_request(a: &IssueArgs, now: OffsetDateTime) -> anyhow::Result<Request> {
+    let mut profiles = Vec::new();
+    for name in &a.names {
+        let chosen: Vec<_> = match name.as_str() {
+            "all" => catalog::control_plane_leaves().collect(),
+            "kubelet" => catalog::node_leaves().collect(),
+            _ => match catalog::find(name) {
+                Some(p) if p.is_ca() => {
+                    return Err(Error::usage(
+                        "NAME",
+                        format!("{name} is a CA; CAs are made by `kubepki init-ca`"),
+                    )
+                    .into());
+                }
+                Some(p) => vec![p],
+                None => {
+                    return Err(Error::usage(
+                        "NAME",
+                        format!(
+                            "unknown certificate {name:?}; expected one of: {}, kubelet, all",
+                            catalog::leaf_names().join(", ")
+                        ),
+                    )
+                    .into());
+                }
+            },
+        };
+        for p in chosen {
+            if !profiles.contains(&p) {
+                profiles.push(p);
+            }
+        }
+    }
+    let nodes = node_specs(&a.cluster)?;
+    let control_plane: Vec<_> = profiles.iter().filter(|p| !p.per_node()).collect();
+    let cluster = if control_plane.is_empty() {
+        None
+    } else {
+        let node = single_node(&nodes)?;
+        Some(cluster(&a.cluster, &node)?)
+    };
+    let mut wants = Vec::new();
+    for profile in catalog::CATALOG.iter().filter(|p| profiles.contains(p)) {
+        if profile.per_node() {
+            wants.extend(nodes.iter().map(|n| Want::Cert {
+                profile,
+                node: n.clone(),
+            }));
+        } else {
+            wants.push(Want::Cert {
+                profile,
+                node: nodes[0].clone(),
+            });
+        }
+    }
+    Ok(Request {
+        layout: Layout::new(&a.common.cert_dir),
+        cluster,
+        wants,
+        options: options(&a.common, a.cluster.validity, DEFAULT_CA_VALIDITY, now),
+    })
+}
+
+/// The nodes named by --node-name and --node-list, or the host's name when none is.
+fn node_specs(a: &ClusterArgs) -> anyhow::Result<Vec<NodeSpec>> {
+    let mut nodes = a.nodes.clone();
+    if let Some(path) = &a.node_list {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::io(path, "read", e))
+            .context("--node-list")?;
+        for (i, line) in text.lines().enumerate() {
+            let line = line.split('#').next().unwrap_or("").trim();
+            let mut fields = line.split_whitespace();
+            let Some(name) = fields.next() else { continue };
+            let spec = format!("{name}={}", fields.collect::<Vec<_>>().join(","));
+            let node = spec.parse::<NodeSpec>().map_err(|e| {
+                Error::bad_file(path, format!("line {}: {e}", i + 1))
+            })?;
+            nodes.push(node);
+        }
+    }
+    if nodes.is_empty() {
+        let name = host::node_name().ok_or_else(|| {
+            Error::usage("--node-name", "no hostname to default to; pass --node-name")
+        })?;
+        let node = name.parse::<NodeSpec>().map_err(|e| {
+            Error::usage("--node-name", format!("the hostname is not a valid node name ({e}); pass --node-name"))
+        })?;
+        nodes.push(node);
+    }
+    let mut seen = std::collections::HashSet::new();
+    if let Some(dup) = nodes.iter().find(|n| !seen.insert(n.name.clone())) {
+        return Err(Error::usage("--node-name", format!("node {:?} is named twice", dup.name)).into());
+    }
+    Ok(nodes)
+}
+
+fn single_node(nodes: &[NodeSpec]) -> anyhow::Result<NodeSpec> {
+    match nodes {
+        [one] => Ok(one.clone()),
+        _ => Err(Error::usage(
+            "--node-name",
+            format!(
+                "control-plane certificates are for one node, got {}; issue kubelet \
+                 certificates for many nodes separately",
+                nodes.iter().map(|n| n.name.as_str()).collect::<Vec<_>>().join(", ")
+            ),
+        )
+        .into()),
+    }
+}
+
+fn cluster(a: &ClusterArgs, node: &NodeSpec) -> anyhow::Result<Cluster> {
+    let advertise_address = match a.apiserver_advertise_address {
+        Some(ip) => ip,
+        None => host::advertise_address().ok_or_else(|| {
+            Error::usage(
+                "--apiserver-advertise-address",
+                "not given and this host has no default route to take it from",
+            )
+        })?,
+    };
+    if advertise_address.is_unspecified() || advertise_address.is_multicast() {
+        return Err(Error::usage(
+            "--apiserver-advertise-address",
+            format!("{advertise_address} is not a unicast address"),
+        )
+        .into());
+    }
+    names::validate_dns_name(&a.service_dns_domain, false)
+        .map_err(|e| Error::usage("--service-dns-domain", e))?;
+    Ok(Cluster {
+        node_name: node.name.clone(),
+        advertise_address,
+        control_plane_endpoint: a.control_plane_endpoint.clone(),
+        apiserver_extra_sans: a.apiserver_cert_extra_sans.clone(),
+        service_cidrs: a.service_cidr.0.clone(),
+        dns_domain: a.service_dns_domain.clone(),
+        etcd_server_extra_sans: a.etcd_server_extra_sans.clone(),
+        etcd_peer_extra_sans: a.etcd_peer_extra_sans.clone(),
+    })
+}

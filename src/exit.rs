@@ -1,0 +1,50 @@
+//! Exit codes: one enum, mapped to numbers in one place, documented in `--help`.
+
+use crate::pki::ErrorKind;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    Success = 0,
+    /// An I/O or internal failure.
+    Failure = 1,
+    /// A flag or argument is malformed or not allowed (also clap's own usage errors).
+    Usage = 2,
+    /// A file exists but does not match what was asked (`--force` replaces it).
+    Conflict = 3,
+    /// A file cannot be used: malformed, a key that does not match, a CA key that is absent.
+    BadFile = 4,
+    /// check-expiration: a certificate has expired, or expires within --fail-within.
+    Expiring = 5,
+    /// check-expiration: a certificate is missing or invalid.
+    MissingOrInvalid = 6,
+    /// Another kubepki run holds the lock on the certificate directory.
+    Locked = 7,
+}
+
+impl ExitStatus {
+    pub fn from_kind(kind: ErrorKind) -> Self {
+        match kind {
+            ErrorKind::Usage => ExitStatus::Usage,
+            ErrorKind::Conflict => ExitStatus::Conflict,
+            ErrorKind::BadFile => ExitStatus::BadFile,
+            ErrorKind::Io => ExitStatus::Failure,
+            ErrorKind::Locked => ExitStatus::Locked,
+        }
+    }
+
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+}
+
+/// The exit-code table shown at the end of `--help`.
+pub const EXIT_CODES_HELP: &str = "\
+Exit codes:
+  0  success
+  1  I/O or internal failure
+  2  usage error: a malformed or disallowed flag or argument
+  3  conflict: a file exists but does not match the request (--force replaces it, keeping a backup)
+  4  unusable file: malformed certificate or key, key not matching its certificate, CA key absent
+  5  check-expiration: a certificate has expired or expires within --fail-within
+  6  check-expiration: a certificate is missing or invalid
+  7  another kubepki run holds the lock on the certificate directory";

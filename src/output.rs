@@ -1,0 +1,138 @@
+//! Rendering results: short lines for people, JSON or YAML for scripts.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::cli::OutputFormat;
+use crate::pki::catalog::ExtUsage;
+use crate::pki::plan::{Action, Outcome, Plan, PlanItem};
+use crate::pki::store::Layout;
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Document<'a, T: Serialize> {
+    dry_run: bool,
+    cert_dir: &'a Path,
+    items: &'a [T],
+}
+
+fn emit<T: Serialize>(doc: &Document<'_, T>, format: OutputFormat) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match format {
+        OutputFormat::Json => {
+            serde_json_like(doc, &mut out)?;
+        }
+        OutputFormat::Yaml => out.write_all(yaml_serde::to_string(doc)?.as_bytes())?,
+        OutputFormat::Text => unreachable!("text is rendered by the callers"),
+    }
+    Ok(())
+}
+
+// JSON through yaml_serde's sibling would be odd; serde's JSON is the right tool.
+fn serde_json_like<T: Serialize>(doc: &T, out: &mut impl Write) -> anyhow::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, doc)?;
+    out.write_all(b"\n")?;
+    Ok(())
+}
+
+fn short<'a>(layout: &Layout, path: &'a Path) -> std::borrow::Cow<'a, str> {
+    let _ = layout;
+    path.to_string_lossy()
+}
+
+fn label(name: &str, node: Option<&str>) -> String {
+    match node {
+        Some(n) => format!("{name} ({n})"),
+        None => name.to_string(),
+    }
+}
+
+fn files(layout: &Layout, files: &[PathBuf]) -> String {
+    files
+        .iter()
+        .map(|f| short(layout, f).into_owned())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+pub fn print_plan(plan: &Plan, layout: &Layout, format: OutputFormat) -> anyhow::Result<()> {
+    if format != OutputFormat::Text {
+        return emit(
+            &Document::<PlanItem> {
+                dry_run: true,
+                cert_dir: layout.cert_dir(),
+                items: &plan.items,
+            },
+            format,
+        );
+    }
+    let mut out = std::io::stdout().lock();
+    for item in &plan.items {
+        let verb = match item.action {
+            Action::Create => "would create",
+            Action::Reuse => "would reuse",
+            Action::Replace => "would replace",
+        };
+        writeln!(
+            out,
+            "[dry-run] {verb} {}: {} ({})",
+            label(&item.name, item.node.as_deref()),
+            files(layout, &item.files),
+            item.reason
+        )?;
+    }
+    writeln!(out, "[dry-run] nothing was written")?;
+    Ok(())
+}
+
+pub fn print_outcomes(outcomes: &[Outcome], layout: &Layout, format: OutputFormat) -> anyhow::Result<()> {
+    if format != OutputFormat::Text {
+        return emit(
+            &Document {
+                dry_run: false,
+                cert_dir: layout.cert_dir(),
+                items: outcomes,
+            },
+            format,
+        );
+    }
+    let mut out = std::io::stdout().lock();
+    for o in outcomes {
+        let what = label(&o.name, o.node.as_deref());
+        match o.action {
+            Action::Reuse => writeln!(out, "[certs] reused   {what}: {}", o.reason)?,
+            action => {
+                let alg = o.key_algorithm.map(|a| format!(", {a}")).unwrap_or_default();
+                writeln!(
+                    out,
+                    "[certs] {:<8} {what}: {}{alg}",
+                    action.past_tense(),
+                    files(layout, &o.files)
+                )?;
+                if let Some(c) = o.certificate.as_ref().filter(|c| c.usages.contains(&ExtUsage::ServerAuth)) {
+                    writeln!(
+                        out,
+                        "         serving cert is signed for DNS names [{}] and IPs [{}]",
+                        c.alt_names.dns.join(" "),
+                        c.alt_names
+                            .ips
+                            .iter()
+                            .map(|i| i.to_string())
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    )?;
+                }
+            }
+        }
+    }
+    let written = outcomes.iter().filter(|o| o.action != Action::Reuse).count();
+    writeln!(
+        out,
+        "Valid certificates and keys now exist in {:?} ({written} written, {} reused)",
+        layout.cert_dir(),
+        outcomes.len() - written
+    )?;
+    Ok(())
+}

@@ -1,0 +1,360 @@
+//! The certificate catalog: every certificate kubepki makes, as data.
+//!
+//! This mirrors kubeadm's `cmd/kubeadm/app/phases/certs/certlist.go`: each entry names the
+//! certificate, its file stem, its signer, its subject and usages, and a rule for its SANs. Every
+//! subcommand reads this table; adding a certificate means adding one entry here. The order is
+//! kubeadm's `GetDefaultCertList` order (each CA before the leaves it signs), followed by the
+//! per-node kubelet certificates.
+
+use serde::Serialize;
+
+/// Who signs a certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signer {
+    /// A self-signed certificate authority.
+    SelfSigned,
+    /// Signed by the CA with this catalog name.
+    Ca(&'static str),
+}
+
+/// How the subject common name is formed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommonName {
+    Fixed(&'static str),
+    /// The (control-plane) node name, as kubeadm uses for the etcd server and peer certificates.
+    NodeName,
+    /// `system:node:<node>`, the identity the Node authorizer expects from a kubelet.
+    NodeIdentity,
+}
+
+/// Extended key usages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ExtUsage {
+    ServerAuth,
+    ClientAuth,
+}
+
+impl ExtUsage {
+    pub fn name(self) -> &'static str {
+        match self {
+            ExtUsage::ServerAuth => "serverAuth",
+            ExtUsage::ClientAuth => "clientAuth",
+        }
+    }
+}
+
+/// Which rule computes the subject alternative names (see `names::alt_names`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SanRule {
+    None,
+    /// A CA carries its own CN as a DNS name, as kubeadm's CA certificates do.
+    OwnCommonName,
+    ApiServer,
+    EtcdServer,
+    EtcdPeer,
+    /// The node name and the node's addresses.
+    KubeletServing,
+}
+
+/// Where a certificate belongs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// One of the cluster's certificate authorities.
+    Authority,
+    /// The control-plane set (`issue all`, kubeadm's `init phase certs all`).
+    ControlPlane,
+    /// Issued per node, into the node's own directory.
+    Node,
+    /// Only exists when etcd is local; skipped with external etcd.
+    LocalEtcd,
+}
+
+/// One certificate profile.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Profile {
+    /// The name users type (`kubepki issue apiserver`), as kubeadm's `certs renew <name>`.
+    pub name: &'static str,
+    /// File stem below the certificate directory (`etcd/server` → `etcd/server.crt`).
+    pub base_name: &'static str,
+    /// What kubeadm calls it in messages.
+    pub long_name: &'static str,
+    pub signer: Signer,
+    pub common_name: CommonName,
+    pub organizations: &'static [&'static str],
+    pub usages: &'static [ExtUsage],
+    pub sans: SanRule,
+    pub scope: Scope,
+}
+
+impl Profile {
+    pub fn is_ca(&self) -> bool {
+        self.signer == Signer::SelfSigned
+    }
+
+    pub fn per_node(&self) -> bool {
+        self.scope == Scope::Node
+    }
+
+    /// The CA profile that signs this one (itself for a CA).
+    pub fn issuer(&self) -> &'static Profile {
+        match self.signer {
+            Signer::SelfSigned => find(self.name).expect("catalog entry"),
+            Signer::Ca(ca) => find(ca).expect("catalog invariant: signer is a CA in the catalog"),
+        }
+    }
+
+    pub fn common_name(&self, node: &str) -> String {
+        match self.common_name {
+            CommonName::Fixed(cn) => cn.to_string(),
+            CommonName::NodeName => node.to_string(),
+            CommonName::NodeIdentity => format!("system:node:{node}"),
+        }
+    }
+}
+
+const SERVER: &[ExtUsage] = &[ExtUsage::ServerAuth];
+const CLIENT: &[ExtUsage] = &[ExtUsage::ClientAuth];
+// etcd 3.2+ makes outgoing connections with its serving certificate too (grpc-gateway, peer
+// dials), so kubeadm gives both etcd certificates serverAuth and clientAuth; see
+// https://github.com/etcd-io/etcd/issues/9785.
+const SERVER_CLIENT: &[ExtUsage] = &[ExtUsage::ServerAuth, ExtUsage::ClientAuth];
+
+/// Since Kubernetes 1.29 kubeadm puts its admin identities in this group, bound to cluster-admin
+/// by a ClusterRoleBinding, instead of the unrevokable `system:masters`.
+pub const CLUSTER_ADMINS_GROUP: &str = "kubeadm:cluster-admins";
+pub const NODES_GROUP: &str = "system:nodes";
+
+pub static CATALOG: &[Profile] = &[
+    Profile {
+        name: "ca",
+        base_name: "ca",
+        long_name: "self-signed Kubernetes CA to provision identities for other Kubernetes components",
+        signer: Signer::SelfSigned,
+        common_name: CommonName::Fixed("kubernetes"),
+        organizations: &[],
+        usages: &[],
+        sans: SanRule::OwnCommonName,
+        scope: Scope::Authority,
+    },
+    Profile {
+        name: "apiserver",
+        base_name: "apiserver",
+        long_name: "certificate for serving the Kubernetes API",
+        signer: Signer::Ca("ca"),
+        common_name: CommonName::Fixed("kube-apiserver"),
+        organizations: &[],
+        usages: SERVER,
+        sans: SanRule::ApiServer,
+        scope: Scope::ControlPlane,
+    },
+    Profile {
+        name: "apiserver-kubelet-client",
+        base_name: "apiserver-kubelet-client",
+        long_name: "certificate for the API server to connect to kubelet",
+        signer: Signer::Ca("ca"),
+        common_name: CommonName::Fixed("kube-apiserver-kubelet-client"),
+        organizations: &[CLUSTER_ADMINS_GROUP],
+        usages: CLIENT,
+        sans: SanRule::None,
+        scope: Scope::ControlPlane,
+    },
+    Profile {
+        name: "front-proxy-ca",
+        base_name: "front-proxy-ca",
+        long_name: "self-signed CA to provision identities for front proxy",
+        signer: Signer::SelfSigned,
+        common_name: CommonName::Fixed("front-proxy-ca"),
+        organizations: &[],
+        usages: &[],
+        sans: SanRule::OwnCommonName,
+        scope: Scope::Authority,
+    },
+    Profile {
+        name: "front-proxy-client",
+        base_name: "front-proxy-client",
+        long_name: "certificate for the front proxy client",
+        signer: Signer::Ca("front-proxy-ca"),
+        // Must equal kube-apiserver's --requestheader-allowed-names.
+        common_name: CommonName::Fixed("front-proxy-client"),
+        organizations: &[],
+        usages: CLIENT,
+        sans: SanRule::None,
+        scope: Scope::ControlPlane,
+    },
+    Profile {
+        name: "etcd-ca",
+        base_name: "etcd/ca",
+        long_name: "self-signed CA to provision identities for etcd",
+        signer: Signer::SelfSigned,
+        common_name: CommonName::Fixed("etcd-ca"),
+        organizations: &[],
+        usages: &[],
+        sans: SanRule::OwnCommonName,
+        scope: Scope::LocalEtcd,
+    },
+    Profile {
+        name: "etcd-server",
+        base_name: "etcd/server",
+        long_name: "certificate for serving etcd",
+        signer: Signer::Ca("etcd-ca"),
+        common_name: CommonName::NodeName,
+        organizations: &[],
+        usages: SERVER_CLIENT,
+        sans: SanRule::EtcdServer,
+        scope: Scope::LocalEtcd,
+    },
+    Profile {
+        name: "etcd-peer",
+        base_name: "etcd/peer",
+        long_name: "certificate for etcd nodes to communicate with each other",
+        signer: Signer::Ca("etcd-ca"),
+        common_name: CommonName::NodeName,
+        organizations: &[],
+        usages: SERVER_CLIENT,
+        sans: SanRule::EtcdPeer,
+        scope: Scope::LocalEtcd,
+    },
+    Profile {
+        name: "etcd-healthcheck-client",
+        base_name: "etcd/healthcheck-client",
+        long_name: "certificate for liveness probes to healthcheck etcd",
+        signer: Signer::Ca("etcd-ca"),
+        common_name: CommonName::Fixed("kube-etcd-healthcheck-client"),
+        organizations: &[],
+        usages: CLIENT,
+        sans: SanRule::None,
+        scope: Scope::LocalEtcd,
+    },
+    Profile {
+        name: "apiserver-etcd-client",
+        base_name: "apiserver-etcd-client",
+        long_name: "certificate the apiserver uses to access etcd",
+        signer: Signer::Ca("etcd-ca"),
+        common_name: CommonName::Fixed("kube-apiserver-etcd-client"),
+        organizations: &[],
+        usages: CLIENT,
+        sans: SanRule::None,
+        scope: Scope::LocalEtcd,
+    },
+    Profile {
+        name: "kubelet-client",
+        base_name: "kubelet-client",
+        long_name: "client certificate for a kubelet to authenticate to the API server",
+        signer: Signer::Ca("ca"),
+        common_name: CommonName::NodeIdentity,
+        organizations: &[NODES_GROUP],
+        usages: CLIENT,
+        sans: SanRule::None,
+        scope: Scope::Node,
+    },
+    Profile {
+        name: "kubelet-server",
+        // kubelet's own name for its serving pair in --cert-dir (/var/lib/kubelet/pki).
+        base_name: "kubelet",
+        long_name: "serving certificate for a kubelet's HTTPS endpoint",
+        signer: Signer::Ca("ca"),
+        // What the kubernetes.io/kubelet-serving signer requires of a kubelet serving cert.
+        common_name: CommonName::NodeIdentity,
+        organizations: &[NODES_GROUP],
+        usages: SERVER,
+        sans: SanRule::KubeletServing,
+        scope: Scope::Node,
+    },
+];
+
+/// The service-account signing key pair is not a certificate; it has a fixed place.
+pub const SERVICE_ACCOUNT_KEY_BASE: &str = "sa";
+
+/// Looks a profile up by its user-facing name.
+pub fn find(name: &str) -> Option<&'static Profile> {
+    CATALOG.iter().find(|p| p.name == name)
+}
+
+/// The certificate authorities, in catalog order.
+pub fn authorities() -> impl Iterator<Item = &'static Profile> {
+    CATALOG.iter().filter(|p| p.is_ca())
+}
+
+/// The control-plane leaves `issue all` makes, in catalog order.
+pub fn control_plane_leaves() -> impl Iterator<Item = &'static Profile> {
+    CATALOG
+        .iter()
+        .filter(|p| !p.is_ca() && matches!(p.scope, Scope::ControlPlane | Scope::LocalEtcd))
+}
+
+/// The per-node leaves.
+pub fn node_leaves() -> impl Iterator<Item = &'static Profile> {
+    CATALOG.iter().filter(|p| p.per_node())
+}
+
+/// All names `issue` accepts, for help and error messages.
+pub fn leaf_names() -> Vec<&'static str> {
+    CATALOG
+        .iter()
+        .filter(|p| !p.is_ca())
+        .map(|p| p.name)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn every_ca_comes_before_its_leaves_and_every_signer_is_a_ca() {
+        let mut seen = HashSet::new();
+        for p in CATALOG {
+            if let Signer::Ca(ca) = p.signer {
+                let signer = find(ca).unwrap_or_else(|| panic!("{}: unknown CA {ca}", p.name));
+                assert!(signer.is_ca(), "{}: signer {ca} is not a CA", p.name);
+                assert!(seen.contains(ca), "{}: CA {ca} comes after it", p.name);
+            }
+            seen.insert(p.name);
+        }
+    }
+
+    #[test]
+    fn names_and_files_are_unique() {
+        let names: HashSet<_> = CATALOG.iter().map(|p| p.name).collect();
+        assert_eq!(names.len(), CATALOG.len());
+        let files: HashSet<_> = CATALOG
+            .iter()
+            .filter(|p| !p.per_node())
+            .map(|p| p.base_name)
+            .collect();
+        assert_eq!(
+            files.len(),
+            CATALOG.iter().filter(|p| !p.per_node()).count()
+        );
+    }
+
+    #[test]
+    fn cas_have_no_usages_and_leaves_have_some() {
+        for p in CATALOG {
+            assert_eq!(p.is_ca(), p.usages.is_empty(), "{}", p.name);
+            assert_eq!(p.is_ca(), p.scope == Scope::Authority || p.name == "etcd-ca");
+        }
+    }
+
+    #[test]
+    fn kubeadm_catalog_order() {
+        let order: Vec<_> = CATALOG.iter().map(|p| p.name).take(10).collect();
+        assert_eq!(
+            order,
+            [
+                "ca",
+                "apiserver",
+                "apiserver-kubelet-client",
+                "front-proxy-ca",
+                "front-proxy-client",
+                "etcd-ca",
+                "etcd-server",
+                "etcd-peer",
+                "etcd-healthcheck-client",
+                "apiserver-etcd-client"
+            ]
+        );
+    }
+}

@@ -1,0 +1,13 @@
+//! The PKI core: the certificate catalog, keys, certificates, names, the on-disk store, and the
+//! planner that ties them together. Nothing in here knows about the command line.
+
+pub mod catalog;
+pub mod cert;
+pub mod duration;
+pub mod error;
+pub mod keys;
+pub mod names;
+pub mod plan;
+pub mod store;
+
+pub use error::{Error, ErrorKind, Result};

@@ -1,0 +1,407 @@
+//! Names: validation of the DNS names, IPs, CIDRs and endpoints users pass, and the SAN rules of
+//! kubeadm (`GetAPIServerAltNames`, `getAltNames`, `RemoveDuplicateAltNames`).
+
+use std::fmt;
+use std::net::IpAddr;
+use std::str::FromStr;
+
+use ipnet::IpNet;
+use serde::Serialize;
+
+use super::catalog::{Profile, SanRule};
+
+/// One subject alternative name as the user gave it: an IP or a DNS name (wildcards allowed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum San {
+    Dns(String),
+    Ip(IpAddr),
+}
+
+impl FromStr for San {
+    type Err = String;
+
+    /// kubeadm classifies certSANs entries the same way: an IP, else a DNS-1123 subdomain, else a
+    /// wildcard subdomain. It only warns about the rest; we refuse them, since a SAN the user
+    /// asked for and did not get is a certificate that fails later.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        if let Ok(ip) = parse_ip(s) {
+            return Ok(San::Ip(ip));
+        }
+        validate_dns_name(s, true).map(|()| San::Dns(s.to_string()))
+    }
+}
+
+impl fmt::Display for San {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            San::Dns(d) => f.write_str(d),
+            San::Ip(ip) => write!(f, "{ip}"),
+        }
+    }
+}
+
+/// Parses an IP address. IPv4-mapped IPv6 addresses are taken as IPv4, as Go's `To4` does when it
+/// writes an IP SAN.
+pub fn parse_ip(s: &str) -> Result<IpAddr, String> {
+    let ip: IpAddr = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not an IP address"))?;
+    Ok(ip.to_canonical())
+}
+
+/// Checks a DNS-1123 subdomain (what Kubernetes accepts as a node name or SAN): lowercase
+/// alphanumerics, '-' and '.', labels of 1–63 characters that start and end alphanumeric, at most
+/// 253 characters. With `allow_wildcard`, a leading `*.` label is allowed.
+pub fn validate_dns_name(s: &str, allow_wildcard: bool) -> Result<(), String> {
+    let body = match s.strip_prefix("*.") {
+        Some(rest) if allow_wildcard => rest,
+        _ => s,
+    };
+    let why = if s.is_empty() {
+        Some("is empty".to_string())
+    } else if s.len() > 253 {
+        Some("is longer than 253 characters".to_string())
+    } else {
+        body.split('.').find_map(|label| {
+            let chars_ok = label
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            if label.is_empty() {
+                Some("has an empty label".to_string())
+            } else if label.len() > 63 {
+                Some(format!("has a label longer than 63 characters ({label:?})"))
+            } else if !chars_ok {
+                Some(format!(
+                    "may only hold lowercase letters, digits, '-' and '.' (label {label:?})"
+                ))
+            } else if label.starts_with('-') || label.ends_with('-') {
+                Some(format!("has a label that starts or ends with '-' ({label:?})"))
+            } else {
+                None
+            }
+        })
+    };
+    match why {
+        None => Ok(()),
+        Some(why) => Err(format!(
+            "{s:?} is neither an IP address nor a valid DNS name: it {why}"
+        )),
+    }
+}
+
+/// `HOST[:PORT]` as kubeadm's `controlPlaneEndpoint`: host is an IP (IPv6 in brackets when a port
+/// follows) or a DNS name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub host: San,
+    pub port: Option<u16>,
+}
+
+impl FromStr for Endpoint {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        if s.contains("://") || s.contains('/') {
+            return Err(format!("{s:?} must be HOST or HOST:PORT, without a scheme or path"));
+        }
+        let (host, port) = if let Some(rest) = s.strip_prefix('[') {
+            let (host, after) = rest
+                .split_once(']')
+                .ok_or_else(|| format!("{s:?} has an unclosed '['"))?;
+            match after {
+                "" => (host, None),
+                p => match p.strip_prefix(':') {
+                    Some(p) => (host, Some(p)),
+                    None => return Err(format!("{s:?}: expected ':PORT' after ']'")),
+                },
+            }
+        } else if s.parse::<IpAddr>().is_ok() {
+            (s, None) // a bare IPv6 address has colons but no port
+        } else {
+            match s.rsplit_once(':') {
+                Some((h, p)) => (h, Some(p)),
+                None => (s, None),
+            }
+        };
+        let port = port
+            .map(|p| match p.parse::<u16>() {
+                Ok(0) | Err(_) => Err(format!("{s:?} has an invalid port {p:?} (1-65535)")),
+                Ok(n) => Ok(n),
+            })
+            .transpose()?;
+        let host = host.parse::<San>().map_err(|e| format!("{s:?}: {e}"))?;
+        if matches!(host, San::Dns(ref d) if d.starts_with("*.")) {
+            return Err(format!("{s:?}: a wildcard is not a host"));
+        }
+        Ok(Endpoint { host, port })
+    }
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.host, self.port) {
+            (San::Ip(IpAddr::V6(ip)), Some(p)) => write!(f, "[{ip}]:{p}"),
+            (host, Some(p)) => write!(f, "{host}:{p}"),
+            (host, None) => write!(f, "{host}"),
+        }
+    }
+}
+
+/// Parses `networking.serviceSubnet`: one CIDR, or two comma-separated for dual stack.
+pub fn parse_service_cidrs(s: &str) -> Result<Vec<IpNet>, String> {
+    let nets = s
+        .split(',')
+        .map(|c| {
+            let c = c.trim();
+            c.parse::<IpNet>()
+                .map(|n| n.trunc())
+                .map_err(|_| format!("{c:?} is not a CIDR (e.g. 10.96.0.0/12)"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    match nets.as_slice() {
+        [] => Err("no CIDR given".into()),
+        [_] => Ok(nets),
+        [a, b] if a.addr().is_ipv4() != b.addr().is_ipv4() => Ok(nets),
+        [_, _] => Err(format!("{s:?}: a dual-stack pair must be one IPv4 and one IPv6 CIDR")),
+        _ => Err(format!("{s:?}: at most two CIDRs (one per IP family)")),
+    }
+}
+
+/// The API server's in-cluster virtual IP: the network address + 1 of the first service CIDR.
+pub fn apiserver_virtual_ip(service_cidrs: &[IpNet]) -> Option<IpAddr> {
+    let net = service_cidrs.first()?;
+    match net {
+        IpNet::V4(n) if n.prefix_len() < 32 => {
+            Some(IpAddr::V4((u32::from(n.network()) + 1).into()))
+        }
+        IpNet::V6(n) if n.prefix_len() < 128 => {
+            Some(IpAddr::V6((u128::from(n.network()) + 1).into()))
+        }
+        _ => None,
+    }
+}
+
+/// A node to issue per-node certificates for: its name and the extra addresses its kubelet
+/// serving certificate must carry. Written `NAME` or `NAME=ADDR[,ADDR...]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeSpec {
+    pub name: String,
+    pub addresses: Vec<San>,
+}
+
+impl FromStr for NodeSpec {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (name, addrs) = match s.split_once('=') {
+            Some((n, a)) => (n.trim(), Some(a)),
+            None => (s.trim(), None),
+        };
+        validate_dns_name(name, false)
+            .map_err(|e| format!("node name {}", e.replace(" is neither an IP address nor a valid DNS name", " is not a valid node name")))?;
+        let addresses = addrs
+            .map(|a| {
+                a.split(',')
+                    .filter(|x| !x.trim().is_empty())
+                    .map(|x| x.parse::<San>())
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()?
+            .unwrap_or_default();
+        Ok(NodeSpec {
+            name: name.to_string(),
+            addresses,
+        })
+    }
+}
+
+/// The cluster facts that decide certificate contents (kubeadm's InitConfiguration and
+/// ClusterConfiguration, as far as the PKI is concerned).
+#[derive(Debug, Clone)]
+pub struct Cluster {
+    /// This control-plane node's name (nodeRegistration.name).
+    pub node_name: String,
+    /// localAPIEndpoint.advertiseAddress.
+    pub advertise_address: IpAddr,
+    pub control_plane_endpoint: Option<Endpoint>,
+    /// apiServer.certSANs.
+    pub apiserver_extra_sans: Vec<San>,
+    /// networking.serviceSubnet.
+    pub service_cidrs: Vec<IpNet>,
+    /// networking.dnsDomain.
+    pub dns_domain: String,
+    /// etcd.local.serverCertSANs / peerCertSANs.
+    pub etcd_server_extra_sans: Vec<San>,
+    pub etcd_peer_extra_sans: Vec<San>,
+}
+
+/// The SANs of one certificate: DNS names sorted and de-duplicated, IPs de-duplicated in
+/// first-seen order, exactly as kubeadm's `RemoveDuplicateAltNames` leaves them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct AltNames {
+    pub dns: Vec<String>,
+    pub ips: Vec<IpAddr>,
+}
+
+impl AltNames {
+    pub fn is_empty(&self) -> bool {
+        self.dns.is_empty() && self.ips.is_empty()
+    }
+
+    fn push(&mut self, san: &San) {
+        match san {
+            San::Dns(d) => self.dns.push(d.clone()),
+            San::Ip(ip) => self.ips.push(*ip),
+        }
+    }
+
+    fn finish(mut self) -> Self {
+        self.dns.sort();
+        self.dns.dedup();
+        let mut seen = Vec::with_capacity(self.ips.len());
+        self.ips.retain(|ip| {
+            let fresh = !seen.contains(ip);
+            seen.push(*ip);
+            fresh
+        });
+        self
+    }
+}
+
+/// The SANs a profile gets for this cluster and node.
+pub fn alt_names(profile: &Profile, cluster: &Cluster, node: &NodeSpec) -> AltNames {
+    let mut names = AltNames::default();
+    let localhost = [
+        IpAddr::from([127, 0, 0, 1]),
+        IpAddr::from([0, 0, 0, 0, 0, 0, 0, 1u16]),
+    ];
+    match profile.sans {
+        SanRule::None => {}
+        SanRule::OwnCommonName => names.dns.push(profile.common_name(&node.name)),
+        SanRule::ApiServer => {
+            names.dns.push(cluster.node_name.clone());
+            names.dns.extend(
+                [
+                    "kubernetes",
+                    "kubernetes.default",
+                    "kubernetes.default.svc",
+                ]
+                .map(String::from),
+            );
+            names
+                .dns
+                .push(format!("kubernetes.default.svc.{}", cluster.dns_domain));
+            names
+                .ips
+                .extend(apiserver_virtual_ip(&cluster.service_cidrs));
+            names.ips.push(cluster.advertise_address);
+            if let Some(endpoint) = &cluster.control_plane_endpoint {
+                names.push(&endpoint.host);
+            }
+            cluster.apiserver_extra_sans.iter().for_each(|s| names.push(s));
+        }
+        SanRule::EtcdServer | SanRule::EtcdPeer => {
+            names.dns.push(cluster.node_name.clone());
+            names.dns.push("localhost".into());
+            names.ips.push(cluster.advertise_address);
+            names.ips.extend(localhost);
+            let extra = if profile.sans == SanRule::EtcdServer {
+                &cluster.etcd_server_extra_sans
+            } else {
+                &cluster.etcd_peer_extra_sans
+            };
+            extra.iter().for_each(|s| names.push(s));
+        }
+        SanRule::KubeletServing => {
+            names.dns.push(node.name.clone());
+            node.addresses.iter().for_each(|s| names.push(s));
+        }
+    }
+    names.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pki::catalog::find;
+
+    fn cluster() -> Cluster {
+        Cluster {
+            node_name: "node-1".into(),
+            advertise_address: "192.168.1.10".parse().unwrap(),
+            control_plane_endpoint: Some("lb.example.com:6443".parse().unwrap()),
+            apiserver_extra_sans: vec!["10.0.0.5".parse().unwrap(), "api.example.com".parse().unwrap()],
+            service_cidrs: parse_service_cidrs("10.96.0.0/12,fd00::/108").unwrap(),
+            dns_domain: "cluster.local".into(),
+            etcd_server_extra_sans: vec![],
+            etcd_peer_extra_sans: vec![],
+        }
+    }
+
+    fn node(name: &str) -> NodeSpec {
+        name.parse().unwrap()
+    }
+
+    #[test]
+    fn apiserver_sans_follow_kubeadm_order_rules() {
+        let names = alt_names(find("apiserver").unwrap(), &cluster(), &node("node-1"));
+        assert_eq!(
+            names.dns,
+            [
+                "api.example.com",
+                "kubernetes",
+                "kubernetes.default",
+                "kubernetes.default.svc",
+                "kubernetes.default.svc.cluster.local",
+                "lb.example.com",
+                "node-1"
+            ]
+        );
+        let ips: Vec<String> = names.ips.iter().map(|i| i.to_string()).collect();
+        assert_eq!(ips, ["10.96.0.1", "192.168.1.10", "10.0.0.5"]);
+    }
+
+    #[test]
+    fn etcd_sans_include_loopback() {
+        let names = alt_names(find("etcd-peer").unwrap(), &cluster(), &node("node-1"));
+        assert_eq!(names.dns, ["localhost", "node-1"]);
+        let ips: Vec<String> = names.ips.iter().map(|i| i.to_string()).collect();
+        assert_eq!(ips, ["192.168.1.10", "127.0.0.1", "::1"]);
+    }
+
+    #[test]
+    fn virtual_ip_is_network_plus_one_of_the_first_cidr() {
+        let v6_first = parse_service_cidrs("fd00:10:96::/112,10.96.0.0/12").unwrap();
+        assert_eq!(apiserver_virtual_ip(&v6_first).unwrap().to_string(), "fd00:10:96::1");
+        let host_bits = parse_service_cidrs("10.96.3.7/12").unwrap();
+        assert_eq!(apiserver_virtual_ip(&host_bits).unwrap().to_string(), "10.96.0.1");
+        assert!(parse_service_cidrs("10.96.0.0/12,10.97.0.0/16").is_err());
+        assert!(parse_service_cidrs("10.96.0.0/33").is_err());
+    }
+
+    #[test]
+    fn endpoints() {
+        let e: Endpoint = "[fd00::1]:6443".parse().unwrap();
+        assert_eq!(e.to_string(), "[fd00::1]:6443");
+        let e: Endpoint = "fd00::1".parse().unwrap();
+        assert_eq!(e.port, None);
+        assert!("https://x:6443".parse::<Endpoint>().is_err());
+        assert!("x:0".parse::<Endpoint>().is_err());
+        assert!("x:99999".parse::<Endpoint>().is_err());
+        assert!("Bad_Host:6443".parse::<Endpoint>().is_err());
+    }
+
+    #[test]
+    fn sans_and_node_names_are_validated() {
+        assert!("*.example.com".parse::<San>().is_ok());
+        assert!("foo_bar".parse::<San>().is_err());
+        assert!("UPPER.example".parse::<San>().is_err());
+        assert!("1.2.3.4.5".parse::<San>().is_err() || matches!("1.2.3.4.5".parse::<San>(), Ok(San::Dns(_))));
+        assert!("../etc".parse::<NodeSpec>().is_err());
+        let n: NodeSpec = "worker-1=10.0.0.11,fd00::11,worker-1.lan".parse().unwrap();
+        assert_eq!(n.addresses.len(), 3);
+        assert!("worker-1=not_an_ip".parse::<NodeSpec>().is_err());
+    }
+}

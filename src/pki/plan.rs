@@ -1,0 +1,787 @@
+//! Plan, then act.
+//!
+//! [`plan`] looks at what a command asks for and at what is on disk, and decides for every file
+//! whether to create, reuse or replace it, and why. It loads and checks every existing file it
+//! would rely on, and collects every problem before anything is written, so a refused run writes
+//! nothing. [`execute`] then generates the keys (in parallel), signs, and hands all files to the
+//! store in one batch. `--dry-run` is a plan that is printed instead of executed.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use time::{Duration, OffsetDateTime};
+
+use super::catalog::{self, Profile};
+use super::cert::{self, Authority, CertFacts, CertSpec};
+use super::error::{Error, Result};
+use super::keys::{self, KeyAlgorithm, PrivateKey};
+use super::names::{self, Cluster, NodeSpec};
+use super::store::{self, FileKind, FileWrite, Layout};
+
+/// One thing a command asks for.
+#[derive(Debug, Clone)]
+pub enum Want {
+    /// The service-account signing key pair (sa.key, sa.pub).
+    ServiceAccount,
+    /// A certificate of the catalog, for a node (the control-plane node for non-node profiles).
+    Cert {
+        profile: &'static Profile,
+        node: NodeSpec,
+    },
+}
+
+/// Settings that apply to every new certificate of a run.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub key_algorithm: KeyAlgorithm,
+    pub validity: Duration,
+    pub ca_validity: Duration,
+    /// Replace files that exist but do not match, keeping a backup.
+    pub force: bool,
+    /// The run's clock: every certificate of one run shares it, as kubeadm's StartTimeUTC.
+    pub now: OffsetDateTime,
+}
+
+/// What a command asks for.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub layout: Layout,
+    /// Needed for control-plane certificates; per-node certificates do without.
+    pub cluster: Option<Cluster>,
+    pub wants: Vec<Want>,
+    pub options: Options,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Create,
+    Reuse,
+    Replace,
+}
+
+impl Action {
+    pub fn past_tense(self) -> &'static str {
+        match self {
+            Action::Create => "created",
+            Action::Reuse => "reused",
+            Action::Replace => "replaced",
+        }
+    }
+}
+
+/// One decision of a plan.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanItem {
+    /// Catalog name, or `sa`.
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    pub action: Action,
+    pub reason: String,
+    /// The files this item writes or keeps, key first.
+    pub files: Vec<PathBuf>,
+    /// For certificates to be made: what they will contain.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spec: Option<CertSpec>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_algorithm: Option<KeyAlgorithm>,
+    #[serde(skip)]
+    work: Work,
+}
+
+#[derive(Debug)]
+enum Work {
+    Nothing,
+    /// Make a new key and a certificate, signed by `ca` (a catalog CA name) or self-signed.
+    Cert {
+        ca: Option<&'static str>,
+        cert_path: PathBuf,
+        key_path: PathBuf,
+    },
+    ServiceAccount {
+        key_path: PathBuf,
+        pub_path: PathBuf,
+    },
+    /// sa.key exists and is fine, sa.pub is missing: derive it.
+    ServiceAccountPublic { key: PrivateKey, pub_path: PathBuf },
+}
+
+/// A plan: the decisions, and the CAs loaded from disk that leaves will be signed by.
+pub struct Plan {
+    pub items: Vec<PlanItem>,
+    loaded_cas: HashMap<&'static str, Authority>,
+    options: Options,
+    layout: Layout,
+}
+
+/// What the planner knows about a CA.
+enum CaState {
+    /// Created or replaced in this run.
+    New,
+    /// On disk with its key.
+    Loaded { cert_der: Vec<u8> },
+    /// On disk without its key: an external CA.
+    External { cert_der: Vec<u8> },
+    Missing,
+}
+
+pub fn plan(request: &Request) -> Result<Plan> {
+    let layout = &request.layout;
+    let opts = &request.options;
+    let mut items = Vec::new();
+    let mut errors = Vec::new();
+    let mut cas: HashMap<&'static str, CaState> = HashMap::new();
+    let mut loaded_cas = HashMap::new();
+
+    for want in &request.wants {
+        let result = match want {
+            Want::ServiceAccount => plan_service_account(layout, opts),
+            Want::Cert { profile, node } if profile.is_ca() => {
+                plan_ca(layout, opts, profile, node).map(|(item, state, authority)| {
+                    if let Some(a) = authority {
+                        loaded_cas.insert(profile.name, a);
+                    }
+                    cas.insert(profile.name, state);
+                    item
+                })
+            }
+            Want::Cert { profile, node } => {
+                let ca = profile.issuer();
+                if !cas.contains_key(ca.name) {
+                    match load_ca_state(layout, ca, &node.name, opts.now) {
+                        Ok((state, authority)) => {
+                            if let Some(a) = authority {
+                                loaded_cas.insert(ca.name, a);
+                            }
+                            cas.insert(ca.name, state);
+                        }
+                        Err(e) => {
+                            errors.push(e);
+                            cas.insert(ca.name, CaState::Missing);
+                            continue;
+                        }
+                    }
+                }
+                plan_leaf(request, profile, node, &cas[ca.name])
+            }
+        };
+        match result {
+            Ok(item) => items.push(item),
+            Err(e) => errors.push(e),
+        }
+    }
+    Error::from_all(errors)?;
+    Ok(Plan {
+        items,
+        loaded_cas,
+        options: opts.clone(),
+        layout: layout.clone(),
+    })
+}
+
+fn spec_for(
+    profile: &Profile,
+    cluster: Option<&Cluster>,
+    node: &NodeSpec,
+    opts: &Options,
+) -> Result<CertSpec> {
+    let needs_cluster = !profile.is_ca() && !profile.per_node();
+    let alt_names = match (cluster, needs_cluster) {
+        (Some(c), _) => names::alt_names(profile, c, node),
+        (None, false) => {
+            // CAs and per-node certificates do not depend on cluster settings.
+            let placeholder = Cluster {
+                node_name: node.name.clone(),
+                advertise_address: std::net::Ipv4Addr::LOCALHOST.into(),
+                control_plane_endpoint: None,
+                apiserver_extra_sans: vec![],
+                service_cidrs: vec![],
+                dns_domain: String::new(),
+                etcd_server_extra_sans: vec![],
+                etcd_peer_extra_sans: vec![],
+            };
+            names::alt_names(profile, &placeholder, node)
+        }
+        (None, true) => {
+            return Err(Error::usage(
+                profile.name,
+                "needs the cluster settings (advertise address, node name)",
+            ));
+        }
+    };
+    let period = if profile.is_ca() {
+        opts.ca_validity
+    } else {
+        opts.validity
+    };
+    let (not_before, not_after) = cert::validity(opts.now, period);
+    Ok(CertSpec {
+        common_name: profile.common_name(&node.name),
+        organizations: profile.organizations.iter().map(|o| o.to_string()).collect(),
+        alt_names,
+        usages: profile.usages.to_vec(),
+        is_ca: profile.is_ca(),
+        not_before,
+        not_after,
+    })
+}
+
+fn display_name(profile: &Profile, node: &NodeSpec) -> (String, Option<String>) {
+    (
+        profile.name.to_string(),
+        profile.per_node().then(|| node.name.clone()),
+    )
+}
+
+fn force_hint(opts: &Options) -> &'static str {
+    if opts.force {
+        ""
+    } else {
+        "; fix it, or pass --force to replace it (the old files are kept as a backup)"
+    }
+}
+
+fn plan_ca(
+    layout: &Layout,
+    opts: &Options,
+    profile: &'static Profile,
+    node: &NodeSpec,
+) -> Result<(PlanItem, CaState, Option<Authority>)> {
+    let cert_path = layout.cert_path(profile, &node.name);
+    let key_path = layout.key_path(profile, &node.name);
+    let (name, node_name) = display_name(profile, node);
+    let spec = spec_for(profile, None, node, opts)?;
+    let new_item = |action: Action, reason: String| PlanItem {
+        name: name.clone(),
+        node: node_name.clone(),
+        action,
+        reason,
+        files: vec![key_path.clone(), cert_path.clone()],
+        spec: Some(spec.clone()),
+        key_algorithm: Some(opts.key_algorithm),
+        work: Work::Cert {
+            ca: None,
+            cert_path: cert_path.clone(),
+            key_path: key_path.clone(),
+        },
+    };
+    let cert_exists = store::exists(&cert_path);
+    let key_exists = store::exists(&key_path);
+    if !cert_exists && !key_exists {
+        return Ok((new_item(Action::Create, "does not exist".into()), CaState::New, None));
+    }
+    if !cert_exists {
+        if opts.force {
+            return Ok((
+                new_item(Action::Replace, "key without certificate; --force".into()),
+                CaState::New,
+                None,
+            ));
+        }
+        return Err(Error::bad_file(
+            &key_path,
+            format!(
+                "the CA key exists but its certificate {} does not{}",
+                cert_path.display(),
+                force_hint(opts)
+            ),
+        ));
+    }
+    match load_ca_state(layout, profile, &node.name, opts.now) {
+        Ok((state, authority)) => {
+            let reason = match &state {
+                CaState::External { .. } => {
+                    "external CA: certificate present, key absent; kept as is".to_string()
+                }
+                _ => "valid CA, key matches".to_string(),
+            };
+            if opts.force {
+                return Ok((
+                    new_item(Action::Replace, "--force".into()),
+                    CaState::New,
+                    None,
+                ));
+            }
+            let item = PlanItem {
+                name,
+                node: node_name,
+                action: Action::Reuse,
+                reason,
+                files: if key_exists {
+                    vec![key_path, cert_path]
+                } else {
+                    vec![cert_path]
+                },
+                spec: None,
+                key_algorithm: None,
+                work: Work::Nothing,
+            };
+            Ok((item, state, authority))
+        }
+        Err(_) if opts.force => Ok((
+            new_item(Action::Replace, "unusable; --force".into()),
+            CaState::New,
+            None,
+        )),
+        Err(e) => Err(e),
+    }
+}
+
+/// Loads a CA from disk: `External` when the key is absent, an error when anything is wrong.
+fn load_ca_state(
+    layout: &Layout,
+    profile: &'static Profile,
+    node: &str,
+    now: OffsetDateTime,
+) -> Result<(CaState, Option<Authority>)> {
+    let cert_path = layout.cert_path(profile, node);
+    let key_path = layout.key_path(profile, node);
+    let Some(pem) = store::read_optional(&cert_path)? else {
+        return Ok((CaState::Missing, None));
+    };
+    let chain = cert::certs_from_pem(&pem).map_err(|e| Error::bad_file(&cert_path, e))?;
+    let der = chain[0].clone();
+    let facts = CertFacts::from_der(&der).map_err(|e| Error::bad_file(&cert_path, e))?;
+    if !facts.is_ca {
+        return Err(Error::bad_file(
+            &cert_path,
+            format!("certificate {:?} is not a CA (basicConstraints CA:TRUE is missing)", profile.name),
+        ));
+    }
+    if facts.not_after <= now {
+        return Err(Error::bad_file(
+            &cert_path,
+            format!(
+                "the {} CA expired on {}; CA rotation is needed",
+                profile.name,
+                facts.not_after
+            ),
+        ));
+    }
+    let Some(key_pem) = store::read_optional(&key_path)? else {
+        return Ok((CaState::External { cert_der: der }, None));
+    };
+    let key = PrivateKey::from_pem(&key_pem).map_err(|e| Error::bad_file(&key_path, e))?;
+    let authority = Authority::new(der.clone(), key).map_err(|e| {
+        Error::bad_file(&key_path, format!("{e} ({})", cert_path.display()))
+    })?;
+    Ok((CaState::Loaded { cert_der: der }, Some(authority)))
+}
+
+fn plan_leaf(
+    request: &Request,
+    profile: &'static Profile,
+    node: &NodeSpec,
+    ca: &CaState,
+) -> Result<PlanItem> {
+    let layout = &request.layout;
+    let opts = &request.options;
+    let ca_profile = profile.issuer();
+    let cert_path = layout.cert_path(profile, &node.name);
+    let key_path = layout.key_path(profile, &node.name);
+    let ca_cert_path = layout.cert_path(ca_profile, &node.name);
+    let (name, node_name) = display_name(profile, node);
+    let spec = spec_for(profile, request.cluster.as_ref(), node, opts)?;
+
+    let signable = match ca {
+        CaState::New | CaState::Loaded { .. } => Ok(()),
+        CaState::External { .. } => Err(Error::bad_file(
+            layout.key_path(ca_profile, &node.name),
+            format!(
+                "cannot issue {name}: the {} CA key is absent (external CA); sign {} with the external CA",
+                ca_profile.name,
+                cert_path.display()
+            ),
+        )),
+        CaState::Missing => Err(Error::bad_file(
+            &ca_cert_path,
+            format!(
+                "cannot issue {name}: the {} CA does not exist; run `kubepki init-ca` first",
+                ca_profile.name
+            ),
+        )),
+    };
+    let make = |action: Action, reason: String| PlanItem {
+        name: name.clone(),
+        node: node_name.clone(),
+        action,
+        reason,
+        files: vec![key_path.clone(), cert_path.clone()],
+        spec: Some(spec.clone()),
+        key_algorithm: Some(opts.key_algorithm),
+        work: Work::Cert {
+            ca: Some(ca_profile.name),
+            cert_path: cert_path.clone(),
+            key_path: key_path.clone(),
+        },
+    };
+
+    if !store::exists(&cert_path) && !store::exists(&key_path) {
+        signable?;
+        return Ok(make(Action::Create, "does not exist".into()));
+    }
+    let problems = check_existing_leaf(&cert_path, &key_path, &spec, ca, &ca_cert_path, opts.now)?;
+    if problems.is_empty() {
+        if opts.force && signable.is_ok() {
+            return Ok(make(Action::Replace, "--force".into()));
+        }
+        let ca_word = match ca {
+            CaState::External { .. } => "chains to the external",
+            _ => "chains to",
+        };
+        return Ok(PlanItem {
+            name,
+            node: node_name,
+            action: Action::Reuse,
+            reason: format!(
+                "valid until {}, key matches, {ca_word} {}, SANs and usages cover the request",
+                spec_date(&cert_path),
+                ca_profile.name
+            ),
+            files: vec![key_path, cert_path],
+            spec: None,
+            key_algorithm: None,
+            work: Work::Nothing,
+        });
+    }
+    if opts.force {
+        signable?;
+        return Ok(make(Action::Replace, format!("--force: {}", problems.join("; "))));
+    }
+    Err(Error::conflict(
+        &cert_path,
+        format!(
+            "exists but cannot be reused: {}{}",
+            problems.join("; "),
+            force_hint(opts)
+        ),
+    ))
+}
+
+fn spec_date(cert_path: &Path) -> String {
+    store::read_optional(cert_path)
+        .ok()
+        .flatten()
+        .and_then(|pem| cert::certs_from_pem(&pem).ok())
+        .and_then(|c| CertFacts::from_der(&c[0]).ok())
+        .map(|f| f.not_after.date().to_string())
+        .unwrap_or_default()
+}
+
+/// Why an existing certificate and key cannot be reused for `spec`; empty when they can.
+fn check_existing_leaf(
+    cert_path: &Path,
+    key_path: &Path,
+    spec: &CertSpec,
+    ca: &CaState,
+    ca_cert_path: &Path,
+    now: OffsetDateTime,
+) -> Result<Vec<String>> {
+    let mut problems = Vec::new();
+    let key = match store::read_optional(key_path)? {
+        None => {
+            problems.push(format!("its key {} is missing", key_path.display()));
+            None
+        }
+        Some(pem) => match PrivateKey::from_pem(&pem) {
+            Ok(k) => Some(k),
+            Err(e) => {
+                problems.push(format!("its key {} {e}", key_path.display()));
+                None
+            }
+        },
+    };
+    let Some(pem) = store::read_optional(cert_path)? else {
+        problems.push("the certificate is missing (only the key exists)".into());
+        return Ok(problems);
+    };
+    let chain = match cert::certs_from_pem(&pem) {
+        Ok(c) => c,
+        Err(e) => {
+            problems.push(format!("the certificate {e}"));
+            return Ok(problems);
+        }
+    };
+    let facts = CertFacts::from_der(&chain[0]).map_err(|e| Error::bad_file(cert_path, e))?;
+    if let Some(key) = &key {
+        if key.public_key_raw() != facts.public_key_raw {
+            problems.push(format!("its key {} does not match it", key_path.display()));
+        }
+    }
+    match ca {
+        CaState::Loaded { cert_der } | CaState::External { cert_der } => {
+            if let Err(e) = cert::verify_chain(&chain, cert_der) {
+                problems.push(format!("it does not chain to {}: {e}", ca_cert_path.display()));
+            }
+        }
+        CaState::New => problems.push(format!(
+            "{} is being created now, and this certificate cannot chain to a new CA",
+            ca_cert_path.display()
+        )),
+        CaState::Missing => {}
+    }
+    if facts.common_name != spec.common_name {
+        problems.push(format!(
+            "its CN is {:?}, expected {:?}",
+            facts.common_name, spec.common_name
+        ));
+    }
+    let missing = facts.missing_names(&spec.alt_names);
+    if !missing.is_empty() {
+        problems.push(format!("it lacks SANs {}", missing.join(", ")));
+    }
+    let missing = facts.missing_usages(&spec.usages);
+    if !missing.is_empty() {
+        problems.push(format!("it lacks extended key usages {}", missing.join(", ")));
+    }
+    if facts.not_after <= now {
+        problems.push(format!(
+            "it expired on {} (renew it with `kubepki renew`)",
+            facts.not_after
+        ));
+    }
+    Ok(problems)
+}
+
+fn plan_service_account(layout: &Layout, opts: &Options) -> Result<PlanItem> {
+    let key_path = layout.sa_key();
+    let pub_path = layout.sa_pub();
+    let create = |action: Action, reason: String| -> Result<PlanItem> {
+        if opts.key_algorithm == KeyAlgorithm::Ed25519 {
+            return Err(Error::usage(
+                "--key-algorithm",
+                "ED25519 cannot be used for sa.key: kube-apiserver signs service-account tokens \
+                 with RSA or ECDSA keys only; choose RSA-2048..4096 or ECDSA-P256/P384",
+            ));
+        }
+        Ok(PlanItem {
+            name: "sa".into(),
+            node: None,
+            action,
+            reason,
+            files: vec![key_path.clone(), pub_path.clone()],
+            spec: None,
+            key_algorithm: Some(opts.key_algorithm),
+            work: Work::ServiceAccount {
+                key_path: key_path.clone(),
+                pub_path: pub_path.clone(),
+            },
+        })
+    };
+    let Some(key_pem) = store::read_optional(&key_path)? else {
+        if store::exists(&pub_path) && !opts.force {
+            return Err(Error::conflict(
+                &pub_path,
+                format!(
+                    "exists without {}; a new key would not match it{}",
+                    key_path.display(),
+                    force_hint(opts)
+                ),
+            ));
+        }
+        return create(Action::Create, "does not exist".into());
+    };
+    let key = match PrivateKey::from_pem(&key_pem) {
+        Ok(k) if k.algorithm() != KeyAlgorithm::Ed25519 => k,
+        Ok(_) if opts.force => return create(Action::Replace, "Ed25519 sa.key; --force".into()),
+        Err(_) if opts.force => return create(Action::Replace, "unreadable; --force".into()),
+        Ok(_) => {
+            return Err(Error::bad_file(
+                &key_path,
+                "is an Ed25519 key; service-account tokens need RSA or ECDSA",
+            ));
+        }
+        Err(e) => return Err(Error::bad_file(&key_path, e)),
+    };
+    if opts.force {
+        return create(Action::Replace, "--force".into());
+    }
+    match store::read_optional(&pub_path)? {
+        None => Ok(PlanItem {
+            name: "sa".into(),
+            node: None,
+            action: Action::Create,
+            reason: format!("{} is missing; derived from the existing sa.key", pub_path.display()),
+            files: vec![pub_path.clone()],
+            spec: None,
+            key_algorithm: Some(key.algorithm()),
+            work: Work::ServiceAccountPublic {
+                key,
+                pub_path: pub_path.clone(),
+            },
+        }),
+        Some(existing) => {
+            let same = pem::parse(&existing)
+                .ok()
+                .is_some_and(|p| p.tag() == "PUBLIC KEY" && p.contents() == key.public_key_der());
+            if !same {
+                return Err(Error::conflict(
+                    &pub_path,
+                    format!(
+                        "does not hold the public half of {}{}",
+                        key_path.display(),
+                        force_hint(opts)
+                    ),
+                ));
+            }
+            Ok(PlanItem {
+                name: "sa".into(),
+                node: None,
+                action: Action::Reuse,
+                reason: "key loads and sa.pub matches it".into(),
+                files: vec![key_path, pub_path],
+                spec: None,
+                key_algorithm: Some(key.algorithm()),
+                work: Work::Nothing,
+            })
+        }
+    }
+}
+
+/// What a run did, item by item.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Outcome {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    pub action: Action,
+    pub reason: String,
+    pub files: Vec<PathBuf>,
+    /// For certificates written or kept: what they hold, read back from the DER.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<CertFacts>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_algorithm: Option<KeyAlgorithm>,
+}
+
+impl Plan {
+    /// Whether executing the plan would write anything.
+    pub fn writes_anything(&self) -> bool {
+        self.items.iter().any(|i| i.action != Action::Reuse)
+    }
+
+    pub fn execute(mut self) -> Result<Vec<Outcome>> {
+        let algorithms: Vec<KeyAlgorithm> = self
+            .items
+            .iter()
+            .filter(|i| matches!(i.work, Work::Cert { .. } | Work::ServiceAccount { .. }))
+            .map(|_| self.options.key_algorithm)
+            .collect();
+        let mut new_keys = keys::generate_many(&algorithms)?.into_iter();
+        let stamp = backup_stamp(self.options.now);
+        let mut writes = Vec::new();
+        let mut outcomes = Vec::with_capacity(self.items.len());
+        let items = std::mem::take(&mut self.items);
+        for item in items {
+            let backup = |path: &Path| {
+                (item.action == Action::Replace).then(|| self.layout.backup_path(&stamp, path))
+            };
+            let mut certificate = None;
+            match &item.work {
+                Work::Nothing => {
+                    certificate = item
+                        .files
+                        .iter()
+                        .find(|f| f.extension().is_some_and(|e| e == "crt"))
+                        .and_then(|f| store::read_optional(f).ok().flatten())
+                        .and_then(|pem| cert::certs_from_pem(&pem).ok())
+                        .and_then(|c| CertFacts::from_der(&c[0]).ok());
+                }
+                Work::Cert {
+                    ca,
+                    cert_path,
+                    key_path,
+                } => {
+                    let key = next_key(&mut new_keys)?;
+                    let spec = item.spec.as_ref().expect("certificate items carry a spec");
+                    let der = match ca {
+                        None => cert::issue(spec, &key, None)?,
+                        Some(ca) => {
+                            let authority = self.loaded_cas.get(ca).ok_or_else(|| {
+                                Error::Crypto(format!("internal: CA {ca} is not loaded"))
+                            })?;
+                            cert::issue(spec, &key, Some(authority))?
+                        }
+                    };
+                    certificate = CertFacts::from_der(&der).ok();
+                    writes.push(FileWrite {
+                        path: key_path.clone(),
+                        kind: FileKind::PrivateKey,
+                        contents: key.to_pem()?.into_bytes(),
+                        backup: backup(key_path),
+                    });
+                    writes.push(FileWrite {
+                        path: cert_path.clone(),
+                        kind: FileKind::Certificate,
+                        contents: cert::cert_pem(&der).into_bytes(),
+                        backup: backup(cert_path),
+                    });
+                    if ca.is_none() {
+                        // A CA made now signs the leaves that follow it in the plan.
+                        let name = catalog::CATALOG
+                            .iter()
+                            .find(|p| p.name == item.name)
+                            .map(|p| p.name)
+                            .expect("CA items are catalog profiles");
+                        let authority = Authority::new(der, key).map_err(Error::Crypto)?;
+                        self.loaded_cas.insert(name, authority);
+                    }
+                }
+                Work::ServiceAccount { key_path, pub_path } => {
+                    let key = next_key(&mut new_keys)?;
+                    writes.push(FileWrite {
+                        path: key_path.clone(),
+                        kind: FileKind::PrivateKey,
+                        contents: key.to_pem()?.into_bytes(),
+                        backup: backup(key_path),
+                    });
+                    writes.push(FileWrite {
+                        path: pub_path.clone(),
+                        kind: FileKind::PublicKey,
+                        contents: key.public_key_pem().into_bytes(),
+                        backup: backup(pub_path),
+                    });
+                }
+                Work::ServiceAccountPublic { key, pub_path } => writes.push(FileWrite {
+                    path: pub_path.clone(),
+                    kind: FileKind::PublicKey,
+                    contents: key.public_key_pem().into_bytes(),
+                    backup: None,
+                }),
+            }
+            outcomes.push(Outcome {
+                key_algorithm: certificate
+                    .as_ref()
+                    .and_then(|c| c.key_algorithm)
+                    .or(item.key_algorithm),
+                name: item.name,
+                node: item.node,
+                action: item.action,
+                reason: item.reason,
+                files: item.files,
+                certificate,
+            });
+        }
+        store::commit(&writes)?;
+        Ok(outcomes)
+    }
+}
+
+fn next_key(keys: &mut impl Iterator<Item = PrivateKey>) -> Result<PrivateKey> {
+    keys.next()
+        .ok_or_else(|| Error::Crypto("internal: fewer keys generated than planned".into()))
+}
+
+/// A backup directory name for this run: the UTC time to the millisecond.
+fn backup_stamp(now: OffsetDateTime) -> String {
+    let f = time::macros::format_description!(
+        "[year][month][day]T[hour][minute][second].[subsecond digits:3]Z"
+    );
+    now.to_offset(time::UtcOffset::UTC)
+        .format(&f)
+        .unwrap_or_else(|_| now.unix_timestamp().to_string())
+}
