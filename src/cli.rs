@@ -227,7 +227,12 @@ pub fn run(cli: Cli, now: OffsetDateTime) -> anyhow::Result<ExitStatus> {
     Ok(ExitStatus::Success)
 }
 
-fn options(common: &CommonArgs, validity: Duration, ca_validity: Duration, now: OffsetDateTime) -> Options {
+fn options(
+    common: &CommonArgs,
+    validity: Duration,
+    ca_validity: Duration,
+    now: OffsetDateTime,
+) -> Options {
     Options {
         key_algorithm: common.key_algorithm,
         validity,
@@ -357,9 +362,9 @@ fn node_specs(a: &ClusterArgs) -> anyhow::Result<Vec<NodeSpec>> {
             let mut fields = line.split_whitespace();
             let Some(name) = fields.next() else { continue };
             let spec = format!("{name}={}", fields.collect::<Vec<_>>().join(","));
-            let node = spec.parse::<NodeSpec>().map_err(|e| {
-                Error::bad_file(path, format!("line {}: {e}", i + 1))
-            })?;
+            let node = spec
+                .parse::<NodeSpec>()
+                .map_err(|e| Error::bad_file(path, format!("line {}: {e}", i + 1)))?;
             nodes.push(node);
         }
     }
@@ -368,13 +373,18 @@ fn node_specs(a: &ClusterArgs) -> anyhow::Result<Vec<NodeSpec>> {
             Error::usage("--node-name", "no hostname to default to; pass --node-name")
         })?;
         let node = name.parse::<NodeSpec>().map_err(|e| {
-            Error::usage("--node-name", format!("the hostname is not a valid node name ({e}); pass --node-name"))
+            Error::usage(
+                "--node-name",
+                format!("the hostname is not a valid node name ({e}); pass --node-name"),
+            )
         })?;
         nodes.push(node);
     }
     let mut seen = std::collections::HashSet::new();
     if let Some(dup) = nodes.iter().find(|n| !seen.insert(n.name.clone())) {
-        return Err(Error::usage("--node-name", format!("node {:?} is named twice", dup.name)).into());
+        return Err(
+            Error::usage("--node-name", format!("node {:?} is named twice", dup.name)).into(),
+        );
     }
     Ok(nodes)
 }
@@ -387,7 +397,11 @@ fn single_node(nodes: &[NodeSpec]) -> anyhow::Result<NodeSpec> {
             format!(
                 "control-plane certificates are for one node, got {}; issue kubelet \
                  certificates for many nodes separately",
-                nodes.iter().map(|n| n.name.as_str()).collect::<Vec<_>>().join(", ")
+                nodes
+                    .iter()
+                    .map(|n| n.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         )
         .into()),

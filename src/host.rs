@@ -67,7 +67,10 @@ eth0\t0001A8C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\n\
 docker0\t000011AC\t00000000\t0001\t0\t0\t0\t0000FFFF\n";
         let trie = "Main:\n  +-- 0.0.0.0/0 3 0 5\n     |-- 172.17.0.1\n        /32 host LOCAL\n\
      |-- 192.168.1.10\n        /32 host LOCAL\n     |-- 127.0.0.1\n        /32 host LOCAL\n";
-        assert_eq!(choose_address(routes, trie), Some(Ipv4Addr::new(192, 168, 1, 10)));
+        assert_eq!(
+            choose_address(routes, trie),
+            Some(Ipv4Addr::new(192, 168, 1, 10))
+        );
         assert_eq!(choose_address("Iface\n", trie), None);
     }
 }

@@ -87,7 +87,11 @@ pub fn print_plan(plan: &Plan, layout: &Layout, format: OutputFormat) -> anyhow:
     Ok(())
 }
 
-pub fn print_outcomes(outcomes: &[Outcome], layout: &Layout, format: OutputFormat) -> anyhow::Result<()> {
+pub fn print_outcomes(
+    outcomes: &[Outcome],
+    layout: &Layout,
+    format: OutputFormat,
+) -> anyhow::Result<()> {
     if format != OutputFormat::Text {
         return emit(
             &Document {
@@ -104,14 +108,21 @@ pub fn print_outcomes(outcomes: &[Outcome], layout: &Layout, format: OutputForma
         match o.action {
             Action::Reuse => writeln!(out, "[certs] reused   {what}: {}", o.reason)?,
             action => {
-                let alg = o.key_algorithm.map(|a| format!(", {a}")).unwrap_or_default();
+                let alg = o
+                    .key_algorithm
+                    .map(|a| format!(", {a}"))
+                    .unwrap_or_default();
                 writeln!(
                     out,
                     "[certs] {:<8} {what}: {}{alg}",
                     action.past_tense(),
                     files(layout, &o.files)
                 )?;
-                if let Some(c) = o.certificate.as_ref().filter(|c| c.usages.contains(&ExtUsage::ServerAuth)) {
+                if let Some(c) = o
+                    .certificate
+                    .as_ref()
+                    .filter(|c| c.usages.contains(&ExtUsage::ServerAuth))
+                {
                     writeln!(
                         out,
                         "         serving cert is signed for DNS names [{}] and IPs [{}]",
@@ -127,7 +138,10 @@ pub fn print_outcomes(outcomes: &[Outcome], layout: &Layout, format: OutputForma
             }
         }
     }
-    let written = outcomes.iter().filter(|o| o.action != Action::Reuse).count();
+    let written = outcomes
+        .iter()
+        .filter(|o| o.action != Action::Reuse)
+        .count();
     writeln!(
         out,
         "Valid certificates and keys now exist in {:?} ({written} written, {} reused)",

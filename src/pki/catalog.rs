@@ -334,7 +334,10 @@ mod tests {
     fn cas_have_no_usages_and_leaves_have_some() {
         for p in CATALOG {
             assert_eq!(p.is_ca(), p.usages.is_empty(), "{}", p.name);
-            assert_eq!(p.is_ca(), p.scope == Scope::Authority || p.name == "etcd-ca");
+            assert_eq!(
+                p.is_ca(),
+                p.scope == Scope::Authority || p.name == "etcd-ca"
+            );
         }
     }
 

@@ -11,8 +11,8 @@
 use std::net::IpAddr;
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, DnValue, ExtendedKeyUsagePurpose,
-    IsCa, Issuer, KeyIdMethod, KeyUsagePurpose, SanType, SerialNumber,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, DnValue,
+    ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyUsagePurpose, SanType, SerialNumber,
 };
 use serde::Serialize;
 use time::{Duration, OffsetDateTime};
@@ -78,7 +78,11 @@ impl Authority {
 
 /// Issues a certificate for `subject_key`: self-signed when `issuer` is `None`, else signed by
 /// the issuer. Returns the DER, after checking that it verifies against its issuer.
-pub fn issue(spec: &CertSpec, subject_key: &PrivateKey, issuer: Option<&Authority>) -> Result<Vec<u8>> {
+pub fn issue(
+    spec: &CertSpec,
+    subject_key: &PrivateKey,
+    issuer: Option<&Authority>,
+) -> Result<Vec<u8>> {
     let mut params = CertificateParams::default();
     params.not_before = spec.not_before;
     params.not_after = spec.not_after;
@@ -120,7 +124,8 @@ pub fn issue(spec: &CertSpec, subject_key: &PrivateKey, issuer: Option<&Authorit
             ExtUsage::ClientAuth => ExtendedKeyUsagePurpose::ClientAuth,
         })
         .collect();
-    params.key_identifier_method = KeyIdMethod::PreSpecified(key_identifier(subject_key.public_key_raw()));
+    params.key_identifier_method =
+        KeyIdMethod::PreSpecified(key_identifier(subject_key.public_key_raw()));
 
     let der = match issuer {
         None => params.self_signed(subject_key.key_pair())?.der().to_vec(),
@@ -129,9 +134,15 @@ pub fn issue(spec: &CertSpec, subject_key: &PrivateKey, issuer: Option<&Authorit
             // Go omits the AKI when the parent has no SKI; rcgen would invent one that matches
             // nothing, so follow Go.
             params.use_authority_key_identifier_extension = ca_facts.subject_key_id.is_some();
-            let rcgen_issuer = Issuer::from_ca_cert_der(&ca.cert_der.as_slice().into(), ca.key.key_pair())
-                .map_err(|e| Error::Crypto(format!("cannot use the CA certificate as issuer: {e}")))?;
-            params.signed_by(subject_key.key_pair(), &rcgen_issuer)?.der().to_vec()
+            let rcgen_issuer =
+                Issuer::from_ca_cert_der(&ca.cert_der.as_slice().into(), ca.key.key_pair())
+                    .map_err(|e| {
+                        Error::Crypto(format!("cannot use the CA certificate as issuer: {e}"))
+                    })?;
+            params
+                .signed_by(subject_key.key_pair(), &rcgen_issuer)?
+                .der()
+                .to_vec()
         }
     };
 
@@ -139,7 +150,10 @@ pub fn issue(spec: &CertSpec, subject_key: &PrivateKey, issuer: Option<&Authorit
     // (repeated or multi-valued attributes); make sure what we wrote really chains.
     let parent = issuer.map_or(der.as_slice(), |ca| ca.cert_der.as_slice());
     verify_signed_by(&der, parent).map_err(|e| {
-        Error::Crypto(format!("the issued certificate for {:?} does not verify: {e}", spec.common_name))
+        Error::Crypto(format!(
+            "the issued certificate for {:?} does not verify: {e}",
+            spec.common_name
+        ))
     })?;
     Ok(der)
 }
@@ -238,10 +252,14 @@ impl CertFacts {
         let (_, cert) =
             X509Certificate::from_der(der).map_err(|e| format!("does not parse as X.509: {e}"))?;
         let attr = |it: &mut dyn Iterator<Item = &x509_parser::x509::AttributeTypeAndValue<'_>>| {
-            it.filter_map(|a| a.as_str().ok().map(str::to_string)).collect::<Vec<_>>()
+            it.filter_map(|a| a.as_str().ok().map(str::to_string))
+                .collect::<Vec<_>>()
         };
         let subject = cert.subject();
-        let common_name = attr(&mut subject.iter_common_name()).into_iter().next().unwrap_or_default();
+        let common_name = attr(&mut subject.iter_common_name())
+            .into_iter()
+            .next()
+            .unwrap_or_default();
         let organizations = attr(&mut subject.iter_organization());
         let mut alt_names = AltNames::default();
         let mut usages = Vec::new();
@@ -342,7 +360,8 @@ fn ip_from_bytes(b: &[u8]) -> Option<IpAddr> {
 /// Checks that `child` was issued by `parent`: issuer name equals the parent's subject, byte for
 /// byte, and the signature verifies with the parent's public key.
 pub fn verify_signed_by(child: &[u8], parent: &[u8]) -> std::result::Result<(), String> {
-    let (_, child) = X509Certificate::from_der(child).map_err(|e| format!("does not parse: {e}"))?;
+    let (_, child) =
+        X509Certificate::from_der(child).map_err(|e| format!("does not parse: {e}"))?;
     let (_, parent) =
         X509Certificate::from_der(parent).map_err(|e| format!("CA does not parse: {e}"))?;
     if child.issuer().as_raw() != parent.subject().as_raw() {
@@ -388,12 +407,20 @@ mod tests {
         let (not_before, not_after) = validity(now, DEFAULT_VALIDITY);
         CertSpec {
             common_name: cn.into(),
-            organizations: if is_ca { vec![] } else { vec!["system:nodes".into()] },
+            organizations: if is_ca {
+                vec![]
+            } else {
+                vec!["system:nodes".into()]
+            },
             alt_names: AltNames {
                 dns: vec!["a.example".into()],
                 ips: vec!["10.0.0.1".parse().unwrap()],
             },
-            usages: if is_ca { vec![] } else { vec![ExtUsage::ClientAuth] },
+            usages: if is_ca {
+                vec![]
+            } else {
+                vec![ExtUsage::ClientAuth]
+            },
             is_ca,
             not_before,
             not_after,
@@ -407,7 +434,7 @@ mod tests {
         let ca = Authority::new(ca_der.clone(), ca_key).unwrap();
         let key = PrivateKey::generate(KeyAlgorithm::EcdsaP384).unwrap();
         let der = issue(&spec("leaf", false), &key, Some(&ca)).unwrap();
-        verify_chain(&[der.clone()], &ca_der).unwrap();
+        verify_chain(std::slice::from_ref(&der), &ca_der).unwrap();
         let facts = CertFacts::from_der(&der).unwrap();
         assert_eq!(facts.common_name, "leaf");
         assert_eq!(facts.organizations, ["system:nodes"]);
@@ -429,11 +456,19 @@ mod tests {
     #[test]
     fn wildcard_sans_cover_one_label() {
         let mut facts = CertFacts::from_der(
-            &issue(&spec("c", true), &PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap(), None).unwrap(),
+            &issue(
+                &spec("c", true),
+                &PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap(),
+                None,
+            )
+            .unwrap(),
         )
         .unwrap();
         facts.alt_names.dns = vec!["*.example.com".into()];
-        let want = |d: &str| AltNames { dns: vec![d.into()], ips: vec![] };
+        let want = |d: &str| AltNames {
+            dns: vec![d.into()],
+            ips: vec![],
+        };
         assert!(facts.missing_names(&want("api.example.com")).is_empty());
         assert_eq!(facts.missing_names(&want("a.b.example.com")).len(), 1);
         assert_eq!(facts.missing_names(&want("example.com")).len(), 1);

@@ -33,8 +33,16 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
             "h" => 3_600,
             "m" => 60,
             "s" => 1,
-            "" => return Err(format!("{s:?}: the number {value} has no unit (y, d, h, m, s)")),
-            other => return Err(format!("{s:?}: unknown unit {other:?} (use y, w, d, h, m, s)")),
+            "" => {
+                return Err(format!(
+                    "{s:?}: the number {value} has no unit (y, d, h, m, s)"
+                ));
+            }
+            other => {
+                return Err(format!(
+                    "{s:?}: unknown unit {other:?} (use y, w, d, h, m, s)"
+                ));
+            }
         };
         let part = value
             .checked_mul(seconds_per)

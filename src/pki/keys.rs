@@ -202,8 +202,9 @@ impl PrivateKey {
             KeyAlgorithm::Rsa(_) => ("RSA PRIVATE KEY", inner.to_vec()),
             KeyAlgorithm::EcdsaP256 | KeyAlgorithm::EcdsaP384 => {
                 let curve = curve_oid(self.algorithm);
-                let mut ec = sec1::EcPrivateKey::from_der(inner)
-                    .map_err(|e| Error::Crypto(format!("re-reading a generated key failed: {e}")))?;
+                let mut ec = sec1::EcPrivateKey::from_der(inner).map_err(|e| {
+                    Error::Crypto(format!("re-reading a generated key failed: {e}"))
+                })?;
                 ec.parameters = Some(sec1::EcParameters::NamedCurve(curve));
                 let point = self.pair.public_key_raw().to_vec();
                 ec.public_key = Some(&point);
@@ -303,7 +304,10 @@ pub fn generate_many(algorithms: &[KeyAlgorithm]) -> Result<Vec<PrivateKey>> {
         .map_or(1, |n| n.get())
         .min(algorithms.len().max(1));
     if threads <= 1 {
-        return algorithms.iter().map(|a| PrivateKey::generate(*a)).collect();
+        return algorithms
+            .iter()
+            .map(|a| PrivateKey::generate(*a))
+            .collect();
     }
     // Deal the work round-robin so slow RSA keys spread evenly across threads.
     let mut slots: Vec<Option<Result<PrivateKey>>> = algorithms.iter().map(|_| None).collect();

@@ -76,7 +76,9 @@ pub fn validate_dns_name(s: &str, allow_wildcard: bool) -> Result<(), String> {
                     "may only hold lowercase letters, digits, '-' and '.' (label {label:?})"
                 ))
             } else if label.starts_with('-') || label.ends_with('-') {
-                Some(format!("has a label that starts or ends with '-' ({label:?})"))
+                Some(format!(
+                    "has a label that starts or ends with '-' ({label:?})"
+                ))
             } else {
                 None
             }
@@ -104,7 +106,9 @@ impl FromStr for Endpoint {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let s = s.trim();
         if s.contains("://") || s.contains('/') {
-            return Err(format!("{s:?} must be HOST or HOST:PORT, without a scheme or path"));
+            return Err(format!(
+                "{s:?} must be HOST or HOST:PORT, without a scheme or path"
+            ));
         }
         let (host, port) = if let Some(rest) = s.strip_prefix('[') {
             let (host, after) = rest
@@ -164,7 +168,9 @@ pub fn parse_service_cidrs(s: &str) -> Result<Vec<IpNet>, String> {
         [] => Err("no CIDR given".into()),
         [_] => Ok(nets),
         [a, b] if a.addr().is_ipv4() != b.addr().is_ipv4() => Ok(nets),
-        [_, _] => Err(format!("{s:?}: a dual-stack pair must be one IPv4 and one IPv6 CIDR")),
+        [_, _] => Err(format!(
+            "{s:?}: a dual-stack pair must be one IPv4 and one IPv6 CIDR"
+        )),
         _ => Err(format!("{s:?}: at most two CIDRs (one per IP family)")),
     }
 }
@@ -199,8 +205,15 @@ impl FromStr for NodeSpec {
             Some((n, a)) => (n.trim(), Some(a)),
             None => (s.trim(), None),
         };
-        validate_dns_name(name, false)
-            .map_err(|e| format!("node name {}", e.replace(" is neither an IP address nor a valid DNS name", " is not a valid node name")))?;
+        validate_dns_name(name, false).map_err(|e| {
+            format!(
+                "node name {}",
+                e.replace(
+                    " is neither an IP address nor a valid DNS name",
+                    " is not a valid node name"
+                )
+            )
+        })?;
         let addresses = addrs
             .map(|a| {
                 a.split(',')
@@ -283,12 +296,7 @@ pub fn alt_names(profile: &Profile, cluster: &Cluster, node: &NodeSpec) -> AltNa
         SanRule::ApiServer => {
             names.dns.push(cluster.node_name.clone());
             names.dns.extend(
-                [
-                    "kubernetes",
-                    "kubernetes.default",
-                    "kubernetes.default.svc",
-                ]
-                .map(String::from),
+                ["kubernetes", "kubernetes.default", "kubernetes.default.svc"].map(String::from),
             );
             names
                 .dns
@@ -300,7 +308,10 @@ pub fn alt_names(profile: &Profile, cluster: &Cluster, node: &NodeSpec) -> AltNa
             if let Some(endpoint) = &cluster.control_plane_endpoint {
                 names.push(&endpoint.host);
             }
-            cluster.apiserver_extra_sans.iter().for_each(|s| names.push(s));
+            cluster
+                .apiserver_extra_sans
+                .iter()
+                .for_each(|s| names.push(s));
         }
         SanRule::EtcdServer | SanRule::EtcdPeer => {
             names.dns.push(cluster.node_name.clone());
@@ -332,7 +343,10 @@ mod tests {
             node_name: "node-1".into(),
             advertise_address: "192.168.1.10".parse().unwrap(),
             control_plane_endpoint: Some("lb.example.com:6443".parse().unwrap()),
-            apiserver_extra_sans: vec!["10.0.0.5".parse().unwrap(), "api.example.com".parse().unwrap()],
+            apiserver_extra_sans: vec![
+                "10.0.0.5".parse().unwrap(),
+                "api.example.com".parse().unwrap(),
+            ],
             service_cidrs: parse_service_cidrs("10.96.0.0/12,fd00::/108").unwrap(),
             dns_domain: "cluster.local".into(),
             etcd_server_extra_sans: vec![],
@@ -374,9 +388,15 @@ mod tests {
     #[test]
     fn virtual_ip_is_network_plus_one_of_the_first_cidr() {
         let v6_first = parse_service_cidrs("fd00:10:96::/112,10.96.0.0/12").unwrap();
-        assert_eq!(apiserver_virtual_ip(&v6_first).unwrap().to_string(), "fd00:10:96::1");
+        assert_eq!(
+            apiserver_virtual_ip(&v6_first).unwrap().to_string(),
+            "fd00:10:96::1"
+        );
         let host_bits = parse_service_cidrs("10.96.3.7/12").unwrap();
-        assert_eq!(apiserver_virtual_ip(&host_bits).unwrap().to_string(), "10.96.0.1");
+        assert_eq!(
+            apiserver_virtual_ip(&host_bits).unwrap().to_string(),
+            "10.96.0.1"
+        );
         assert!(parse_service_cidrs("10.96.0.0/12,10.97.0.0/16").is_err());
         assert!(parse_service_cidrs("10.96.0.0/33").is_err());
     }
@@ -398,7 +418,10 @@ mod tests {
         assert!("*.example.com".parse::<San>().is_ok());
         assert!("foo_bar".parse::<San>().is_err());
         assert!("UPPER.example".parse::<San>().is_err());
-        assert!("1.2.3.4.5".parse::<San>().is_err() || matches!("1.2.3.4.5".parse::<San>(), Ok(San::Dns(_))));
+        assert!(
+            "1.2.3.4.5".parse::<San>().is_err()
+                || matches!("1.2.3.4.5".parse::<San>(), Ok(San::Dns(_)))
+        );
         assert!("../etc".parse::<NodeSpec>().is_err());
         let n: NodeSpec = "worker-1=10.0.0.11,fd00::11,worker-1.lan".parse().unwrap();
         assert_eq!(n.addresses.len(), 3);

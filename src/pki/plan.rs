@@ -106,7 +106,10 @@ enum Work {
         pub_path: PathBuf,
     },
     /// sa.key exists and is fine, sa.pub is missing: derive it.
-    ServiceAccountPublic { key: PrivateKey, pub_path: PathBuf },
+    ServiceAccountPublic {
+        key: PrivateKey,
+        pub_path: PathBuf,
+    },
 }
 
 /// A plan: the decisions, and the CAs loaded from disk that leaves will be signed by.
@@ -122,9 +125,13 @@ enum CaState {
     /// Created or replaced in this run.
     New,
     /// On disk with its key.
-    Loaded { cert_der: Vec<u8> },
+    Loaded {
+        cert_der: Vec<u8>,
+    },
     /// On disk without its key: an external CA.
-    External { cert_der: Vec<u8> },
+    External {
+        cert_der: Vec<u8>,
+    },
     Missing,
 }
 
@@ -139,15 +146,14 @@ pub fn plan(request: &Request) -> Result<Plan> {
     for want in &request.wants {
         let result = match want {
             Want::ServiceAccount => plan_service_account(layout, opts),
-            Want::Cert { profile, node } if profile.is_ca() => {
-                plan_ca(layout, opts, profile, node).map(|(item, state, authority)| {
+            Want::Cert { profile, node } if profile.is_ca() => plan_ca(layout, opts, profile, node)
+                .map(|(item, state, authority)| {
                     if let Some(a) = authority {
                         loaded_cas.insert(profile.name, a);
                     }
                     cas.insert(profile.name, state);
                     item
-                })
-            }
+                }),
             Want::Cert { profile, node } => {
                 let ca = profile.issuer();
                 if !cas.contains_key(ca.name) {
@@ -220,7 +226,11 @@ fn spec_for(
     let (not_before, not_after) = cert::validity(opts.now, period);
     Ok(CertSpec {
         common_name: profile.common_name(&node.name),
-        organizations: profile.organizations.iter().map(|o| o.to_string()).collect(),
+        organizations: profile
+            .organizations
+            .iter()
+            .map(|o| o.to_string())
+            .collect(),
         alt_names,
         usages: profile.usages.to_vec(),
         is_ca: profile.is_ca(),
@@ -271,7 +281,11 @@ fn plan_ca(
     let cert_exists = store::exists(&cert_path);
     let key_exists = store::exists(&key_path);
     if !cert_exists && !key_exists {
-        return Ok((new_item(Action::Create, "does not exist".into()), CaState::New, None));
+        return Ok((
+            new_item(Action::Create, "does not exist".into()),
+            CaState::New,
+            None,
+        ));
     }
     if !cert_exists {
         if opts.force {
@@ -348,7 +362,10 @@ fn load_ca_state(
     if !facts.is_ca {
         return Err(Error::bad_file(
             &cert_path,
-            format!("certificate {:?} is not a CA (basicConstraints CA:TRUE is missing)", profile.name),
+            format!(
+                "certificate {:?} is not a CA (basicConstraints CA:TRUE is missing)",
+                profile.name
+            ),
         ));
     }
     if facts.not_after <= now {
@@ -356,8 +373,7 @@ fn load_ca_state(
             &cert_path,
             format!(
                 "the {} CA expired on {}; CA rotation is needed",
-                profile.name,
-                facts.not_after
+                profile.name, facts.not_after
             ),
         ));
     }
@@ -365,9 +381,8 @@ fn load_ca_state(
         return Ok((CaState::External { cert_der: der }, None));
     };
     let key = PrivateKey::from_pem(&key_pem).map_err(|e| Error::bad_file(&key_path, e))?;
-    let authority = Authority::new(der.clone(), key).map_err(|e| {
-        Error::bad_file(&key_path, format!("{e} ({})", cert_path.display()))
-    })?;
+    let authority = Authority::new(der.clone(), key)
+        .map_err(|e| Error::bad_file(&key_path, format!("{e} ({})", cert_path.display())))?;
     Ok((CaState::Loaded { cert_der: der }, Some(authority)))
 }
 
@@ -449,7 +464,10 @@ fn plan_leaf(
     }
     if opts.force {
         signable?;
-        return Ok(make(Action::Replace, format!("--force: {}", problems.join("; "))));
+        return Ok(make(
+            Action::Replace,
+            format!("--force: {}", problems.join("; ")),
+        ));
     }
     Err(Error::conflict(
         &cert_path,
@@ -506,15 +524,18 @@ fn check_existing_leaf(
         }
     };
     let facts = CertFacts::from_der(&chain[0]).map_err(|e| Error::bad_file(cert_path, e))?;
-    if let Some(key) = &key {
-        if key.public_key_raw() != facts.public_key_raw {
-            problems.push(format!("its key {} does not match it", key_path.display()));
-        }
+    if let Some(key) = &key
+        && key.public_key_raw() != facts.public_key_raw
+    {
+        problems.push(format!("its key {} does not match it", key_path.display()));
     }
     match ca {
         CaState::Loaded { cert_der } | CaState::External { cert_der } => {
             if let Err(e) = cert::verify_chain(&chain, cert_der) {
-                problems.push(format!("it does not chain to {}: {e}", ca_cert_path.display()));
+                problems.push(format!(
+                    "it does not chain to {}: {e}",
+                    ca_cert_path.display()
+                ));
             }
         }
         CaState::New => problems.push(format!(
@@ -535,7 +556,10 @@ fn check_existing_leaf(
     }
     let missing = facts.missing_usages(&spec.usages);
     if !missing.is_empty() {
-        problems.push(format!("it lacks extended key usages {}", missing.join(", ")));
+        problems.push(format!(
+            "it lacks extended key usages {}",
+            missing.join(", ")
+        ));
     }
     if facts.not_after <= now {
         problems.push(format!(
@@ -604,7 +628,10 @@ fn plan_service_account(layout: &Layout, opts: &Options) -> Result<PlanItem> {
             name: "sa".into(),
             node: None,
             action: Action::Create,
-            reason: format!("{} is missing; derived from the existing sa.key", pub_path.display()),
+            reason: format!(
+                "{} is missing; derived from the existing sa.key",
+                pub_path.display()
+            ),
             files: vec![pub_path.clone()],
             spec: None,
             key_algorithm: Some(key.algorithm()),

@@ -68,7 +68,10 @@ impl Layout {
     /// The path stem of a profile's files; per-node profiles live in the node's directory.
     fn stem(&self, profile: &Profile, node: &str) -> PathBuf {
         if profile.per_node() {
-            self.cert_dir.join(NODE_DIR).join(node).join(profile.base_name)
+            self.cert_dir
+                .join(NODE_DIR)
+                .join(node)
+                .join(profile.base_name)
         } else {
             self.cert_dir.join(profile.base_name)
         }
@@ -83,11 +86,13 @@ impl Layout {
     }
 
     pub fn sa_key(&self) -> PathBuf {
-        self.cert_dir.join(format!("{SERVICE_ACCOUNT_KEY_BASE}.key"))
+        self.cert_dir
+            .join(format!("{SERVICE_ACCOUNT_KEY_BASE}.key"))
     }
 
     pub fn sa_pub(&self) -> PathBuf {
-        self.cert_dir.join(format!("{SERVICE_ACCOUNT_KEY_BASE}.pub"))
+        self.cert_dir
+            .join(format!("{SERVICE_ACCOUNT_KEY_BASE}.pub"))
     }
 
     /// Where a file replaced in the run stamped `stamp` is kept.
@@ -149,10 +154,10 @@ pub fn commit(writes: &[FileWrite]) -> Result<()> {
     }
     // Keep what will be replaced.
     for w in writes {
-        if let Some(backup) = &w.backup {
-            if exists(&w.path) {
-                keep_backup(&w.path, backup)?;
-            }
+        if let Some(backup) = &w.backup
+            && exists(&w.path)
+        {
+            keep_backup(&w.path, backup)?;
         }
     }
     // Replace, in order: callers put a key before its certificate.
@@ -266,11 +271,20 @@ mod tests {
         commit(&batch("k1", "c1", false)).unwrap();
         assert_eq!(fs::metadata(&key).unwrap().mode() & 0o777, 0o600);
         assert_eq!(fs::metadata(&crt).unwrap().mode() & 0o777, 0o644);
-        assert_eq!(fs::metadata(dir.path().join("etcd")).unwrap().mode() & 0o777, 0o755);
+        assert_eq!(
+            fs::metadata(dir.path().join("etcd")).unwrap().mode() & 0o777,
+            0o755
+        );
         commit(&batch("k2", "c2", true)).unwrap();
         assert_eq!(fs::read_to_string(&key).unwrap(), "k2");
-        assert_eq!(fs::read_to_string(dir.path().join("b/server.key")).unwrap(), "k1");
-        assert_eq!(fs::read_to_string(dir.path().join("b/server.crt")).unwrap(), "c1");
+        assert_eq!(
+            fs::read_to_string(dir.path().join("b/server.key")).unwrap(),
+            "k1"
+        );
+        assert_eq!(
+            fs::read_to_string(dir.path().join("b/server.crt")).unwrap(),
+            "c1"
+        );
         // No temporary files are left behind.
         let leftovers: Vec<_> = fs::read_dir(dir.path().join("etcd"))
             .unwrap()
@@ -302,9 +316,15 @@ mod tests {
             },
         ])
         .unwrap_err();
-        assert!(err.to_string().contains("ca.crt: cannot create directory"), "{err}");
+        assert!(
+            err.to_string().contains("ca.crt: cannot create directory"),
+            "{err}"
+        );
         assert_eq!(fs::read_to_string(&good).unwrap(), "old");
-        let names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names, ["ca.crt"], "the staged temporary file is removed");
     }
 }
