@@ -47,6 +47,10 @@ pub enum Command {
     /// Issue leaf certificates signed by the existing CAs.
     #[command(after_help = EXIT_CODES_HELP)]
     Issue(IssueArgs),
+    /// Write kubeconfig files with client certificates signed by the cluster CA
+    /// (kubeadm init phase kubeconfig, kubeadm kubeconfig user).
+    #[command(after_help = EXIT_CODES_HELP)]
+    WriteKubeconfig(WriteKubeconfigArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -83,31 +87,40 @@ pub struct CommonArgs {
     pub output: OutputFormat,
 }
 
-/// Flags that decide the contents of control-plane certificates (kubeadm's names).
+/// The nodes certificates and kubeconfigs are for.
 #[derive(Debug, Args)]
-pub struct ClusterArgs {
-    /// Node name: the control-plane node for apiserver/etcd certificates (default: the
-    /// hostname). For kubelet-client/kubelet-server repeat it to issue for many nodes; write
-    /// NAME=ADDR[,ADDR...] to add addresses to a node's kubelet serving certificate.
+pub struct NodeArgs {
+    /// Node name: the control-plane node for apiserver/etcd certificates and kubeconfigs
+    /// (default: the hostname). For per-node certificates and kubeconfigs (kubelet-client,
+    /// kubelet-server, node-kubelet) repeat it for many nodes; write NAME=ADDR[,ADDR...] to add
+    /// addresses to a node's kubelet serving certificate.
     #[arg(long = "node-name", value_name = "NAME[=ADDRS]")]
     pub nodes: Vec<NodeSpec>,
 
     /// A file listing nodes, one per line: NAME [ADDR...]; '#' starts a comment.
     #[arg(long, value_name = "FILE")]
     pub node_list: Option<PathBuf>,
+}
 
+/// Where the API server is reached.
+#[derive(Debug, Args)]
+pub struct EndpointArgs {
     /// The IP address the API server advertises (default: the address of the default-route
     /// interface).
     #[arg(long, value_name = "IP", value_parser = names::parse_ip)]
     pub apiserver_advertise_address: Option<IpAddr>,
 
-    /// Extra SANs (IPs or DNS names) for the API server serving certificate.
-    #[arg(long, value_name = "SAN,...", value_delimiter = ',')]
-    pub apiserver_cert_extra_sans: Vec<San>,
-
     /// A stable address for the control plane, HOST[:PORT] (an IP or a DNS name).
     #[arg(long, value_name = "HOST[:PORT]")]
     pub control_plane_endpoint: Option<Endpoint>,
+}
+
+/// Flags that only shape the SANs of control-plane certificates (kubeadm's names).
+#[derive(Debug, Args)]
+pub struct SanArgs {
+    /// Extra SANs (IPs or DNS names) for the API server serving certificate.
+    #[arg(long, value_name = "SAN,...", value_delimiter = ',')]
+    pub apiserver_cert_extra_sans: Vec<San>,
 
     /// Service CIDR(s); the first IP of the first CIDR is the API server's in-cluster SAN.
     #[arg(long, value_name = "CIDR[,CIDR]", default_value = "10.96.0.0/12")]
@@ -124,8 +137,29 @@ pub struct ClusterArgs {
     /// Extra SANs for the etcd peer certificate.
     #[arg(long, value_name = "SAN,...", value_delimiter = ',')]
     pub etcd_peer_extra_sans: Vec<San>,
+}
 
-    /// Validity of new leaf certificates, e.g. 1y, 365d, 8760h.
+/// Where kubeconfigs go and what they name.
+#[derive(Debug, Args)]
+pub struct KubeconfigArgs {
+    /// Directory of the kubeconfig files (default: the parent of --cert-dir, i.e.
+    /// /etc/kubernetes for /etc/kubernetes/pki).
+    #[arg(long, value_name = "DIR")]
+    pub kubeconfig_dir: Option<PathBuf>,
+
+    /// The port the API server listens on (used when --control-plane-endpoint has no port, and
+    /// for the local endpoint of controller-manager.conf and scheduler.conf).
+    #[arg(long, value_name = "PORT", default_value_t = 6443, value_parser = clap::value_parser!(u16).range(1..))]
+    pub apiserver_bind_port: u16,
+
+    /// The cluster name inside kubeconfig files.
+    #[arg(long, value_name = "NAME", default_value = "kubernetes")]
+    pub cluster_name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidityArgs {
+    /// Validity of new leaf and client certificates, e.g. 1y, 365d, 8760h.
     #[arg(long, value_name = "DUR", default_value = "1y", value_parser = parse_duration)]
     pub validity: Duration,
 }
@@ -144,7 +178,15 @@ pub struct InitArgs {
     #[command(flatten)]
     pub ca: CaValidityArgs,
     #[command(flatten)]
-    pub cluster: ClusterArgs,
+    pub validity: ValidityArgs,
+    #[command(flatten)]
+    pub nodes: NodeArgs,
+    #[command(flatten)]
+    pub endpoint: EndpointArgs,
+    #[command(flatten)]
+    pub sans: SanArgs,
+    #[command(flatten)]
+    pub kubeconfig: KubeconfigArgs,
 }
 
 #[derive(Debug, Args)]
@@ -166,7 +208,42 @@ pub struct IssueArgs {
     #[command(flatten)]
     pub common: CommonArgs,
     #[command(flatten)]
-    pub cluster: ClusterArgs,
+    pub validity: ValidityArgs,
+    #[command(flatten)]
+    pub nodes: NodeArgs,
+    #[command(flatten)]
+    pub endpoint: EndpointArgs,
+    #[command(flatten)]
+    pub sans: SanArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct WriteKubeconfigArgs {
+    /// What to write: admin, super-admin, controller-manager, scheduler, kubelet (the
+    /// control-plane node's kubelet.conf), node-kubelet (<kubeconfig-dir>/nodes/<node>/kubelet.conf
+    /// for each --node-name), all (the five files kubeadm init writes), or user (any identity,
+    /// see --client-name).
+    #[arg(value_name = "NAME", required = true)]
+    pub names: Vec<String>,
+    #[command(flatten)]
+    pub common: CommonArgs,
+    #[command(flatten)]
+    pub validity: ValidityArgs,
+    #[command(flatten)]
+    pub nodes: NodeArgs,
+    #[command(flatten)]
+    pub endpoint: EndpointArgs,
+    #[command(flatten)]
+    pub kubeconfig: KubeconfigArgs,
+    /// For `user`: the client certificate's CN, i.e. the Kubernetes user name.
+    #[arg(long, value_name = "NAME")]
+    pub client_name: Option<String>,
+    /// For `user`: a group (certificate O); repeat for several groups.
+    #[arg(long = "org", value_name = "GROUP")]
+    pub orgs: Vec<String>,
+    /// For `user`: write the kubeconfig to FILE (mode 0600) instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -211,6 +288,7 @@ pub fn run(cli: Cli, now: OffsetDateTime) -> anyhow::Result<ExitStatus> {
         Command::Init(a) => (&a.common, init_request(a, now)?),
         Command::InitCa(a) => (&a.common, init_ca_request(a, now)),
         Command::Issue(a) => (&a.common, issue_request(a, now)?),
+        Command::WriteKubeconfig(a) => (&a.common, write_kubeconfig_request(a, now)?),
     };
     let plan = plan::plan(&request).context("nothing was written")?;
     if common.dry_run {
@@ -242,15 +320,22 @@ fn options(
     }
 }
 
+fn layout(common: &CommonArgs, kubeconfig: Option<&KubeconfigArgs>) -> Layout {
+    let kubeconfig_dir = kubeconfig
+        .and_then(|k| k.kubeconfig_dir.clone())
+        .unwrap_or_else(|| Layout::default_kubeconfig_dir(&common.cert_dir));
+    Layout::new(&common.cert_dir, kubeconfig_dir)
+}
+
 fn ca_wants() -> Vec<Want> {
-    let control_plane_node = NodeSpec {
+    let no_node = NodeSpec {
         name: String::new(),
         addresses: vec![],
     };
     catalog::authorities()
         .map(|profile| Want::Cert {
             profile,
-            node: control_plane_node.clone(),
+            node: no_node.clone(),
         })
         .chain([Want::ServiceAccount])
         .collect()
@@ -258,7 +343,7 @@ fn ca_wants() -> Vec<Want> {
 
 fn init_ca_request(a: &InitCaArgs, now: OffsetDateTime) -> Request {
     Request {
-        layout: Layout::new(&a.common.cert_dir),
+        layout: layout(&a.common, None),
         cluster: None,
         wants: ca_wants(),
         options: options(&a.common, DEFAULT_VALIDITY, a.ca.ca_validity, now),
@@ -266,10 +351,10 @@ fn init_ca_request(a: &InitCaArgs, now: OffsetDateTime) -> Request {
 }
 
 fn init_request(a: &InitArgs, now: OffsetDateTime) -> anyhow::Result<Request> {
-    let nodes = node_specs(&a.cluster)?;
+    let nodes = node_specs(&a.nodes)?;
     let node = single_node(&nodes)?;
-    let cluster = cluster(&a.cluster, &node)?;
-    // kubeadm's order: each CA, then its leaves; the service-account key last.
+    let cluster = cluster(&a.endpoint, Some(&a.sans), Some(&a.kubeconfig), &node)?;
+    // kubeadm's order: each CA, then its leaves; the service-account key; the kubeconfigs.
     let wants = catalog::CATALOG
         .iter()
         .filter(|p| p.scope != Scope::Node)
@@ -278,13 +363,27 @@ fn init_request(a: &InitArgs, now: OffsetDateTime) -> anyhow::Result<Request> {
             node: node.clone(),
         })
         .chain([Want::ServiceAccount])
+        .chain(
+            catalog::control_plane_kubeconfigs().map(|profile| Want::Kubeconfig {
+                profile,
+                node: node.clone(),
+            }),
+        )
         .collect();
     Ok(Request {
-        layout: Layout::new(&a.common.cert_dir),
+        layout: layout(&a.common, Some(&a.kubeconfig)),
         cluster: Some(cluster),
         wants,
-        options: options(&a.common, a.cluster.validity, a.ca.ca_validity, now),
+        options: options(&a.common, a.validity.validity, a.ca.ca_validity, now),
     })
+}
+
+fn unknown_name(name: &str, choices: &str) -> anyhow::Error {
+    Error::usage(
+        "NAME",
+        format!("unknown name {name:?}; expected one of: {choices}"),
+    )
+    .into()
 }
 
 fn issue_request(a: &IssueArgs, now: OffsetDateTime) -> anyhow::Result<Request> {
@@ -303,14 +402,8 @@ fn issue_request(a: &IssueArgs, now: OffsetDateTime) -> anyhow::Result<Request> 
                 }
                 Some(p) => vec![p],
                 None => {
-                    return Err(Error::usage(
-                        "NAME",
-                        format!(
-                            "unknown certificate {name:?}; expected one of: {}, kubelet, all",
-                            catalog::leaf_names().join(", ")
-                        ),
-                    )
-                    .into());
+                    let choices = format!("{}, kubelet, all", catalog::leaf_names().join(", "));
+                    return Err(unknown_name(name, &choices));
                 }
             },
         };
@@ -320,13 +413,12 @@ fn issue_request(a: &IssueArgs, now: OffsetDateTime) -> anyhow::Result<Request> 
             }
         }
     }
-    let nodes = node_specs(&a.cluster)?;
-    let control_plane: Vec<_> = profiles.iter().filter(|p| !p.per_node()).collect();
-    let cluster = if control_plane.is_empty() {
+    let nodes = node_specs(&a.nodes)?;
+    let cluster = if profiles.iter().all(|p| p.per_node()) {
         None
     } else {
         let node = single_node(&nodes)?;
-        Some(cluster(&a.cluster, &node)?)
+        Some(cluster(&a.endpoint, Some(&a.sans), None, &node)?)
     };
     let mut wants = Vec::new();
     for profile in catalog::CATALOG.iter().filter(|p| profiles.contains(p)) {
@@ -343,15 +435,98 @@ fn issue_request(a: &IssueArgs, now: OffsetDateTime) -> anyhow::Result<Request> 
         }
     }
     Ok(Request {
-        layout: Layout::new(&a.common.cert_dir),
+        layout: layout(&a.common, None),
         cluster,
         wants,
-        options: options(&a.common, a.cluster.validity, DEFAULT_CA_VALIDITY, now),
+        options: options(&a.common, a.validity.validity, DEFAULT_CA_VALIDITY, now),
+    })
+}
+
+fn write_kubeconfig_request(
+    a: &WriteKubeconfigArgs,
+    now: OffsetDateTime,
+) -> anyhow::Result<Request> {
+    let mut profiles = Vec::new();
+    let mut user = false;
+    for name in &a.names {
+        match name.as_str() {
+            "all" => profiles.extend(catalog::control_plane_kubeconfigs()),
+            "user" => user = true,
+            _ => match catalog::find_kubeconfig(name) {
+                Some(p) => profiles.push(p),
+                None => {
+                    let names: Vec<_> = catalog::KUBECONFIGS.iter().map(|k| k.name).collect();
+                    return Err(unknown_name(
+                        name,
+                        &format!("{}, all, user", names.join(", ")),
+                    ));
+                }
+            },
+        }
+    }
+    let user_flags = a.client_name.is_some() || !a.orgs.is_empty() || a.out.is_some();
+    if user_flags && !user {
+        return Err(Error::usage(
+            "--client-name/--org/--out",
+            "only apply to `write-kubeconfig user`",
+        )
+        .into());
+    }
+    let nodes = node_specs(&a.nodes)?;
+    let per_node_only = !user
+        && profiles
+            .iter()
+            .all(|p| p.placement == catalog::KubeconfigPlacement::PerNode);
+    let control_plane_node = if per_node_only {
+        nodes[0].clone()
+    } else {
+        single_node(&nodes)?
+    };
+    let cluster = cluster(&a.endpoint, None, Some(&a.kubeconfig), &control_plane_node)?;
+    let mut wants = Vec::new();
+    for profile in catalog::KUBECONFIGS.iter().filter(|p| profiles.contains(p)) {
+        if profile.placement == catalog::KubeconfigPlacement::PerNode {
+            wants.extend(nodes.iter().map(|n| Want::Kubeconfig {
+                profile,
+                node: n.clone(),
+            }));
+        } else {
+            wants.push(Want::Kubeconfig {
+                profile,
+                node: control_plane_node.clone(),
+            });
+        }
+    }
+    if user {
+        let client_name = a
+            .client_name
+            .clone()
+            .filter(|n| !n.trim().is_empty())
+            .ok_or_else(|| {
+                Error::usage(
+                    "--client-name",
+                    "`write-kubeconfig user` needs --client-name",
+                )
+            })?;
+        if let Some(o) = a.orgs.iter().find(|o| o.trim().is_empty()) {
+            return Err(Error::usage("--org", format!("{o:?} is not a group name")).into());
+        }
+        wants.push(Want::UserKubeconfig {
+            client_name,
+            organizations: a.orgs.clone(),
+            out: a.out.clone(),
+        });
+    }
+    Ok(Request {
+        layout: layout(&a.common, Some(&a.kubeconfig)),
+        cluster: Some(cluster),
+        wants,
+        options: options(&a.common, a.validity.validity, DEFAULT_CA_VALIDITY, now),
     })
 }
 
 /// The nodes named by --node-name and --node-list, or the host's name when none is.
-fn node_specs(a: &ClusterArgs) -> anyhow::Result<Vec<NodeSpec>> {
+fn node_specs(a: &NodeArgs) -> anyhow::Result<Vec<NodeSpec>> {
     let mut nodes = a.nodes.clone();
     if let Some(path) = &a.node_list {
         let text = std::fs::read_to_string(path)
@@ -408,7 +583,12 @@ fn single_node(nodes: &[NodeSpec]) -> anyhow::Result<NodeSpec> {
     }
 }
 
-fn cluster(a: &ClusterArgs, node: &NodeSpec) -> anyhow::Result<Cluster> {
+fn cluster(
+    a: &EndpointArgs,
+    sans: Option<&SanArgs>,
+    kubeconfig: Option<&KubeconfigArgs>,
+    node: &NodeSpec,
+) -> anyhow::Result<Cluster> {
     let advertise_address = match a.apiserver_advertise_address {
         Some(ip) => ip,
         None => host::advertise_address().ok_or_else(|| {
@@ -425,16 +605,41 @@ fn cluster(a: &ClusterArgs, node: &NodeSpec) -> anyhow::Result<Cluster> {
         )
         .into());
     }
-    names::validate_dns_name(&a.service_dns_domain, false)
-        .map_err(|e| Error::usage("--service-dns-domain", e))?;
+    let (service_cidrs, dns_domain) = match sans {
+        Some(s) => {
+            names::validate_dns_name(&s.service_dns_domain, false)
+                .map_err(|e| Error::usage("--service-dns-domain", e))?;
+            (s.service_cidr.0.clone(), s.service_dns_domain.clone())
+        }
+        None => (
+            names::parse_service_cidrs("10.96.0.0/12").map_err(anyhow::Error::msg)?,
+            "cluster.local".to_string(),
+        ),
+    };
+    let (bind_port, cluster_name) = match kubeconfig {
+        Some(k) => {
+            names::validate_dns_name(&k.cluster_name, false)
+                .map_err(|e| Error::usage("--cluster-name", e))?;
+            (k.apiserver_bind_port, k.cluster_name.clone())
+        }
+        None => (6443, "kubernetes".to_string()),
+    };
     Ok(Cluster {
         node_name: node.name.clone(),
         advertise_address,
         control_plane_endpoint: a.control_plane_endpoint.clone(),
-        apiserver_extra_sans: a.apiserver_cert_extra_sans.clone(),
-        service_cidrs: a.service_cidr.0.clone(),
-        dns_domain: a.service_dns_domain.clone(),
-        etcd_server_extra_sans: a.etcd_server_extra_sans.clone(),
-        etcd_peer_extra_sans: a.etcd_peer_extra_sans.clone(),
+        apiserver_extra_sans: sans
+            .map(|s| s.apiserver_cert_extra_sans.clone())
+            .unwrap_or_default(),
+        service_cidrs,
+        dns_domain,
+        etcd_server_extra_sans: sans
+            .map(|s| s.etcd_server_extra_sans.clone())
+            .unwrap_or_default(),
+        etcd_peer_extra_sans: sans
+            .map(|s| s.etcd_peer_extra_sans.clone())
+            .unwrap_or_default(),
+        bind_port,
+        cluster_name,
     })
 }

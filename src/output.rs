@@ -18,28 +18,20 @@ struct Document<'a, T: Serialize> {
     items: &'a [T],
 }
 
-fn emit<T: Serialize>(doc: &Document<'_, T>, format: OutputFormat) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
+fn emit<T: Serialize>(
+    doc: &Document<'_, T>,
+    format: OutputFormat,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
     match format {
         OutputFormat::Json => {
-            serde_json_like(doc, &mut out)?;
+            serde_json::to_writer_pretty(&mut *out, doc)?;
+            out.write_all(b"\n")?;
         }
         OutputFormat::Yaml => out.write_all(yaml_serde::to_string(doc)?.as_bytes())?,
         OutputFormat::Text => unreachable!("text is rendered by the callers"),
     }
     Ok(())
-}
-
-// JSON through yaml_serde's sibling would be odd; serde's JSON is the right tool.
-fn serde_json_like<T: Serialize>(doc: &T, out: &mut impl Write) -> anyhow::Result<()> {
-    serde_json::to_writer_pretty(&mut *out, doc)?;
-    out.write_all(b"\n")?;
-    Ok(())
-}
-
-fn short<'a>(layout: &Layout, path: &'a Path) -> std::borrow::Cow<'a, str> {
-    let _ = layout;
-    path.to_string_lossy()
 }
 
 fn label(name: &str, node: Option<&str>) -> String {
@@ -49,15 +41,19 @@ fn label(name: &str, node: Option<&str>) -> String {
     }
 }
 
-fn files(layout: &Layout, files: &[PathBuf]) -> String {
+fn files(files: &[PathBuf]) -> String {
+    if files.is_empty() {
+        return "stdout".into();
+    }
     files
         .iter()
-        .map(|f| short(layout, f).into_owned())
+        .map(|f| f.to_string_lossy().into_owned())
         .collect::<Vec<_>>()
         .join(", ")
 }
 
 pub fn print_plan(plan: &Plan, layout: &Layout, format: OutputFormat) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
     if format != OutputFormat::Text {
         return emit(
             &Document::<PlanItem> {
@@ -66,9 +62,9 @@ pub fn print_plan(plan: &Plan, layout: &Layout, format: OutputFormat) -> anyhow:
                 items: &plan.items,
             },
             format,
+            &mut out,
         );
     }
-    let mut out = std::io::stdout().lock();
     for item in &plan.items {
         let verb = match item.action {
             Action::Create => "would create",
@@ -79,7 +75,7 @@ pub fn print_plan(plan: &Plan, layout: &Layout, format: OutputFormat) -> anyhow:
             out,
             "[dry-run] {verb} {}: {} ({})",
             label(&item.name, item.node.as_deref()),
-            files(layout, &item.files),
+            files(&item.files),
             item.reason
         )?;
     }
@@ -87,11 +83,26 @@ pub fn print_plan(plan: &Plan, layout: &Layout, format: OutputFormat) -> anyhow:
     Ok(())
 }
 
+/// Prints what a run did. A kubeconfig made for stdout (`write-kubeconfig user` without
+/// `--out`) is all that goes to stdout then; the report goes to stderr.
 pub fn print_outcomes(
     outcomes: &[Outcome],
     layout: &Layout,
     format: OutputFormat,
 ) -> anyhow::Result<()> {
+    let kubeconfigs: Vec<&str> = outcomes
+        .iter()
+        .filter_map(|o| o.kubeconfig.as_deref())
+        .collect();
+    let mut out: Box<dyn Write> = if kubeconfigs.is_empty() {
+        Box::new(std::io::stdout().lock())
+    } else {
+        let mut stdout = std::io::stdout().lock();
+        for k in &kubeconfigs {
+            stdout.write_all(k.as_bytes())?;
+        }
+        Box::new(std::io::stderr().lock())
+    };
     if format != OutputFormat::Text {
         return emit(
             &Document {
@@ -100,9 +111,9 @@ pub fn print_outcomes(
                 items: outcomes,
             },
             format,
+            &mut out,
         );
     }
-    let mut out = std::io::stdout().lock();
     for o in outcomes {
         let what = label(&o.name, o.node.as_deref());
         match o.action {
@@ -116,7 +127,7 @@ pub fn print_outcomes(
                     out,
                     "[certs] {:<8} {what}: {}{alg}",
                     action.past_tense(),
-                    files(layout, &o.files)
+                    files(&o.files)
                 )?;
                 if let Some(c) = o
                     .certificate

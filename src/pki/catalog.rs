@@ -27,6 +27,16 @@ pub enum CommonName {
     NodeIdentity,
 }
 
+impl CommonName {
+    pub fn for_node(self, node: &str) -> String {
+        match self {
+            CommonName::Fixed(cn) => cn.to_string(),
+            CommonName::NodeName => node.to_string(),
+            CommonName::NodeIdentity => format!("system:node:{node}"),
+        }
+    }
+}
+
 /// Extended key usages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -105,11 +115,7 @@ impl Profile {
     }
 
     pub fn common_name(&self, node: &str) -> String {
-        match self.common_name {
-            CommonName::Fixed(cn) => cn.to_string(),
-            CommonName::NodeName => node.to_string(),
-            CommonName::NodeIdentity => format!("system:node:{node}"),
-        }
+        self.common_name.for_node(node)
     }
 }
 
@@ -263,6 +269,112 @@ pub static CATALOG: &[Profile] = &[
     },
 ];
 
+/// Which URL a kubeconfig points at (kubeadm's `getKubeConfigSpecsBase`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerRule {
+    /// `controlPlaneEndpoint` when set, else the local API endpoint.
+    ControlPlaneEndpoint,
+    /// `https://<advertise address>:<bind port>`: components on the control-plane node talk to
+    /// their local API server.
+    LocalEndpoint,
+}
+
+/// Where a kubeconfig file goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KubeconfigPlacement {
+    /// `<kubeconfig-dir>/<file>`, for the control-plane node.
+    ControlPlane,
+    /// `<kubeconfig-dir>/nodes/<node>/<file>`, one per node.
+    PerNode,
+}
+
+/// A kubeconfig file with an embedded client certificate signed by the cluster CA.
+#[derive(Debug, PartialEq, Eq)]
+pub struct KubeconfigProfile {
+    /// The name users type (`kubepki write-kubeconfig admin`).
+    pub name: &'static str,
+    pub file_name: &'static str,
+    /// The client certificate's CN, which is also the kubeconfig user name.
+    pub common_name: CommonName,
+    pub organizations: &'static [&'static str],
+    pub server: ServerRule,
+    pub placement: KubeconfigPlacement,
+}
+
+/// kubeadm's kubeconfig files, in the order `kubeadm init phase kubeconfig all` writes them, then
+/// the per-node kubelet kubeconfig.
+pub static KUBECONFIGS: &[KubeconfigProfile] = &[
+    KubeconfigProfile {
+        name: "admin",
+        file_name: "admin.conf",
+        common_name: CommonName::Fixed("kubernetes-admin"),
+        organizations: &[CLUSTER_ADMINS_GROUP],
+        server: ServerRule::ControlPlaneEndpoint,
+        placement: KubeconfigPlacement::ControlPlane,
+    },
+    KubeconfigProfile {
+        name: "super-admin",
+        file_name: "super-admin.conf",
+        // The break-glass identity: system:masters bypasses RBAC and cannot be revoked.
+        common_name: CommonName::Fixed("kubernetes-super-admin"),
+        organizations: &["system:masters"],
+        server: ServerRule::ControlPlaneEndpoint,
+        placement: KubeconfigPlacement::ControlPlane,
+    },
+    KubeconfigProfile {
+        name: "kubelet",
+        file_name: "kubelet.conf",
+        common_name: CommonName::NodeIdentity,
+        organizations: &[NODES_GROUP],
+        server: ServerRule::ControlPlaneEndpoint,
+        placement: KubeconfigPlacement::ControlPlane,
+    },
+    KubeconfigProfile {
+        name: "controller-manager",
+        file_name: "controller-manager.conf",
+        common_name: CommonName::Fixed("system:kube-controller-manager"),
+        organizations: &[],
+        server: ServerRule::LocalEndpoint,
+        placement: KubeconfigPlacement::ControlPlane,
+    },
+    KubeconfigProfile {
+        name: "scheduler",
+        file_name: "scheduler.conf",
+        common_name: CommonName::Fixed("system:kube-scheduler"),
+        organizations: &[],
+        server: ServerRule::LocalEndpoint,
+        placement: KubeconfigPlacement::ControlPlane,
+    },
+    KubeconfigProfile {
+        name: "node-kubelet",
+        file_name: "kubelet.conf",
+        common_name: CommonName::NodeIdentity,
+        organizations: &[NODES_GROUP],
+        server: ServerRule::ControlPlaneEndpoint,
+        placement: KubeconfigPlacement::PerNode,
+    },
+];
+
+/// The CA that signs every kubeconfig client certificate.
+pub const KUBECONFIG_CA: &str = "ca";
+
+impl KubeconfigProfile {
+    pub fn common_name(&self, node: &str) -> String {
+        self.common_name.for_node(node)
+    }
+}
+
+pub fn find_kubeconfig(name: &str) -> Option<&'static KubeconfigProfile> {
+    KUBECONFIGS.iter().find(|k| k.name == name)
+}
+
+/// The five files `kubeadm init` writes.
+pub fn control_plane_kubeconfigs() -> impl Iterator<Item = &'static KubeconfigProfile> {
+    KUBECONFIGS
+        .iter()
+        .filter(|k| k.placement == KubeconfigPlacement::ControlPlane)
+}
+
 /// The service-account signing key pair is not a certificate; it has a fixed place.
 pub const SERVICE_ACCOUNT_KEY_BASE: &str = "sa";
 
@@ -339,6 +451,14 @@ mod tests {
                 p.scope == Scope::Authority || p.name == "etcd-ca"
             );
         }
+    }
+
+    #[test]
+    fn kubeconfig_names_are_unique_and_signed_by_a_ca() {
+        let names: HashSet<_> = KUBECONFIGS.iter().map(|k| k.name).collect();
+        assert_eq!(names.len(), KUBECONFIGS.len());
+        assert!(find(KUBECONFIG_CA).is_some_and(Profile::is_ca));
+        assert_eq!(control_plane_kubeconfigs().count(), 5);
     }
 
     #[test]

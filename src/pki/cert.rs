@@ -127,6 +127,7 @@ pub fn issue(
     params.key_identifier_method =
         KeyIdMethod::PreSpecified(key_identifier(subject_key.public_key_raw()));
 
+    let signer = issuer.map_or(subject_key, |ca| &ca.key);
     let der = match issuer {
         None => params.self_signed(subject_key.key_pair())?.der().to_vec(),
         Some(ca) => {
@@ -144,6 +145,13 @@ pub fn issue(
                 .der()
                 .to_vec()
         }
+    };
+
+    let der = if spec.organizations.len() > 1 {
+        let name = subject_name_der(&spec.common_name, &spec.organizations);
+        with_subject(&der, &name, signer)?
+    } else {
+        der
     };
 
     // rcgen re-encodes the issuer name from its parsed values and cannot represent every name
@@ -172,17 +180,86 @@ fn subject(common_name: &str, organizations: &[String]) -> Result<DistinguishedN
         }
     };
     let mut dn = DistinguishedName::new();
-    match organizations {
-        [] => {}
-        [o] => dn.push(DnType::OrganizationName, value(o)),
-        _ => {
-            return Err(Error::Crypto(
-                "several O values in one subject are not supported yet".into(),
-            ));
-        }
+    // rcgen holds one value per attribute type; several O values are spliced in afterwards by
+    // `with_subject`.
+    if let Some(o) = organizations.first() {
+        dn.push(DnType::OrganizationName, value(o));
     }
     dn.push(DnType::CommonName, value(common_name));
     Ok(dn)
+}
+
+const OID_ORGANIZATION: [u64; 4] = [2, 5, 4, 10];
+const OID_COMMON_NAME: [u64; 4] = [2, 5, 4, 3];
+
+/// The DER of a subject Name with each O value and then the CN in its own RDN, as
+/// `openssl req -subj "/O=a/O=b/CN=c"` writes it. Strings follow Go's choice of
+/// PrintableString or UTF8String.
+fn subject_name_der(common_name: &str, organizations: &[String]) -> Vec<u8> {
+    let attributes = organizations
+        .iter()
+        .map(|o| (&OID_ORGANIZATION[..], o.as_str()))
+        .chain([(&OID_COMMON_NAME[..], common_name)]);
+    yasna::construct_der(|w| {
+        w.write_sequence(|w| {
+            for (oid, text) in attributes {
+                w.next().write_set(|w| {
+                    w.next().write_sequence(|w| {
+                        w.next()
+                            .write_oid(&yasna::models::ObjectIdentifier::from_slice(oid));
+                        if rcgen::string::PrintableString::try_from(text).is_ok() {
+                            w.next().write_printable_string(text);
+                        } else {
+                            w.next().write_utf8_string(text);
+                        }
+                    })
+                });
+            }
+        })
+    })
+}
+
+/// Replaces the subject of a certificate and signs it again with `signer`.
+fn with_subject(cert_der: &[u8], subject_der: &[u8], signer: &PrivateKey) -> Result<Vec<u8>> {
+    use rcgen::SigningKey;
+    let bad = |e: yasna::ASN1Error| Error::Crypto(format!("re-encoding the subject failed: {e}"));
+    // Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue }
+    let (tbs, algorithm) = yasna::parse_der(cert_der, |r| {
+        r.read_sequence(|r| {
+            let tbs = r.next().read_der()?;
+            let algorithm = r.next().read_der()?;
+            r.next().read_bitvec_bytes()?;
+            Ok((tbs, algorithm))
+        })
+    })
+    .map_err(bad)?;
+    // TBSCertificate: version, serial, signature, issuer, validity, subject, spki, extensions.
+    let mut fields = yasna::parse_der(&tbs, |r| {
+        r.read_sequence(|r| {
+            let mut fields = Vec::new();
+            while let Some(field) = r.read_optional(|r| r.read_der())? {
+                fields.push(field);
+            }
+            Ok(fields)
+        })
+    })
+    .map_err(bad)?;
+    const SUBJECT: usize = 5;
+    if fields.len() <= SUBJECT {
+        return Err(Error::Crypto("unexpected TBSCertificate layout".into()));
+    }
+    fields[SUBJECT] = subject_der.to_vec();
+    let tbs = yasna::construct_der(|w| {
+        w.write_sequence(|w| fields.iter().for_each(|f| w.next().write_der(f)))
+    });
+    let signature = signer.key_pair().sign(&tbs)?;
+    Ok(yasna::construct_der(|w| {
+        w.write_sequence(|w| {
+            w.next().write_der(&tbs);
+            w.next().write_der(&algorithm);
+            w.next().write_bitvec_bytes(&signature, signature.len() * 8);
+        })
+    }))
 }
 
 /// A uniformly random serial in [1, 2^63 − 2], as kubeadm's `NewSignedCert` draws it.
@@ -442,6 +519,26 @@ mod tests {
         assert!(!facts.is_ca);
         assert_eq!(facts.public_key_raw, key.public_key_raw());
         assert!(facts.missing_names(&spec("x", false).alt_names).is_empty());
+    }
+
+    #[test]
+    fn several_organizations_become_several_o_attributes() {
+        let ca_key = PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+        let ca_der = issue(&spec("test-ca", true), &ca_key, None).unwrap();
+        let ca = Authority::new(ca_der.clone(), ca_key).unwrap();
+        let mut want = spec("jane", false);
+        want.organizations = vec!["dev".into(), "ops_team".into(), "system:masters".into()];
+        let key = PrivateKey::generate(KeyAlgorithm::Rsa(2048)).unwrap();
+        let der = issue(&want, &key, Some(&ca)).unwrap();
+        verify_chain(std::slice::from_ref(&der), &ca_der).unwrap();
+        let facts = CertFacts::from_der(&der).unwrap();
+        assert_eq!(facts.organizations, ["dev", "ops_team", "system:masters"]);
+        assert_eq!(facts.common_name, "jane");
+        assert_eq!(facts.public_key_raw, key.public_key_raw());
+        assert_eq!(
+            facts.subject,
+            "O=dev, O=ops_team, O=system:masters, CN=jane"
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod cert;
 pub mod duration;
 pub mod error;
 pub mod keys;
+pub mod kubeconfig;
 pub mod names;
 pub mod plan;
 pub mod store;

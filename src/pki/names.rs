@@ -248,6 +248,33 @@ pub struct Cluster {
     /// etcd.local.serverCertSANs / peerCertSANs.
     pub etcd_server_extra_sans: Vec<San>,
     pub etcd_peer_extra_sans: Vec<San>,
+    /// localAPIEndpoint.bindPort.
+    pub bind_port: u16,
+    /// clusterName: the cluster's name inside kubeconfig files.
+    pub cluster_name: String,
+}
+
+impl Cluster {
+    /// `https://<advertise address>:<bind port>`, the local API endpoint.
+    pub fn local_endpoint_url(&self) -> String {
+        url(&San::Ip(self.advertise_address), self.bind_port)
+    }
+
+    /// The control-plane endpoint URL (its port, else the bind port), or the local endpoint
+    /// when no control-plane endpoint is set.
+    pub fn control_plane_url(&self) -> String {
+        match &self.control_plane_endpoint {
+            Some(e) => url(&e.host, e.port.unwrap_or(self.bind_port)),
+            None => self.local_endpoint_url(),
+        }
+    }
+}
+
+fn url(host: &San, port: u16) -> String {
+    match host {
+        San::Ip(IpAddr::V6(ip)) => format!("https://[{ip}]:{port}"),
+        other => format!("https://{other}:{port}"),
+    }
 }
 
 /// The SANs of one certificate: DNS names sorted and de-duplicated, IPs de-duplicated in
@@ -283,8 +310,13 @@ impl AltNames {
     }
 }
 
-/// The SANs a profile gets for this cluster and node.
-pub fn alt_names(profile: &Profile, cluster: &Cluster, node: &NodeSpec) -> AltNames {
+/// The SANs a profile gets for this cluster and node; `None` when the profile's rule needs
+/// cluster settings and none were given (CAs and per-node certificates do without).
+pub fn alt_names(
+    profile: &Profile,
+    cluster: Option<&Cluster>,
+    node: &NodeSpec,
+) -> Option<AltNames> {
     let mut names = AltNames::default();
     let localhost = [
         IpAddr::from([127, 0, 0, 1]),
@@ -294,6 +326,7 @@ pub fn alt_names(profile: &Profile, cluster: &Cluster, node: &NodeSpec) -> AltNa
         SanRule::None => {}
         SanRule::OwnCommonName => names.dns.push(profile.common_name(&node.name)),
         SanRule::ApiServer => {
+            let cluster = cluster?;
             names.dns.push(cluster.node_name.clone());
             names.dns.extend(
                 ["kubernetes", "kubernetes.default", "kubernetes.default.svc"].map(String::from),
@@ -314,6 +347,7 @@ pub fn alt_names(profile: &Profile, cluster: &Cluster, node: &NodeSpec) -> AltNa
                 .for_each(|s| names.push(s));
         }
         SanRule::EtcdServer | SanRule::EtcdPeer => {
+            let cluster = cluster?;
             names.dns.push(cluster.node_name.clone());
             names.dns.push("localhost".into());
             names.ips.push(cluster.advertise_address);
@@ -330,7 +364,7 @@ pub fn alt_names(profile: &Profile, cluster: &Cluster, node: &NodeSpec) -> AltNa
             node.addresses.iter().for_each(|s| names.push(s));
         }
     }
-    names.finish()
+    Some(names.finish())
 }
 
 #[cfg(test)]
@@ -351,7 +385,20 @@ mod tests {
             dns_domain: "cluster.local".into(),
             etcd_server_extra_sans: vec![],
             etcd_peer_extra_sans: vec![],
+            bind_port: 6443,
+            cluster_name: "kubernetes".into(),
         }
+    }
+
+    #[test]
+    fn server_urls() {
+        let mut c = cluster();
+        assert_eq!(c.control_plane_url(), "https://lb.example.com:6443");
+        assert_eq!(c.local_endpoint_url(), "https://192.168.1.10:6443");
+        c.control_plane_endpoint = None;
+        c.advertise_address = "fd00::10".parse().unwrap();
+        c.bind_port = 8443;
+        assert_eq!(c.control_plane_url(), "https://[fd00::10]:8443");
     }
 
     fn node(name: &str) -> NodeSpec {
@@ -360,7 +407,12 @@ mod tests {
 
     #[test]
     fn apiserver_sans_follow_kubeadm_order_rules() {
-        let names = alt_names(find("apiserver").unwrap(), &cluster(), &node("node-1"));
+        let names = alt_names(
+            find("apiserver").unwrap(),
+            Some(&cluster()),
+            &node("node-1"),
+        )
+        .unwrap();
         assert_eq!(
             names.dns,
             [
@@ -379,7 +431,12 @@ mod tests {
 
     #[test]
     fn etcd_sans_include_loopback() {
-        let names = alt_names(find("etcd-peer").unwrap(), &cluster(), &node("node-1"));
+        let names = alt_names(
+            find("etcd-peer").unwrap(),
+            Some(&cluster()),
+            &node("node-1"),
+        )
+        .unwrap();
         assert_eq!(names.dns, ["localhost", "node-1"]);
         let ips: Vec<String> = names.ips.iter().map(|i| i.to_string()).collect();
         assert_eq!(ips, ["192.168.1.10", "127.0.0.1", "::1"]);

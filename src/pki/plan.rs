@@ -12,10 +12,11 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use time::{Duration, OffsetDateTime};
 
-use super::catalog::{self, Profile};
+use super::catalog::{self, ExtUsage, KubeconfigProfile, Profile, ServerRule};
 use super::cert::{self, Authority, CertFacts, CertSpec};
 use super::error::{Error, Result};
 use super::keys::{self, KeyAlgorithm, PrivateKey};
+use super::kubeconfig::Kubeconfig;
 use super::names::{self, Cluster, NodeSpec};
 use super::store::{self, FileKind, FileWrite, Layout};
 
@@ -28,6 +29,18 @@ pub enum Want {
     Cert {
         profile: &'static Profile,
         node: NodeSpec,
+    },
+    /// A kubeconfig of the catalog with its embedded client certificate.
+    Kubeconfig {
+        profile: &'static KubeconfigProfile,
+        node: NodeSpec,
+    },
+    /// A kubeconfig for any user and groups (kubeadm's `kubeconfig user`); printed to stdout
+    /// when `out` is `None`.
+    UserKubeconfig {
+        client_name: String,
+        organizations: Vec<String>,
+        out: Option<PathBuf>,
     },
 }
 
@@ -110,6 +123,13 @@ enum Work {
         key: PrivateKey,
         pub_path: PathBuf,
     },
+    /// A new client key and certificate signed by the cluster CA, in a kubeconfig written to
+    /// `dest`, or kept for stdout when `dest` is `None`.
+    Kubeconfig {
+        dest: Option<PathBuf>,
+        server: String,
+        cluster_name: String,
+    },
 }
 
 /// A plan: the decisions, and the CAs loaded from disk that leaves will be signed by.
@@ -133,59 +153,143 @@ enum CaState {
         cert_der: Vec<u8>,
     },
     Missing,
+    /// On disk but broken; the error has been reported.
+    Unusable,
 }
 
 pub fn plan(request: &Request) -> Result<Plan> {
-    let layout = &request.layout;
-    let opts = &request.options;
+    let mut planner = Planner {
+        request,
+        cas: HashMap::new(),
+        loaded_cas: HashMap::new(),
+        errors: Vec::new(),
+    };
     let mut items = Vec::new();
-    let mut errors = Vec::new();
-    let mut cas: HashMap<&'static str, CaState> = HashMap::new();
-    let mut loaded_cas = HashMap::new();
-
     for want in &request.wants {
+        if let Some(item) = planner.plan_want(want) {
+            items.push(item);
+        }
+    }
+    Error::from_all(planner.errors)?;
+    Ok(Plan {
+        items,
+        loaded_cas: planner.loaded_cas,
+        options: request.options.clone(),
+        layout: request.layout.clone(),
+    })
+}
+
+/// The planner's state: what it knows of each CA, and the CAs it loaded to sign with.
+struct Planner<'r> {
+    request: &'r Request,
+    cas: HashMap<&'static str, CaState>,
+    loaded_cas: HashMap<&'static str, Authority>,
+    errors: Vec<Error>,
+}
+
+impl Planner<'_> {
+    fn plan_want(&mut self, want: &Want) -> Option<PlanItem> {
+        let request = self.request;
+        let layout = &request.layout;
+        let opts = &request.options;
         let result = match want {
             Want::ServiceAccount => plan_service_account(layout, opts),
             Want::Cert { profile, node } if profile.is_ca() => plan_ca(layout, opts, profile, node)
                 .map(|(item, state, authority)| {
                     if let Some(a) = authority {
-                        loaded_cas.insert(profile.name, a);
+                        self.loaded_cas.insert(profile.name, a);
                     }
-                    cas.insert(profile.name, state);
+                    self.cas.insert(profile.name, state);
                     item
                 }),
             Want::Cert { profile, node } => {
-                let ca = profile.issuer();
-                if !cas.contains_key(ca.name) {
-                    match load_ca_state(layout, ca, &node.name, opts.now) {
-                        Ok((state, authority)) => {
-                            if let Some(a) = authority {
-                                loaded_cas.insert(ca.name, a);
-                            }
-                            cas.insert(ca.name, state);
-                        }
-                        Err(e) => {
-                            errors.push(e);
-                            cas.insert(ca.name, CaState::Missing);
-                            continue;
-                        }
-                    }
-                }
-                plan_leaf(request, profile, node, &cas[ca.name])
+                let ca = self.ca_state(profile.issuer())?;
+                plan_leaf(request, profile, node, ca)
+            }
+            Want::Kubeconfig { profile, node } => {
+                let ca = self.ca_state(kubeconfig_ca())?;
+                cluster_of(request).and_then(|cluster| {
+                    let server = match profile.server {
+                        ServerRule::ControlPlaneEndpoint => cluster.control_plane_url(),
+                        ServerRule::LocalEndpoint => cluster.local_endpoint_url(),
+                    };
+                    let target = KubeconfigTarget {
+                        name: profile.name.to_string(),
+                        node: (profile.placement == catalog::KubeconfigPlacement::PerNode)
+                            .then(|| node.name.clone()),
+                        dest: Some(layout.kubeconfig_path(profile, &node.name)),
+                        server,
+                        cluster_name: cluster.cluster_name.clone(),
+                        common_name: profile.common_name(&node.name),
+                        organizations: profile
+                            .organizations
+                            .iter()
+                            .map(|o| o.to_string())
+                            .collect(),
+                    };
+                    plan_kubeconfig(request, target, ca)
+                })
+            }
+            Want::UserKubeconfig {
+                client_name,
+                organizations,
+                out,
+            } => {
+                let ca = self.ca_state(kubeconfig_ca())?;
+                cluster_of(request).and_then(|cluster| {
+                    let target = KubeconfigTarget {
+                        name: "user".into(),
+                        node: None,
+                        dest: out.clone(),
+                        server: cluster.control_plane_url(),
+                        cluster_name: cluster.cluster_name.clone(),
+                        common_name: client_name.clone(),
+                        organizations: organizations.clone(),
+                    };
+                    plan_kubeconfig(request, target, ca)
+                })
             }
         };
-        match result {
-            Ok(item) => items.push(item),
-            Err(e) => errors.push(e),
+        result.map_err(|e| self.errors.push(e)).ok()
+    }
+
+    /// What is known of a CA, loading it from disk the first time it is needed. `None` when it
+    /// could not be loaded (the error is recorded once).
+    fn ca_state(&mut self, ca: &'static Profile) -> Option<&CaState> {
+        if !self.cas.contains_key(ca.name) {
+            let state = match load_ca_state(&self.request.layout, ca, "", self.request.options.now)
+            {
+                Ok((state, authority)) => {
+                    if let Some(a) = authority {
+                        self.loaded_cas.insert(ca.name, a);
+                    }
+                    state
+                }
+                Err(e) => {
+                    self.errors.push(e);
+                    CaState::Unusable
+                }
+            };
+            self.cas.insert(ca.name, state);
+        }
+        match &self.cas[ca.name] {
+            CaState::Unusable => None,
+            state => Some(state),
         }
     }
-    Error::from_all(errors)?;
-    Ok(Plan {
-        items,
-        loaded_cas,
-        options: opts.clone(),
-        layout: layout.clone(),
+}
+
+fn cluster_of(request: &Request) -> Result<&Cluster> {
+    request.cluster.as_ref().ok_or_else(|| {
+        Error::usage(
+            "kubeconfig",
+            "needs the cluster settings (advertise address, node name)",
+        )
     })
+}
+
+fn kubeconfig_ca() -> &'static Profile {
+    catalog::find(catalog::KUBECONFIG_CA).expect("catalog invariant: the kubeconfig CA exists")
 }
 
 fn spec_for(
@@ -194,30 +298,12 @@ fn spec_for(
     node: &NodeSpec,
     opts: &Options,
 ) -> Result<CertSpec> {
-    let needs_cluster = !profile.is_ca() && !profile.per_node();
-    let alt_names = match (cluster, needs_cluster) {
-        (Some(c), _) => names::alt_names(profile, c, node),
-        (None, false) => {
-            // CAs and per-node certificates do not depend on cluster settings.
-            let placeholder = Cluster {
-                node_name: node.name.clone(),
-                advertise_address: std::net::Ipv4Addr::LOCALHOST.into(),
-                control_plane_endpoint: None,
-                apiserver_extra_sans: vec![],
-                service_cidrs: vec![],
-                dns_domain: String::new(),
-                etcd_server_extra_sans: vec![],
-                etcd_peer_extra_sans: vec![],
-            };
-            names::alt_names(profile, &placeholder, node)
-        }
-        (None, true) => {
-            return Err(Error::usage(
-                profile.name,
-                "needs the cluster settings (advertise address, node name)",
-            ));
-        }
-    };
+    let alt_names = names::alt_names(profile, cluster, node).ok_or_else(|| {
+        Error::usage(
+            profile.name,
+            "needs the cluster settings (advertise address, node name)",
+        )
+    })?;
     let period = if profile.is_ca() {
         opts.ca_validity
     } else {
@@ -411,7 +497,7 @@ fn plan_leaf(
                 cert_path.display()
             ),
         )),
-        CaState::Missing => Err(Error::bad_file(
+        CaState::Missing | CaState::Unusable => Err(Error::bad_file(
             &ca_cert_path,
             format!(
                 "cannot issue {name}: the {} CA does not exist; run `kubepki init-ca` first",
@@ -542,7 +628,7 @@ fn check_existing_leaf(
             "{} is being created now, and this certificate cannot chain to a new CA",
             ca_cert_path.display()
         )),
-        CaState::Missing => {}
+        CaState::Missing | CaState::Unusable => {}
     }
     if facts.common_name != spec.common_name {
         problems.push(format!(
@@ -566,6 +652,208 @@ fn check_existing_leaf(
             "it expired on {} (renew it with `kubepki renew`)",
             facts.not_after
         ));
+    }
+    Ok(problems)
+}
+
+/// A kubeconfig to plan: where it goes, what it points at, and whose identity it carries.
+struct KubeconfigTarget {
+    name: String,
+    node: Option<String>,
+    dest: Option<PathBuf>,
+    server: String,
+    cluster_name: String,
+    common_name: String,
+    organizations: Vec<String>,
+}
+
+fn plan_kubeconfig(request: &Request, target: KubeconfigTarget, ca: &CaState) -> Result<PlanItem> {
+    let opts = &request.options;
+    let ca_profile = kubeconfig_ca();
+    let ca_key_path = request.layout.key_path(ca_profile, "");
+    let ca_cert_path = request.layout.cert_path(ca_profile, "");
+    let (not_before, not_after) = cert::validity(opts.now, opts.validity);
+    let spec = CertSpec {
+        common_name: target.common_name.clone(),
+        organizations: target.organizations.clone(),
+        alt_names: Default::default(),
+        usages: vec![ExtUsage::ClientAuth],
+        is_ca: false,
+        not_before,
+        not_after,
+    };
+    let signable = || match ca {
+        CaState::New | CaState::Loaded { .. } => Ok(()),
+        CaState::External { .. } => Err(Error::bad_file(
+            &ca_key_path,
+            format!(
+                "cannot write {}: the CA key is absent (external CA); provide the kubeconfig \
+                 signed by the external CA",
+                target.name
+            ),
+        )),
+        CaState::Missing | CaState::Unusable => Err(Error::bad_file(
+            &ca_cert_path,
+            format!(
+                "cannot write {}: the CA does not exist; run `kubepki init-ca` first",
+                target.name
+            ),
+        )),
+    };
+    let make = |action: Action, reason: String| PlanItem {
+        name: target.name.clone(),
+        node: target.node.clone(),
+        action,
+        reason,
+        files: target.dest.iter().cloned().collect(),
+        spec: Some(spec.clone()),
+        key_algorithm: Some(opts.key_algorithm),
+        work: Work::Kubeconfig {
+            dest: target.dest.clone(),
+            server: target.server.clone(),
+            cluster_name: target.cluster_name.clone(),
+        },
+    };
+    let Some(dest) = target.dest.as_deref().filter(|d| store::exists(d)) else {
+        signable()?;
+        return Ok(make(Action::Create, "does not exist".into()));
+    };
+    let problems = check_existing_kubeconfig(dest, &target, &spec, ca, opts.now)?;
+    if problems.is_empty() && !opts.force {
+        return Ok(PlanItem {
+            work: Work::Nothing,
+            spec: None,
+            key_algorithm: None,
+            ..make(
+                Action::Reuse,
+                format!(
+                    "server {}, CA matches, client {} valid and chains to ca",
+                    target.server, target.common_name
+                ),
+            )
+        });
+    }
+    if opts.force {
+        signable()?;
+        let why = if problems.is_empty() {
+            "--force".to_string()
+        } else {
+            format!("--force: {}", problems.join("; "))
+        };
+        return Ok(make(Action::Replace, why));
+    }
+    Err(Error::conflict(
+        dest,
+        format!(
+            "exists but cannot be reused: {}{}",
+            problems.join("; "),
+            force_hint(opts)
+        ),
+    ))
+}
+
+/// Why an existing kubeconfig cannot be reused for `target`; empty when it can.
+fn check_existing_kubeconfig(
+    path: &Path,
+    target: &KubeconfigTarget,
+    spec: &CertSpec,
+    ca: &CaState,
+    now: OffsetDateTime,
+) -> Result<Vec<String>> {
+    let text = store::read_optional(path)?.unwrap_or_default();
+    let config = match Kubeconfig::parse(&text) {
+        Ok(c) => c,
+        Err(e) => return Ok(vec![e]),
+    };
+    let current = match config.current() {
+        Ok(c) => c,
+        Err(e) => return Ok(vec![e]),
+    };
+    let dir = store::parent_dir(path);
+    let mut problems = Vec::new();
+    if current.cluster_name != target.cluster_name {
+        problems.push(format!(
+            "its cluster is named {:?}, expected {:?}",
+            current.cluster_name, target.cluster_name
+        ));
+    }
+    if current.cluster.server != target.server {
+        problems.push(format!(
+            "its server is {}, expected {}",
+            current.cluster.server, target.server
+        ));
+    }
+    let ca_der = match ca {
+        CaState::Loaded { cert_der } | CaState::External { cert_der } => Some(cert_der),
+        _ => None,
+    };
+    match current
+        .ca_pem(dir)
+        .and_then(|pem| cert::certs_from_pem(&pem))
+    {
+        Ok(certs) if ca_der.is_some_and(|ca| certs[0] == *ca) => {}
+        Ok(_) if ca_der.is_none() => problems.push("the CA is being created now".into()),
+        Ok(_) => problems.push("its CA certificate is not the cluster CA (ca.crt)".into()),
+        Err(e) => problems.push(format!("its CA: {e}")),
+    }
+    let chain = match current
+        .client_cert_pem(dir)
+        .and_then(|pem| cert::certs_from_pem(&pem))
+    {
+        Ok(chain) => chain,
+        Err(e) => {
+            problems.push(format!("its client certificate: {e}"));
+            return Ok(problems);
+        }
+    };
+    let facts = match CertFacts::from_der(&chain[0]) {
+        Ok(f) => f,
+        Err(e) => {
+            problems.push(format!("its client certificate {e}"));
+            return Ok(problems);
+        }
+    };
+    if let Some(ca) = ca_der
+        && let Err(e) = cert::verify_chain(&chain, ca)
+    {
+        problems.push(format!("its client certificate does not chain to ca: {e}"));
+    }
+    if facts.common_name != spec.common_name {
+        problems.push(format!(
+            "its client CN is {:?}, expected {:?}",
+            facts.common_name, spec.common_name
+        ));
+    }
+    let mut have = facts.organizations.clone();
+    let mut want = spec.organizations.clone();
+    have.sort();
+    want.sort();
+    if have != want {
+        problems.push(format!(
+            "its client groups (O) are {:?}, expected {:?}",
+            facts.organizations, spec.organizations
+        ));
+    }
+    let missing = facts.missing_usages(&spec.usages);
+    if !missing.is_empty() {
+        problems.push(format!(
+            "its client certificate lacks {}",
+            missing.join(", ")
+        ));
+    }
+    if facts.not_after <= now {
+        problems.push(format!(
+            "its client certificate expired on {} (renew it with `kubepki renew`)",
+            facts.not_after
+        ));
+    }
+    match current
+        .client_key_pem(dir)
+        .and_then(|pem| PrivateKey::from_pem(&pem))
+    {
+        Ok(key) if key.public_key_raw() == facts.public_key_raw => {}
+        Ok(_) => problems.push("its client key does not match its client certificate".into()),
+        Err(e) => problems.push(format!("its client key: {e}")),
     }
     Ok(problems)
 }
@@ -683,6 +971,9 @@ pub struct Outcome {
     pub certificate: Option<CertFacts>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key_algorithm: Option<KeyAlgorithm>,
+    /// A kubeconfig made for stdout rather than a file.
+    #[serde(skip)]
+    pub kubeconfig: Option<String>,
 }
 
 impl Plan {
@@ -695,7 +986,12 @@ impl Plan {
         let algorithms: Vec<KeyAlgorithm> = self
             .items
             .iter()
-            .filter(|i| matches!(i.work, Work::Cert { .. } | Work::ServiceAccount { .. }))
+            .filter(|i| {
+                matches!(
+                    i.work,
+                    Work::Cert { .. } | Work::ServiceAccount { .. } | Work::Kubeconfig { .. }
+                )
+            })
             .map(|_| self.options.key_algorithm)
             .collect();
         let mut new_keys = keys::generate_many(&algorithms)?.into_iter();
@@ -708,6 +1004,7 @@ impl Plan {
                 (item.action == Action::Replace).then(|| self.layout.backup_path(&stamp, path))
             };
             let mut certificate = None;
+            let mut kubeconfig = None;
             match &item.work {
                 Work::Nothing => {
                     certificate = item
@@ -773,6 +1070,39 @@ impl Plan {
                         backup: backup(pub_path),
                     });
                 }
+                Work::Kubeconfig {
+                    dest,
+                    server,
+                    cluster_name,
+                } => {
+                    let key = next_key(&mut new_keys)?;
+                    let spec = item.spec.as_ref().expect("kubeconfig items carry a spec");
+                    let authority =
+                        self.loaded_cas.get(catalog::KUBECONFIG_CA).ok_or_else(|| {
+                            Error::Crypto("internal: the kubeconfig CA is not loaded".into())
+                        })?;
+                    let der = cert::issue(spec, &key, Some(authority))?;
+                    certificate = CertFacts::from_der(&der).ok();
+                    let yaml = Kubeconfig::with_client_cert(
+                        cluster_name,
+                        server,
+                        &cert::cert_pem(&authority.cert_der),
+                        &spec.common_name,
+                        &cert::cert_pem(&der),
+                        &key.to_pem()?,
+                    )
+                    .to_yaml()
+                    .map_err(Error::Crypto)?;
+                    match dest {
+                        Some(path) => writes.push(FileWrite {
+                            path: path.clone(),
+                            kind: FileKind::Kubeconfig,
+                            contents: yaml.into_bytes(),
+                            backup: backup(path),
+                        }),
+                        None => kubeconfig = Some(yaml),
+                    }
+                }
                 Work::ServiceAccountPublic { key, pub_path } => writes.push(FileWrite {
                     path: pub_path.clone(),
                     kind: FileKind::PublicKey,
@@ -791,6 +1121,7 @@ impl Plan {
                 reason: item.reason,
                 files: item.files,
                 certificate,
+                kubeconfig,
             });
         }
         store::commit(&writes)?;

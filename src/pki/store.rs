@@ -15,12 +15,15 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::catalog::{Profile, SERVICE_ACCOUNT_KEY_BASE};
+use super::catalog::{KubeconfigPlacement, KubeconfigProfile, Profile, SERVICE_ACCOUNT_KEY_BASE};
 use super::error::{Error, Result};
 
 /// Where per-node certificates live below the certificate directory: `kubelet/<node>/`.
 pub const NODE_DIR: &str = "kubelet";
-/// Where replaced files are kept below the certificate directory: `kubepki-backup/<time>/`.
+/// Where per-node kubeconfigs live below the kubeconfig directory: `nodes/<node>/`.
+pub const NODE_KUBECONFIG_DIR: &str = "nodes";
+/// Where replaced files are kept, below the certificate directory for PKI files and below the
+/// kubeconfig directory for kubeconfigs: `kubepki-backup/<time>/`.
 pub const BACKUP_DIR: &str = "kubepki-backup";
 
 /// The kinds of file kubepki writes, each with its mode.
@@ -48,21 +51,48 @@ impl FileKind {
     }
 }
 
-/// The layout of a certificate directory (kubeadm's `certificatesDir`).
+/// The layout of a certificate directory (kubeadm's `certificatesDir`) and of the kubeconfig
+/// directory (kubeadm's `/etc/kubernetes`).
 #[derive(Debug, Clone)]
 pub struct Layout {
     cert_dir: PathBuf,
+    kubeconfig_dir: PathBuf,
 }
 
 impl Layout {
-    pub fn new(cert_dir: impl Into<PathBuf>) -> Self {
+    pub fn new(cert_dir: impl Into<PathBuf>, kubeconfig_dir: impl Into<PathBuf>) -> Self {
         Layout {
             cert_dir: cert_dir.into(),
+            kubeconfig_dir: kubeconfig_dir.into(),
+        }
+    }
+
+    /// kubeadm keeps the PKI in `/etc/kubernetes/pki` and the kubeconfigs in `/etc/kubernetes`:
+    /// by default the kubeconfig directory is the certificate directory's parent.
+    pub fn default_kubeconfig_dir(cert_dir: &Path) -> PathBuf {
+        match cert_dir.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
         }
     }
 
     pub fn cert_dir(&self) -> &Path {
         &self.cert_dir
+    }
+
+    pub fn kubeconfig_dir(&self) -> &Path {
+        &self.kubeconfig_dir
+    }
+
+    pub fn kubeconfig_path(&self, profile: &KubeconfigProfile, node: &str) -> PathBuf {
+        match profile.placement {
+            KubeconfigPlacement::ControlPlane => self.kubeconfig_dir.join(profile.file_name),
+            KubeconfigPlacement::PerNode => self
+                .kubeconfig_dir
+                .join(NODE_KUBECONFIG_DIR)
+                .join(node)
+                .join(profile.file_name),
+        }
     }
 
     /// The path stem of a profile's files; per-node profiles live in the node's directory.
@@ -95,11 +125,21 @@ impl Layout {
             .join(format!("{SERVICE_ACCOUNT_KEY_BASE}.pub"))
     }
 
-    /// Where a file replaced in the run stamped `stamp` is kept.
+    /// Where a file replaced in the run stamped `stamp` is kept: below the certificate
+    /// directory, the kubeconfig directory, or (for a file elsewhere) the file's own directory,
+    /// with its path relative to that root.
     pub fn backup_path(&self, stamp: &str, file: &Path) -> PathBuf {
-        let relative = file.strip_prefix(&self.cert_dir).unwrap_or(file);
-        let relative = relative.strip_prefix("/").unwrap_or(relative);
-        self.cert_dir.join(BACKUP_DIR).join(stamp).join(relative)
+        let (root, relative) = if let Ok(rel) = file.strip_prefix(&self.cert_dir) {
+            (self.cert_dir.as_path(), rel)
+        } else if let Ok(rel) = file.strip_prefix(&self.kubeconfig_dir) {
+            (self.kubeconfig_dir.as_path(), rel)
+        } else {
+            (
+                parent(file),
+                Path::new(file.file_name().unwrap_or_default()),
+            )
+        };
+        root.join(BACKUP_DIR).join(stamp).join(relative)
     }
 }
 
@@ -174,6 +214,11 @@ pub fn commit(writes: &[FileWrite]) -> Result<()> {
         sync_dir(dir)?;
     }
     Ok(())
+}
+
+/// The directory a file is in (`.` for a bare file name).
+pub fn parent_dir(path: &Path) -> &Path {
+    parent(path)
 }
 
 fn parent(path: &Path) -> &Path {

@@ -1,0 +1,295 @@
+//! Kubeconfig files: client-go's `Config` (apiVersion v1) as serde types, serialised with
+//! yaml_serde, never by string templates.
+//!
+//! Fields are declared in the order client-go writes them (its YAML comes from JSON with sorted
+//! keys), so our files look like kubeadm's. Fields we do not model are kept in `extra` maps, so a
+//! file we read and write back keeps everything an operator added.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use serde::{Deserialize, Serialize};
+
+type Extra = BTreeMap<String, yaml_serde::Value>;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Kubeconfig {
+    #[serde(rename = "apiVersion", default)]
+    pub api_version: String,
+    #[serde(default)]
+    pub clusters: Vec<NamedCluster>,
+    #[serde(default)]
+    pub contexts: Vec<NamedContext>,
+    #[serde(rename = "current-context", default)]
+    pub current_context: String,
+    #[serde(default)]
+    pub kind: String,
+    #[serde(default)]
+    pub preferences: Extra,
+    #[serde(default)]
+    pub users: Vec<NamedUser>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NamedCluster {
+    pub cluster: ClusterEntry,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClusterEntry {
+    #[serde(
+        rename = "certificate-authority",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub certificate_authority: Option<String>,
+    #[serde(
+        rename = "certificate-authority-data",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub certificate_authority_data: Option<String>,
+    #[serde(default)]
+    pub server: String,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NamedContext {
+    pub context: ContextEntry,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ContextEntry {
+    #[serde(default)]
+    pub cluster: String,
+    #[serde(default)]
+    pub user: String,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NamedUser {
+    pub name: String,
+    pub user: UserEntry,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct UserEntry {
+    #[serde(rename = "client-certificate", skip_serializing_if = "Option::is_none")]
+    pub client_certificate: Option<String>,
+    #[serde(
+        rename = "client-certificate-data",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub client_certificate_data: Option<String>,
+    #[serde(rename = "client-key", skip_serializing_if = "Option::is_none")]
+    pub client_key: Option<String>,
+    #[serde(rename = "client-key-data", skip_serializing_if = "Option::is_none")]
+    pub client_key_data: Option<String>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// The cluster, context and user that `current-context` selects.
+pub struct Current<'a> {
+    pub cluster_name: &'a str,
+    pub cluster: &'a ClusterEntry,
+    pub user_name: &'a str,
+    pub user: &'a UserEntry,
+}
+
+impl Kubeconfig {
+    /// A kubeconfig as kubeadm's `CreateWithCerts` makes it: one cluster, one user named after
+    /// the client CN, one context `<user>@<cluster>` that is current.
+    pub fn with_client_cert(
+        cluster_name: &str,
+        server: &str,
+        ca_pem: &str,
+        user_name: &str,
+        cert_pem: &str,
+        key_pem: &str,
+    ) -> Self {
+        let context = format!("{user_name}@{cluster_name}");
+        Kubeconfig {
+            api_version: "v1".into(),
+            clusters: vec![NamedCluster {
+                cluster: ClusterEntry {
+                    certificate_authority_data: Some(BASE64.encode(ca_pem)),
+                    server: server.into(),
+                    ..Default::default()
+                },
+                name: cluster_name.into(),
+            }],
+            contexts: vec![NamedContext {
+                context: ContextEntry {
+                    cluster: cluster_name.into(),
+                    user: user_name.into(),
+                    extra: Extra::new(),
+                },
+                name: context.clone(),
+            }],
+            current_context: context,
+            kind: "Config".into(),
+            preferences: Extra::new(),
+            users: vec![NamedUser {
+                name: user_name.into(),
+                user: UserEntry {
+                    client_certificate_data: Some(BASE64.encode(cert_pem)),
+                    client_key_data: Some(BASE64.encode(key_pem)),
+                    ..Default::default()
+                },
+            }],
+            extra: Extra::new(),
+        }
+    }
+
+    pub fn to_yaml(&self) -> Result<String, String> {
+        yaml_serde::to_string(self).map_err(|e| format!("cannot serialise kubeconfig: {e}"))
+    }
+
+    /// Parses a kubeconfig; the error carries yaml_serde's line and column.
+    pub fn parse(text: &[u8]) -> Result<Self, String> {
+        let config: Kubeconfig =
+            yaml_serde::from_slice(text).map_err(|e| format!("is not a valid kubeconfig: {e}"))?;
+        if !config.kind.is_empty() && config.kind != "Config" {
+            return Err(format!(
+                "has kind {:?}, not a kubeconfig (Config)",
+                config.kind
+            ));
+        }
+        Ok(config)
+    }
+
+    /// The entries `current-context` points at.
+    pub fn current(&self) -> Result<Current<'_>, String> {
+        let context = self
+            .contexts
+            .iter()
+            .find(|c| c.name == self.current_context)
+            .ok_or_else(|| format!("current-context {:?} is not defined", self.current_context))?;
+        let cluster = self
+            .clusters
+            .iter()
+            .find(|c| c.name == context.context.cluster)
+            .ok_or_else(|| format!("cluster {:?} is not defined", context.context.cluster))?;
+        let user = self
+            .users
+            .iter()
+            .find(|u| u.name == context.context.user)
+            .ok_or_else(|| format!("user {:?} is not defined", context.context.user))?;
+        Ok(Current {
+            cluster_name: &cluster.name,
+            cluster: &cluster.cluster,
+            user_name: &user.name,
+            user: &user.user,
+        })
+    }
+}
+
+impl Current<'_> {
+    /// The CA PEM: embedded data, or the file it names (relative to the kubeconfig's directory).
+    pub fn ca_pem(&self, dir: &Path) -> Result<Vec<u8>, String> {
+        data_or_file(
+            self.cluster.certificate_authority_data.as_deref(),
+            self.cluster.certificate_authority.as_deref(),
+            dir,
+            "certificate-authority",
+        )
+    }
+
+    pub fn client_cert_pem(&self, dir: &Path) -> Result<Vec<u8>, String> {
+        data_or_file(
+            self.user.client_certificate_data.as_deref(),
+            self.user.client_certificate.as_deref(),
+            dir,
+            "client-certificate",
+        )
+    }
+
+    pub fn client_key_pem(&self, dir: &Path) -> Result<Vec<u8>, String> {
+        data_or_file(
+            self.user.client_key_data.as_deref(),
+            self.user.client_key.as_deref(),
+            dir,
+            "client-key",
+        )
+    }
+}
+
+fn data_or_file(
+    data: Option<&str>,
+    file: Option<&str>,
+    dir: &Path,
+    what: &str,
+) -> Result<Vec<u8>, String> {
+    match (data, file) {
+        (Some(d), _) => BASE64
+            .decode(d.trim())
+            .map_err(|e| format!("{what}-data is not valid base64: {e}")),
+        (None, Some(f)) => {
+            std::fs::read(dir.join(f)).map_err(|e| format!("{what} {f:?} cannot be read: {e}"))
+        }
+        (None, None) => Err(format!("has neither {what}-data nor {what}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout_is_kubeadms_and_round_trips() {
+        let k = Kubeconfig::with_client_cert(
+            "kubernetes",
+            "https://192.168.1.10:6443",
+            "CA",
+            "kubernetes-admin",
+            "CERT",
+            "KEY",
+        );
+        let yaml = k.to_yaml().unwrap();
+        let keys: Vec<&str> = yaml
+            .lines()
+            .filter(|l| !l.starts_with(' ') && !l.starts_with('-'))
+            .map(|l| l.split(':').next().unwrap())
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "apiVersion",
+                "clusters",
+                "contexts",
+                "current-context",
+                "kind",
+                "preferences",
+                "users"
+            ]
+        );
+        assert!(
+            yaml.contains("current-context: kubernetes-admin@kubernetes"),
+            "{yaml}"
+        );
+        let back = Kubeconfig::parse(yaml.as_bytes()).unwrap();
+        assert_eq!(back, k);
+        let current = back.current().unwrap();
+        assert_eq!(current.user_name, "kubernetes-admin");
+        assert_eq!(current.client_key_pem(Path::new(".")).unwrap(), b"KEY");
+    }
+
+    #[test]
+    fn unknown_fields_survive_a_round_trip() {
+        let text = b"apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\ncurrent-context: x\nextensions: [{name: a}]\n";
+        let k = Kubeconfig::parse(text).unwrap();
+        assert!(k.to_yaml().unwrap().contains("extensions"));
+        assert!(k.current().is_err());
+        let err = Kubeconfig::parse(b"clusters: [\n").unwrap_err();
+        assert!(err.contains("line"), "{err}");
+    }
+}
