@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::cli::OutputFormat;
 use crate::pki::catalog::ExtUsage;
-use crate::pki::plan::{Action, Outcome, Plan, PlanItem};
+use crate::pki::plan::{Action, ItemKind, Outcome, Plan, PlanItem};
 use crate::pki::store::Layout;
 
 #[derive(Serialize)]
@@ -73,7 +73,8 @@ pub fn print_plan(plan: &Plan, layout: &Layout, format: OutputFormat) -> anyhow:
         };
         writeln!(
             out,
-            "[dry-run] {verb} {}: {} ({})",
+            "[dry-run] {verb} {} {}: {} ({})",
+            item.kind.label(),
             label(&item.name, item.node.as_deref()),
             files(&item.files),
             item.reason
@@ -117,7 +118,7 @@ pub fn print_outcomes(
     for o in outcomes {
         let what = label(&o.name, o.node.as_deref());
         match o.action {
-            Action::Reuse => writeln!(out, "[certs] reused   {what}: {}", o.reason)?,
+            Action::Reuse => writeln!(out, "[{}] reused   {what}: {}", o.kind.label(), o.reason)?,
             action => {
                 let alg = o
                     .key_algorithm
@@ -125,7 +126,8 @@ pub fn print_outcomes(
                     .unwrap_or_default();
                 writeln!(
                     out,
-                    "[certs] {:<8} {what}: {}{alg}",
+                    "[{}] {:<8} {what}: {}{alg}",
+                    o.kind.label(),
                     action.past_tense(),
                     files(&o.files)
                 )?;
@@ -153,11 +155,25 @@ pub fn print_outcomes(
         .iter()
         .filter(|o| o.action != Action::Reuse)
         .count();
+    let has = |kind| outcomes.iter().any(|o| o.kind == kind);
+    let mut places = Vec::new();
+    if has(ItemKind::Certificate) || has(ItemKind::KeyPair) {
+        places.push(format!(
+            "certificates and keys in {}",
+            layout.cert_dir().display()
+        ));
+    }
+    if has(ItemKind::Kubeconfig) {
+        places.push(format!(
+            "kubeconfigs in {}",
+            layout.kubeconfig_dir().display()
+        ));
+    }
     writeln!(
         out,
-        "Valid certificates and keys now exist in {:?} ({written} written, {} reused)",
-        layout.cert_dir(),
-        outcomes.len() - written
+        "Done: {written} written, {} reused; {}",
+        outcomes.len() - written,
+        places.join(", ")
     )?;
     Ok(())
 }

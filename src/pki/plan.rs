@@ -84,11 +84,31 @@ impl Action {
     }
 }
 
+/// What a plan item makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ItemKind {
+    Certificate,
+    /// The service-account signing key pair.
+    KeyPair,
+    Kubeconfig,
+}
+
+impl ItemKind {
+    pub fn label(self) -> &'static str {
+        match self {
+            ItemKind::Certificate | ItemKind::KeyPair => "certs",
+            ItemKind::Kubeconfig => "kubeconfig",
+        }
+    }
+}
+
 /// One decision of a plan.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PlanItem {
-    /// Catalog name, or `sa`.
+    pub kind: ItemKind,
+    /// Catalog name (certificate or kubeconfig), `sa`, or `user`.
     pub name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub node: Option<String>,
@@ -351,6 +371,7 @@ fn plan_ca(
     let (name, node_name) = display_name(profile, node);
     let spec = spec_for(profile, None, node, opts)?;
     let new_item = |action: Action, reason: String| PlanItem {
+        kind: ItemKind::Certificate,
         name: name.clone(),
         node: node_name.clone(),
         action,
@@ -406,6 +427,7 @@ fn plan_ca(
                 ));
             }
             let item = PlanItem {
+                kind: ItemKind::Certificate,
                 name,
                 node: node_name,
                 action: Action::Reuse,
@@ -506,6 +528,7 @@ fn plan_leaf(
         )),
     };
     let make = |action: Action, reason: String| PlanItem {
+        kind: ItemKind::Certificate,
         name: name.clone(),
         node: node_name.clone(),
         action,
@@ -534,6 +557,7 @@ fn plan_leaf(
             _ => "chains to",
         };
         return Ok(PlanItem {
+            kind: ItemKind::Certificate,
             name,
             node: node_name,
             action: Action::Reuse,
@@ -701,6 +725,7 @@ fn plan_kubeconfig(request: &Request, target: KubeconfigTarget, ca: &CaState) ->
         )),
     };
     let make = |action: Action, reason: String| PlanItem {
+        kind: ItemKind::Kubeconfig,
         name: target.name.clone(),
         node: target.node.clone(),
         action,
@@ -870,6 +895,7 @@ fn plan_service_account(layout: &Layout, opts: &Options) -> Result<PlanItem> {
             ));
         }
         Ok(PlanItem {
+            kind: ItemKind::KeyPair,
             name: "sa".into(),
             node: None,
             action,
@@ -913,6 +939,7 @@ fn plan_service_account(layout: &Layout, opts: &Options) -> Result<PlanItem> {
     }
     match store::read_optional(&pub_path)? {
         None => Ok(PlanItem {
+            kind: ItemKind::KeyPair,
             name: "sa".into(),
             node: None,
             action: Action::Create,
@@ -943,6 +970,7 @@ fn plan_service_account(layout: &Layout, opts: &Options) -> Result<PlanItem> {
                 ));
             }
             Ok(PlanItem {
+                kind: ItemKind::KeyPair,
                 name: "sa".into(),
                 node: None,
                 action: Action::Reuse,
@@ -960,6 +988,7 @@ fn plan_service_account(layout: &Layout, opts: &Options) -> Result<PlanItem> {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Outcome {
+    pub kind: ItemKind,
     pub name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub node: Option<String>,
@@ -1111,6 +1140,7 @@ impl Plan {
                 }),
             }
             outcomes.push(Outcome {
+                kind: item.kind,
                 key_algorithm: certificate
                     .as_ref()
                     .and_then(|c| c.key_algorithm)
