@@ -17,6 +17,7 @@ use crate::output;
 use crate::pki::catalog::{self, Scope};
 use crate::pki::cert::{DEFAULT_CA_VALIDITY, DEFAULT_VALIDITY};
 use crate::pki::duration::parse_duration;
+use crate::pki::expiration;
 use crate::pki::keys::KeyAlgorithm;
 use crate::pki::names::{self, Cluster, Endpoint, NodeSpec, San};
 use crate::pki::plan::{self, Options, Request, Want};
@@ -51,6 +52,11 @@ pub enum Command {
     /// (kubeadm init phase kubeconfig, kubeadm kubeconfig user).
     #[command(after_help = EXIT_CODES_HELP)]
     WriteKubeconfig(WriteKubeconfigArgs),
+    /// Report when certificates expire: the kubeadm tree, per-node kubelet certificates,
+    /// kubeconfig client certificates, and any extra files or directories (kubeadm certs
+    /// check-expiration, with exit codes for CI).
+    #[command(after_help = EXIT_CODES_HELP)]
+    CheckExpiration(CheckExpirationArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -246,6 +252,34 @@ pub struct WriteKubeconfigArgs {
     pub out: Option<PathBuf>,
 }
 
+#[derive(Debug, Args)]
+pub struct CheckExpirationArgs {
+    /// Extra certificate files, PEM bundles, kubeconfigs or directories (scanned recursively),
+    /// e.g. /var/lib/kubelet/pki.
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+
+    /// The certificate directory (default: /etc/kubernetes/pki, unless only PATHs are given).
+    #[arg(long, value_name = "DIR")]
+    pub cert_dir: Option<PathBuf>,
+
+    /// The kubeconfig directory (default: the parent of the certificate directory).
+    #[arg(long, value_name = "DIR")]
+    pub kubeconfig_dir: Option<PathBuf>,
+
+    /// Mark certificates that expire within this time as `warning`.
+    #[arg(long, value_name = "DUR", default_value = "30d", value_parser = parse_duration)]
+    pub warn_within: Duration,
+
+    /// Exit with code 5 when a certificate expires within this time (expired ones always do).
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub fail_within: Option<Duration>,
+
+    /// Output format: text (kubeadm's tables), or json or yaml (schema in the README).
+    #[arg(short = 'o', long, value_enum, default_value = "text")]
+    pub output: OutputFormat,
+}
+
 #[derive(Debug, Clone)]
 pub struct ServiceCidrs(pub Vec<IpNet>);
 
@@ -271,6 +305,15 @@ pub fn main() -> ExitCode {
     };
     match run(cli, OffsetDateTime::now_utc()) {
         Ok(status) => ExitCode::from(status.code()),
+        Err(e)
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) =>
+        {
+            // The reader went away (`| head`): nothing more to say.
+            ExitCode::from(ExitStatus::Success.code())
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             let kind = e
@@ -284,11 +327,15 @@ pub fn main() -> ExitCode {
 
 /// Runs a parsed command with `now` as the clock.
 pub fn run(cli: Cli, now: OffsetDateTime) -> anyhow::Result<ExitStatus> {
+    if let Command::CheckExpiration(a) = &cli.command {
+        return check_expiration(a, now);
+    }
     let (common, request) = match &cli.command {
         Command::Init(a) => (&a.common, init_request(a, now)?),
         Command::InitCa(a) => (&a.common, init_ca_request(a, now)),
         Command::Issue(a) => (&a.common, issue_request(a, now)?),
         Command::WriteKubeconfig(a) => (&a.common, write_kubeconfig_request(a, now)?),
+        Command::CheckExpiration(_) => unreachable!("handled above"),
     };
     let plan = plan::plan(&request).context("nothing was written")?;
     if common.dry_run {
@@ -303,6 +350,38 @@ pub fn run(cli: Cli, now: OffsetDateTime) -> anyhow::Result<ExitStatus> {
     })?;
     output::print_outcomes(&outcomes, &request.layout, common.output)?;
     Ok(ExitStatus::Success)
+}
+
+fn check_expiration(a: &CheckExpirationArgs, now: OffsetDateTime) -> anyhow::Result<ExitStatus> {
+    // With only PATHs given, check just those; the kubeadm tree is checked by default or when
+    // asked for with --cert-dir/--kubeconfig-dir.
+    let tree = a.paths.is_empty() || a.cert_dir.is_some() || a.kubeconfig_dir.is_some();
+    let layout = tree.then(|| {
+        let cert_dir = a
+            .cert_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("/etc/kubernetes/pki"));
+        let kubeconfig_dir = a
+            .kubeconfig_dir
+            .clone()
+            .unwrap_or_else(|| Layout::default_kubeconfig_dir(&cert_dir));
+        Layout::new(cert_dir, kubeconfig_dir)
+    });
+    let report = expiration::report(&expiration::Request {
+        layout,
+        paths: a.paths.clone(),
+        now,
+        warn_within: a.warn_within,
+        fail_within: a.fail_within,
+    });
+    output::print_expiration(&report, a.output)?;
+    Ok(if report.has_expiring() {
+        ExitStatus::Expiring
+    } else if report.has_missing_or_invalid() {
+        ExitStatus::MissingOrInvalid
+    } else {
+        ExitStatus::Success
+    })
 }
 
 fn options(

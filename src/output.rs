@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::cli::OutputFormat;
 use crate::pki::catalog::ExtUsage;
+use crate::pki::expiration;
 use crate::pki::plan::{Action, ItemKind, Outcome, Plan, PlanItem};
 use crate::pki::store::Layout;
 
@@ -176,4 +177,126 @@ pub fn print_outcomes(
         places.join(", ")
     )?;
     Ok(())
+}
+
+/// The expiry report: kubeadm's two tables (certificates, then CAs) with a STATUS column, the
+/// kubelet rotation windows, and the reasons for invalid rows; or the report as JSON/YAML.
+pub fn print_expiration(report: &expiration::Report, format: OutputFormat) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    if format != OutputFormat::Text {
+        match format {
+            OutputFormat::Json => {
+                serde_json::to_writer_pretty(&mut out, report)?;
+                out.write_all(b"\n")?;
+            }
+            _ => out.write_all(yaml_serde::to_string(report)?.as_bytes())?,
+        }
+        return Ok(());
+    }
+    let row_name = |e: &expiration::Entry| match &e.node {
+        Some(n) => format!("{} ({n})", e.name),
+        None => e.name.clone(),
+    };
+    let expires = |e: &expiration::Entry| e.not_after.map(expiration::expires).unwrap_or_default();
+    let residual = |e: &expiration::Entry| {
+        e.residual_seconds
+            .map(expiration::short_human_duration)
+            .unwrap_or_default()
+    };
+    let yes_no = |b: bool| if b { "yes" } else { "no" };
+
+    let mut certs = plain_table([
+        "CERTIFICATE",
+        "EXPIRES",
+        "RESIDUAL TIME",
+        "CERTIFICATE AUTHORITY",
+        "EXTERNALLY MANAGED",
+        "STATUS",
+    ]);
+    for e in &report.certificates {
+        certs.add_row([
+            row_name(e),
+            expires(e),
+            residual(e),
+            e.certificate_authority.clone().unwrap_or_default(),
+            yes_no(e.externally_managed).to_string(),
+            e.status.as_str().to_string(),
+        ]);
+    }
+    writeln!(out, "{}", certs.trim_fmt())?;
+    if !report.certificate_authorities.is_empty() {
+        let mut cas = plain_table([
+            "CERTIFICATE AUTHORITY",
+            "EXPIRES",
+            "RESIDUAL TIME",
+            "EXTERNALLY MANAGED",
+            "STATUS",
+        ]);
+        for e in &report.certificate_authorities {
+            cas.add_row([
+                row_name(e),
+                expires(e),
+                residual(e),
+                yes_no(e.externally_managed).to_string(),
+                e.status.as_str().to_string(),
+            ]);
+        }
+        writeln!(out, "\n{}", cas.trim_fmt())?;
+    }
+    let rotating: Vec<_> = report
+        .certificates
+        .iter()
+        .filter_map(|e| e.kubelet_rotation.as_ref().map(|r| (e, r)))
+        .collect();
+    if !rotating.is_empty() {
+        let mut table = plain_table(["KUBELET CERTIFICATE", "ROTATES FROM", "ROTATES BY"]);
+        for (e, r) in rotating {
+            table.add_row([
+                row_name(e),
+                expiration::expires(r.from),
+                expiration::expires(r.to),
+            ]);
+        }
+        writeln!(out, "\n{}", table.trim_fmt())?;
+    }
+    let problems: Vec<_> = report
+        .certificates
+        .iter()
+        .chain(&report.certificate_authorities)
+        .filter(|e| e.status != expiration::Status::Ok && e.status != expiration::Status::Warning)
+        .collect();
+    if !problems.is_empty() {
+        writeln!(out)?;
+        for e in problems {
+            let why = e.error.as_deref().unwrap_or(match e.status {
+                expiration::Status::Missing => "file not found",
+                expiration::Status::Expired => "expired",
+                _ => "not valid yet",
+            });
+            writeln!(
+                out,
+                "{}: {}: {} ({})",
+                row_name(e),
+                e.status.as_str(),
+                why,
+                e.path.display()
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// A borderless table with kubeadm's spacing (tabwriter padding 3).
+fn plain_table<const N: usize>(header: [&str; N]) -> comfy_table::Table {
+    let mut table = comfy_table::Table::new();
+    table
+        .load_style(comfy_table::presets::NOTHING)
+        .force_no_tty()
+        .set_header(header);
+    for i in 0..N {
+        if let Some(column) = table.column_mut(i) {
+            column.set_padding((0, 3));
+        }
+    }
+    table
 }

@@ -5,6 +5,7 @@ pub mod catalog;
 pub mod cert;
 pub mod duration;
 pub mod error;
+pub mod expiration;
 pub mod keys;
 pub mod kubeconfig;
 pub mod names;
