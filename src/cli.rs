@@ -21,7 +21,10 @@ use crate::pki::expiration;
 use crate::pki::keys::KeyAlgorithm;
 use crate::pki::names::{self, Cluster, Endpoint, NodeSpec, San};
 use crate::pki::plan::{self, Options, Request, Want};
-use crate::pki::store::Layout;
+use crate::pki::store::{self, Layout};
+
+/// How long a run waits for another run on the same directory before giving up.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 use crate::pki::{Error, ErrorKind};
 
 #[derive(Debug, Parser)]
@@ -52,6 +55,10 @@ pub enum Command {
     /// (kubeadm init phase kubeconfig, kubeadm kubeconfig user).
     #[command(after_help = EXIT_CODES_HELP)]
     WriteKubeconfig(WriteKubeconfigArgs),
+    /// Renew leaf certificates and kubeconfig client certificates, keeping their subject,
+    /// SANs and usages (kubeadm certs renew); CAs are not renewed.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Renew(RenewArgs),
     /// Report when certificates expire: the kubeadm tree, per-node kubelet certificates,
     /// kubeconfig client certificates, and any extra files or directories (kubeadm certs
     /// check-expiration, with exit codes for CI).
@@ -253,6 +260,49 @@ pub struct WriteKubeconfigArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct RenewArgs {
+    /// What to renew: a certificate (apiserver, apiserver-kubelet-client, apiserver-etcd-client,
+    /// front-proxy-client, etcd-server, etcd-peer, etcd-healthcheck-client, kubelet-client,
+    /// kubelet-server, or kubelet for both kubelet certificates), a kubeconfig (admin.conf,
+    /// super-admin.conf, kubelet.conf, controller-manager.conf, scheduler.conf, node-kubelet),
+    /// or all. In `all`, missing files and certificates of an external CA are skipped.
+    #[arg(value_name = "NAME", required = true)]
+    pub names: Vec<String>,
+
+    /// The certificate directory (kubeadm's certificatesDir).
+    #[arg(long, value_name = "DIR", default_value = "/etc/kubernetes/pki")]
+    pub cert_dir: PathBuf,
+
+    /// Directory of the kubeconfig files (default: the parent of --cert-dir).
+    #[arg(long, value_name = "DIR")]
+    pub kubeconfig_dir: Option<PathBuf>,
+
+    /// Keep the existing private keys; only the certificates are re-issued.
+    #[arg(long)]
+    pub reuse_key: bool,
+
+    /// Algorithm of the new keys (default: the algorithm of the key each one replaces).
+    #[arg(long, value_name = "ALG", value_parser = KeyAlgorithm::from_str, conflicts_with = "reuse_key")]
+    pub key_algorithm: Option<KeyAlgorithm>,
+
+    /// Validity of the renewed certificates, from now.
+    #[arg(long, value_name = "DUR", default_value = "1y", value_parser = parse_duration)]
+    pub validity: Duration,
+
+    /// Per-node certificates and kubeconfigs: renew only these nodes (default: every node found).
+    #[arg(long = "node-name", value_name = "NAME")]
+    pub nodes: Vec<String>,
+
+    /// Print what would be renewed and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Output format: text for people, json or yaml for scripts.
+    #[arg(short = 'o', long, value_enum, default_value = "text")]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Args)]
 pub struct CheckExpirationArgs {
     /// Extra certificate files, PEM bundles, kubeconfigs or directories (scanned recursively),
     /// e.g. /var/lib/kubelet/pki.
@@ -330,26 +380,88 @@ pub fn run(cli: Cli, now: OffsetDateTime) -> anyhow::Result<ExitStatus> {
     if let Command::CheckExpiration(a) = &cli.command {
         return check_expiration(a, now);
     }
-    let (common, request) = match &cli.command {
-        Command::Init(a) => (&a.common, init_request(a, now)?),
-        Command::InitCa(a) => (&a.common, init_ca_request(a, now)),
-        Command::Issue(a) => (&a.common, issue_request(a, now)?),
-        Command::WriteKubeconfig(a) => (&a.common, write_kubeconfig_request(a, now)?),
+    let flags = |c: &CommonArgs| (c.dry_run, c.output);
+    let ((dry_run, output_format), request) = match &cli.command {
+        Command::Init(a) => (flags(&a.common), init_request(a, now)?),
+        Command::InitCa(a) => (flags(&a.common), init_ca_request(a, now)),
+        Command::Issue(a) => (flags(&a.common), issue_request(a, now)?),
+        Command::WriteKubeconfig(a) => (flags(&a.common), write_kubeconfig_request(a, now)?),
+        Command::Renew(a) => ((a.dry_run, a.output), renew_request(a, now)?),
         Command::CheckExpiration(_) => unreachable!("handled above"),
     };
-    let plan = plan::plan(&request).context("nothing was written")?;
-    if common.dry_run {
-        output::print_plan(&plan, &request.layout, common.output)?;
+    let cert_dir = request.layout.cert_dir();
+    if dry_run {
+        // A dry run writes nothing, not even the lock; it cannot complete an interrupted run.
+        if store::interrupted(cert_dir) {
+            return Err(Error::bad_file(
+                cert_dir.join(store::JOURNAL),
+                "an interrupted kubepki run left this journal; run any command without \
+                 --dry-run to complete it",
+            )
+            .into());
+        }
+        let plan = plan::plan(&request).context("nothing was written")?;
+        output::print_plan(&plan, &request.layout, output_format)?;
         return Ok(ExitStatus::Success);
     }
+    let _lock = store::Lock::acquire(cert_dir, LOCK_WAIT)?;
+    if let Some(files) = store::recover(cert_dir)? {
+        eprintln!("[recover] completed an interrupted run: {files} files put in place");
+    }
+    let plan = plan::plan(&request).context("nothing was written")?;
     let outcomes = plan.execute().with_context(|| {
         format!(
             "writing to {} failed; files already there are unchanged",
             request.layout.cert_dir().display()
         )
     })?;
-    output::print_outcomes(&outcomes, &request.layout, common.output)?;
+    output::print_outcomes(&outcomes, &request.layout, output_format)?;
+    if matches!(cli.command, Command::Renew(_))
+        && output_format == OutputFormat::Text
+        && outcomes.iter().any(|o| o.action == plan::Action::Renew)
+    {
+        println!(
+            "Restart kube-apiserver, kube-controller-manager, kube-scheduler and etcd so that \
+             they use the new certificates."
+        );
+    }
     Ok(ExitStatus::Success)
+}
+
+fn renew_request(a: &RenewArgs, now: OffsetDateTime) -> anyhow::Result<Request> {
+    let kubeconfig_dir = a
+        .kubeconfig_dir
+        .clone()
+        .unwrap_or_else(|| Layout::default_kubeconfig_dir(&a.cert_dir));
+    let layout = Layout::new(&a.cert_dir, kubeconfig_dir);
+    for node in &a.nodes {
+        names::validate_dns_name(node, false).map_err(|e| Error::usage("--node-name", e))?;
+    }
+    let mut wants = Vec::new();
+    for name in &a.names {
+        let targets =
+            plan::renew::targets(name, &layout, &a.nodes).map_err(|e| Error::usage("NAME", e))?;
+        let explicit = name != "all";
+        wants.extend(
+            targets
+                .into_iter()
+                .map(|target| Want::Renew { target, explicit }),
+        );
+    }
+    Ok(Request {
+        layout,
+        cluster: None,
+        wants,
+        options: Options {
+            key_algorithm: a.key_algorithm.unwrap_or(KeyAlgorithm::DEFAULT),
+            validity: a.validity,
+            ca_validity: DEFAULT_CA_VALIDITY,
+            force: false,
+            reuse_key: a.reuse_key,
+            keep_key_algorithm: a.key_algorithm.is_none(),
+            now,
+        },
+    })
 }
 
 fn check_expiration(a: &CheckExpirationArgs, now: OffsetDateTime) -> anyhow::Result<ExitStatus> {
@@ -395,6 +507,8 @@ fn options(
         validity,
         ca_validity,
         force: common.force,
+        reuse_key: false,
+        keep_key_algorithm: false,
         now,
     }
 }

@@ -71,6 +71,8 @@ pub fn print_plan(plan: &Plan, layout: &Layout, format: OutputFormat) -> anyhow:
             Action::Create => "would create",
             Action::Reuse => "would reuse",
             Action::Replace => "would replace",
+            Action::Renew => "would renew",
+            Action::Skip => "would skip",
         };
         writeln!(
             out,
@@ -119,7 +121,13 @@ pub fn print_outcomes(
     for o in outcomes {
         let what = label(&o.name, o.node.as_deref());
         match o.action {
-            Action::Reuse => writeln!(out, "[{}] reused   {what}: {}", o.kind.label(), o.reason)?,
+            Action::Reuse | Action::Skip => writeln!(
+                out,
+                "[{}] {:<8} {what}: {}",
+                o.kind.label(),
+                o.action.past_tense(),
+                o.reason
+            )?,
             action => {
                 let alg = o
                     .key_algorithm

@@ -32,12 +32,13 @@ pub enum Error {
     #[error("{}: {message}", path.display())]
     BadFile { path: PathBuf, message: String },
 
-    #[error("{}: cannot {action}: {source}", path.display())]
+    // The OS error is part of the message (and not a `#[source]`), so it is printed once both
+    // by `to_string` (as in `Many`) and by anyhow's `{:#}` chain.
+    #[error("{}: cannot {action}: {cause}", path.display())]
     Io {
         path: PathBuf,
         action: &'static str,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 
     #[error("{0}")]
@@ -85,11 +86,11 @@ impl Error {
         }
     }
 
-    pub fn io(path: impl AsRef<Path>, action: &'static str, source: std::io::Error) -> Self {
+    pub fn io(path: impl AsRef<Path>, action: &'static str, cause: std::io::Error) -> Self {
         Error::Io {
             path: path.as_ref().to_path_buf(),
             action,
-            source,
+            cause,
         }
     }
 

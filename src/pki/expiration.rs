@@ -168,7 +168,7 @@ fn catalog_entries(
             certificates.push(entry);
         }
     }
-    for node in subdirectories(&layout.cert_dir().join(NODE_DIR)) {
+    for node in store::subdirectories(&layout.cert_dir().join(NODE_DIR)) {
         for profile in catalog::node_leaves() {
             let path = layout.cert_path(profile, &node);
             let mut entry = from_cert_file(profile.name, &path, request);
@@ -180,7 +180,7 @@ fn catalog_entries(
         }
     }
     let ca = catalog::find(catalog::KUBECONFIG_CA).expect("catalog invariant");
-    let nodes = subdirectories(&layout.kubeconfig_dir().join(NODE_KUBECONFIG_DIR));
+    let nodes = store::subdirectories(&layout.kubeconfig_dir().join(NODE_KUBECONFIG_DIR));
     for profile in catalog::KUBECONFIGS {
         let targets: Vec<(String, Option<String>)> = match profile.placement {
             KubeconfigPlacement::ControlPlane => vec![(String::new(), None)],
@@ -200,18 +200,6 @@ fn catalog_entries(
             certificates.push(entry);
         }
     }
-}
-
-fn subdirectories(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-        .filter_map(|e| e.file_name().into_string().ok())
-        .collect();
-    names.sort();
-    names
 }
 
 fn blank(name: &str, path: &Path, status: Status, error: Option<String>) -> Entry {
@@ -358,7 +346,10 @@ fn scan(path: &Path, explicit: bool, request: &Request, out: &mut Vec<Entry>) {
         || (contains(&data, b"clusters:") && contains(&data, b"users:"))
     {
         let mut e = from_kubeconfig_file(&name, path, request);
-        if e.subject.as_ref().is_some_and(|s| s.contains("CN=system:node:")) {
+        if e.subject
+            .as_ref()
+            .is_some_and(|s| s.contains("CN=system:node:"))
+        {
             e.kubelet_rotation = rotation(&e);
         }
         out.push(e);

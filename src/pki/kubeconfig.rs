@@ -167,6 +167,43 @@ impl Kubeconfig {
         Ok(config)
     }
 
+    fn current_names(&self) -> Result<(String, String), String> {
+        let current = self.current()?;
+        Ok((
+            current.cluster_name.to_string(),
+            current.user_name.to_string(),
+        ))
+    }
+
+    /// Replaces the current user's embedded client certificate and key.
+    pub fn set_client_credentials(&mut self, cert_pem: &str, key_pem: &str) -> Result<(), String> {
+        let (_, user) = self.current_names()?;
+        let entry = self
+            .users
+            .iter_mut()
+            .find(|u| u.name == user)
+            .ok_or("the current user vanished")?;
+        entry.user.client_certificate_data = Some(BASE64.encode(cert_pem));
+        entry.user.client_key_data = Some(BASE64.encode(key_pem));
+        entry.user.client_certificate = None;
+        entry.user.client_key = None;
+        Ok(())
+    }
+
+    /// Sets the current cluster's embedded CA, unless the file names its CA by path.
+    pub fn refresh_ca(&mut self, ca_pem: &str) -> Result<(), String> {
+        let (cluster, _) = self.current_names()?;
+        let entry = self
+            .clusters
+            .iter_mut()
+            .find(|c| c.name == cluster)
+            .ok_or("the current cluster vanished")?;
+        if entry.cluster.certificate_authority.is_none() {
+            entry.cluster.certificate_authority_data = Some(BASE64.encode(ca_pem));
+        }
+        Ok(())
+    }
+
     /// The entries `current-context` points at.
     pub fn current(&self) -> Result<Current<'_>, String> {
         let context = self

@@ -161,6 +161,19 @@ pub struct FileWrite {
     pub backup: Option<PathBuf>,
 }
 
+/// The names of the directories in `dir`, sorted; empty when `dir` does not exist.
+pub fn subdirectories(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    names.sort();
+    names
+}
+
 /// Reads a file, `None` when it does not exist.
 pub fn read_optional(path: &Path) -> Result<Option<Vec<u8>>> {
     match fs::read(path) {
@@ -183,8 +196,33 @@ pub fn create_dir(dir: &Path) -> Result<()> {
         .map_err(|e| Error::io(dir, "create directory", e))
 }
 
-/// Writes every file of `writes` atomically (see the module docs), in order.
-pub fn commit(writes: &[FileWrite]) -> Result<()> {
+/// The journal of a batch being committed, in the certificate directory: written once every
+/// temporary file of the batch is complete on disk, removed once every rename is done. A run
+/// that finds one completes the renames it lists (see [`recover`]).
+pub const JOURNAL: &str = ".kubepki-journal";
+
+#[derive(Debug, Serialize, serde::Deserialize)]
+struct JournalEntry {
+    staged: PathBuf,
+    target: PathBuf,
+}
+
+thread_local! {
+    /// Fault injection for the crash-safety tests: stop a commit (as a kill would) after this
+    /// many renames. Not set in normal runs.
+    static CRASH_AFTER_RENAMES: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
+}
+
+/// Makes the next [`commit`] on this thread stop after `renames` renames, leaving the tree as a
+/// process killed at that point would. For tests.
+#[doc(hidden)]
+pub fn inject_crash_after_renames(renames: Option<usize>) {
+    CRASH_AFTER_RENAMES.with(|c| c.set(renames));
+}
+
+/// Writes every file of `writes` atomically (see the module docs), in order, with the journal
+/// in `journal_dir`: a key and its certificate are replaced together, even across a crash.
+pub fn commit(writes: &[FileWrite], journal_dir: &Path) -> Result<()> {
     // Stage: every temporary file is complete and on disk before anything is replaced.
     let mut staged = Vec::with_capacity(writes.len());
     for w in writes {
@@ -200,12 +238,61 @@ pub fn commit(writes: &[FileWrite]) -> Result<()> {
             keep_backup(&w.path, backup)?;
         }
     }
-    // Replace, in order: callers put a key before its certificate.
-    let mut dirs: Vec<&Path> = Vec::new();
+    // From here on the staged files must survive a crash: the journal names them.
+    let mut entries = Vec::with_capacity(writes.len());
     for (w, tmp) in writes.iter().zip(staged) {
-        tmp.persist(&w.path)
-            .map_err(|e| Error::io(&w.path, "replace", e.error))?;
-        let dir = parent(&w.path);
+        let target = std::path::absolute(&w.path).map_err(|e| Error::io(&w.path, "resolve", e))?;
+        let staged = tmp
+            .into_temp_path()
+            .keep()
+            .map_err(|e| Error::io(&w.path, "keep the staged file for", e.error))?;
+        let staged = std::path::absolute(&staged).map_err(|e| Error::io(&staged, "resolve", e))?;
+        entries.push(JournalEntry { staged, target });
+    }
+    let journal = journal_dir.join(JOURNAL);
+    let text = serde_json::to_vec_pretty(&entries).map_err(|e| Error::Crypto(e.to_string()))?;
+    if let Err(e) = write_journal(&journal, &text) {
+        for entry in &entries {
+            let _ = fs::remove_file(&entry.staged);
+        }
+        return Err(e);
+    }
+    let crash_after = CRASH_AFTER_RENAMES.with(|c| c.take());
+    apply(&entries, crash_after)?;
+    fs::remove_file(&journal).map_err(|e| Error::io(&journal, "remove", e))?;
+    sync_dir(journal_dir)
+}
+
+fn write_journal(journal: &Path, text: &[u8]) -> Result<()> {
+    let dir = parent(journal);
+    create_dir(dir)?;
+    let tmp = stage(
+        &FileWrite {
+            path: journal.to_path_buf(),
+            kind: FileKind::Certificate,
+            contents: text.to_vec(),
+            backup: None,
+        },
+        dir,
+    )?;
+    tmp.persist(journal)
+        .map_err(|e| Error::io(journal, "write", e.error))?;
+    sync_dir(dir)
+}
+
+/// Renames the staged files over their targets, in order, then syncs their directories.
+fn apply(entries: &[JournalEntry], crash_after: Option<usize>) -> Result<()> {
+    let mut dirs: Vec<&Path> = Vec::new();
+    for (i, entry) in entries.iter().enumerate() {
+        if crash_after == Some(i) {
+            return Err(Error::Crypto(format!("injected crash after {i} renames")));
+        }
+        // A rename already done before a crash has no staged file left.
+        if exists(&entry.staged) {
+            fs::rename(&entry.staged, &entry.target)
+                .map_err(|e| Error::io(&entry.target, "replace", e))?;
+        }
+        let dir = parent(&entry.target);
         if !dirs.contains(&dir) {
             dirs.push(dir);
         }
@@ -214,6 +301,96 @@ pub fn commit(writes: &[FileWrite]) -> Result<()> {
         sync_dir(dir)?;
     }
     Ok(())
+}
+
+/// Completes a batch that a crashed run left half-done: if `journal_dir` holds a journal, every
+/// staged file it lists is renamed into place. Returns how many files the batch had.
+pub fn recover(journal_dir: &Path) -> Result<Option<usize>> {
+    let journal = journal_dir.join(JOURNAL);
+    let Some(text) = read_optional(&journal)? else {
+        return Ok(None);
+    };
+    let entries: Vec<JournalEntry> = serde_json::from_slice(&text)
+        .map_err(|e| Error::bad_file(&journal, format!("is not a kubepki journal: {e}")))?;
+    apply(&entries, None)?;
+    fs::remove_file(&journal).map_err(|e| Error::io(&journal, "remove", e))?;
+    sync_dir(journal_dir)?;
+    Ok(Some(entries.len()))
+}
+
+/// Whether a crashed run left a batch to complete.
+pub fn interrupted(journal_dir: &Path) -> bool {
+    exists(&journal_dir.join(JOURNAL))
+}
+
+/// An exclusive lock on a certificate directory, held until dropped: `flock(2)` on the
+/// directory itself, so that locking leaves no file behind. A second run finds the holder's pid
+/// in /proc/locks.
+#[derive(Debug)]
+pub struct Lock {
+    _dir: File,
+    /// The directory was created to be locked; it is removed again if it is still empty.
+    created: Option<PathBuf>,
+}
+
+impl Lock {
+    /// Takes the lock, waiting up to `wait` for another run to release it. The directory is
+    /// created if it does not exist (so that two first runs on it are serialised too).
+    pub fn acquire(dir: &Path, wait: std::time::Duration) -> Result<Lock> {
+        let created = (!exists(dir)).then(|| dir.to_path_buf());
+        create_dir(dir)?;
+        let handle = File::open(dir).map_err(|e| Error::io(dir, "open", e))?;
+        let deadline = std::time::Instant::now() + wait;
+        loop {
+            match handle.try_lock() {
+                Ok(()) => {
+                    return Ok(Lock {
+                        _dir: handle,
+                        created,
+                    });
+                }
+                Err(fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(fs::TryLockError::WouldBlock) => {
+                    let holder =
+                        lock_holder(&handle).map_or("unknown".to_string(), |p| p.to_string());
+                    return Err(Error::Locked {
+                        path: dir.to_path_buf(),
+                        message: format!(
+                            "another kubepki run (pid {holder}) holds the lock on this directory; \
+                             waited {} s",
+                            wait.as_secs()
+                        ),
+                    });
+                }
+                Err(fs::TryLockError::Error(e)) => return Err(Error::io(dir, "lock", e)),
+            }
+        }
+    }
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.created {
+            // Only succeeds when the run wrote nothing: a refused run leaves no directory.
+            let _ = fs::remove_dir(dir);
+        }
+    }
+}
+
+/// The pid holding a flock on `file`, from /proc/locks (lines like
+/// `1: FLOCK  ADVISORY  WRITE 4242 fd:01:1234567 0 EOF`).
+fn lock_holder(file: &File) -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+    let inode = file.metadata().ok()?.ino();
+    let locks = fs::read_to_string("/proc/locks").ok()?;
+    locks.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let (pid, id) = (fields.get(4)?, fields.get(5)?);
+        let ino: u64 = id.rsplit(':').next()?.parse().ok()?;
+        (fields.get(1) == Some(&"FLOCK") && ino == inode).then(|| pid.parse().ok())?
+    })
 }
 
 /// The directory a file is in (`.` for a bare file name).
@@ -313,14 +490,14 @@ mod tests {
                 },
             ]
         };
-        commit(&batch("k1", "c1", false)).unwrap();
+        commit(&batch("k1", "c1", false), dir.path()).unwrap();
         assert_eq!(fs::metadata(&key).unwrap().mode() & 0o777, 0o600);
         assert_eq!(fs::metadata(&crt).unwrap().mode() & 0o777, 0o644);
         assert_eq!(
             fs::metadata(dir.path().join("etcd")).unwrap().mode() & 0o777,
             0o755
         );
-        commit(&batch("k2", "c2", true)).unwrap();
+        commit(&batch("k2", "c2", true), dir.path()).unwrap();
         assert_eq!(fs::read_to_string(&key).unwrap(), "k2");
         assert_eq!(
             fs::read_to_string(dir.path().join("b/server.key")).unwrap(),
@@ -346,20 +523,23 @@ mod tests {
         fs::write(&good, "old").unwrap();
         // A path below a regular file cannot be created: staging fails before any rename.
         let bad = good.join("impossible.key");
-        let err = commit(&[
-            FileWrite {
-                path: good.clone(),
-                kind: FileKind::Certificate,
-                contents: b"new".to_vec(),
-                backup: None,
-            },
-            FileWrite {
-                path: bad,
-                kind: FileKind::PrivateKey,
-                contents: b"x".to_vec(),
-                backup: None,
-            },
-        ])
+        let err = commit(
+            &[
+                FileWrite {
+                    path: good.clone(),
+                    kind: FileKind::Certificate,
+                    contents: b"new".to_vec(),
+                    backup: None,
+                },
+                FileWrite {
+                    path: bad,
+                    kind: FileKind::PrivateKey,
+                    contents: b"x".to_vec(),
+                    backup: None,
+                },
+            ],
+            dir.path(),
+        )
         .unwrap_err();
         assert!(
             err.to_string().contains("ca.crt: cannot create directory"),
@@ -371,5 +551,56 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, ["ca.crt"], "the staged temporary file is removed");
+    }
+
+    #[test]
+    fn a_crash_between_renames_is_completed_by_recovery() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("apiserver.key");
+        let crt = dir.path().join("apiserver.crt");
+        fs::write(&key, "old key").unwrap();
+        fs::write(&crt, "old cert").unwrap();
+        let batch = [
+            FileWrite {
+                path: key.clone(),
+                kind: FileKind::PrivateKey,
+                contents: b"new key".to_vec(),
+                backup: None,
+            },
+            FileWrite {
+                path: crt.clone(),
+                kind: FileKind::Certificate,
+                contents: b"new cert".to_vec(),
+                backup: None,
+            },
+        ];
+        inject_crash_after_renames(Some(1));
+        assert!(commit(&batch, dir.path()).is_err());
+        // Torn: a new key beside the old certificate, and the journal saying how to finish.
+        assert_eq!(fs::read_to_string(&key).unwrap(), "new key");
+        assert_eq!(fs::read_to_string(&crt).unwrap(), "old cert");
+        assert!(interrupted(dir.path()));
+        assert_eq!(recover(dir.path()).unwrap(), Some(2));
+        assert_eq!(fs::read_to_string(&crt).unwrap(), "new cert");
+        assert_eq!(fs::metadata(&crt).unwrap().mode() & 0o777, 0o644);
+        assert_eq!(fs::metadata(&key).unwrap().mode() & 0o777, 0o600);
+        assert!(!interrupted(dir.path()));
+        assert_eq!(recover(dir.path()).unwrap(), None);
+    }
+
+    #[test]
+    fn a_held_lock_names_its_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = Lock::acquire(dir.path(), std::time::Duration::ZERO).unwrap();
+        // flock locks belong to open file descriptions: a second open in the same process
+        // conflicts like another process would.
+        let err = Lock::acquire(dir.path(), std::time::Duration::from_millis(100)).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains(&format!("pid {}", std::process::id())),
+            "{err}"
+        );
+        drop(first);
+        Lock::acquire(dir.path(), std::time::Duration::ZERO).unwrap();
     }
 }

@@ -25,7 +25,6 @@ pub struct Identity {
 }
 
 pub struct FakeApiServer {
-    pub port: u16,
     seen: Arc<Mutex<Vec<Identity>>>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
@@ -56,7 +55,6 @@ impl FakeApiServer {
         );
         let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind");
         listener.set_nonblocking(true).expect("nonblocking");
-        let port = listener.local_addr().unwrap().port();
         let seen = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
@@ -75,7 +73,6 @@ impl FakeApiServer {
             })
         };
         FakeApiServer {
-            port,
             seen,
             stop,
             thread: Some(thread),

@@ -20,6 +20,8 @@ use super::kubeconfig::Kubeconfig;
 use super::names::{self, Cluster, NodeSpec};
 use super::store::{self, FileKind, FileWrite, Layout};
 
+pub mod renew;
+
 /// One thing a command asks for.
 #[derive(Debug, Clone)]
 pub enum Want {
@@ -42,6 +44,12 @@ pub enum Want {
         organizations: Vec<String>,
         out: Option<PathBuf>,
     },
+    /// Renew what exists: a certificate or kubeconfig client certificate, keeping its identity.
+    /// With `explicit`, a missing file or an external CA is an error instead of a skip.
+    Renew {
+        target: renew::Target,
+        explicit: bool,
+    },
 }
 
 /// Settings that apply to every new certificate of a run.
@@ -52,6 +60,10 @@ pub struct Options {
     pub ca_validity: Duration,
     /// Replace files that exist but do not match, keeping a backup.
     pub force: bool,
+    /// renew: sign the existing keys instead of new ones.
+    pub reuse_key: bool,
+    /// renew: new keys take the algorithm of the key they replace (no --key-algorithm given).
+    pub keep_key_algorithm: bool,
     /// The run's clock: every certificate of one run shares it, as kubeadm's StartTimeUTC.
     pub now: OffsetDateTime,
 }
@@ -72,6 +84,10 @@ pub enum Action {
     Create,
     Reuse,
     Replace,
+    /// Re-issue an existing certificate with the same identity and a fresh validity.
+    Renew,
+    /// Leave alone, with the reason (missing, external CA, managed by the kubelet).
+    Skip,
 }
 
 impl Action {
@@ -80,6 +96,8 @@ impl Action {
             Action::Create => "created",
             Action::Reuse => "reused",
             Action::Replace => "replaced",
+            Action::Renew => "renewed",
+            Action::Skip => "skipped",
         }
     }
 }
@@ -133,6 +151,8 @@ enum Work {
         ca: Option<&'static str>,
         cert_path: PathBuf,
         key_path: PathBuf,
+        /// Sign this existing key instead of a new one (`renew --reuse-key`).
+        reuse_key: Option<PrivateKey>,
     },
     ServiceAccount {
         key_path: PathBuf,
@@ -149,6 +169,13 @@ enum Work {
         dest: Option<PathBuf>,
         server: String,
         cluster_name: String,
+    },
+    /// Replace the client certificate and key of an existing kubeconfig's current user, and
+    /// refresh its embedded CA; everything else in the file is kept.
+    RenewKubeconfig {
+        path: PathBuf,
+        config: Box<Kubeconfig>,
+        reuse_key: Option<PrivateKey>,
     },
 }
 
@@ -249,6 +276,10 @@ impl Planner<'_> {
                     };
                     plan_kubeconfig(request, target, ca)
                 })
+            }
+            Want::Renew { target, explicit } => {
+                let ca = self.ca_state(target.ca())?;
+                renew::plan(request, target, *explicit, ca)
             }
             Want::UserKubeconfig {
                 client_name,
@@ -383,6 +414,7 @@ fn plan_ca(
             ca: None,
             cert_path: cert_path.clone(),
             key_path: key_path.clone(),
+            reuse_key: None,
         },
     };
     let cert_exists = store::exists(&cert_path);
@@ -540,6 +572,7 @@ fn plan_leaf(
             ca: Some(ca_profile.name),
             cert_path: cert_path.clone(),
             key_path: key_path.clone(),
+            reuse_key: None,
         },
     };
 
@@ -549,7 +582,9 @@ fn plan_leaf(
     }
     let problems = check_existing_leaf(&cert_path, &key_path, &spec, ca, &ca_cert_path, opts.now)?;
     if problems.is_empty() {
-        if opts.force && signable.is_ok() {
+        if opts.force {
+            // --force asks for a new certificate: that needs a CA that can sign.
+            signable?;
             return Ok(make(Action::Replace, "--force".into()));
         }
         let ca_word = match ca {
@@ -1005,23 +1040,39 @@ pub struct Outcome {
     pub kubeconfig: Option<String>,
 }
 
+impl PlanItem {
+    fn needs_new_key(&self) -> bool {
+        matches!(
+            self.work,
+            Work::Cert {
+                reuse_key: None,
+                ..
+            } | Work::ServiceAccount { .. }
+                | Work::Kubeconfig { .. }
+                | Work::RenewKubeconfig {
+                    reuse_key: None,
+                    ..
+                }
+        )
+    }
+}
+
 impl Plan {
     /// Whether executing the plan would write anything.
     pub fn writes_anything(&self) -> bool {
-        self.items.iter().any(|i| i.action != Action::Reuse)
+        self.items
+            .iter()
+            .any(|i| !matches!(i.action, Action::Reuse | Action::Skip))
     }
 
     pub fn execute(mut self) -> Result<Vec<Outcome>> {
+        // Every item that needs a new key gets one of its own algorithm, generated up front in
+        // parallel (RSA generation is the expensive part of a run).
         let algorithms: Vec<KeyAlgorithm> = self
             .items
             .iter()
-            .filter(|i| {
-                matches!(
-                    i.work,
-                    Work::Cert { .. } | Work::ServiceAccount { .. } | Work::Kubeconfig { .. }
-                )
-            })
-            .map(|_| self.options.key_algorithm)
+            .filter(|i| i.needs_new_key())
+            .filter_map(|i| i.key_algorithm)
             .collect();
         let mut new_keys = keys::generate_many(&algorithms)?.into_iter();
         let stamp = backup_stamp(self.options.now);
@@ -1030,7 +1081,8 @@ impl Plan {
         let items = std::mem::take(&mut self.items);
         for item in items {
             let backup = |path: &Path| {
-                (item.action == Action::Replace).then(|| self.layout.backup_path(&stamp, path))
+                matches!(item.action, Action::Replace | Action::Renew)
+                    .then(|| self.layout.backup_path(&stamp, path))
             };
             let mut certificate = None;
             let mut kubeconfig = None;
@@ -1048,25 +1100,35 @@ impl Plan {
                     ca,
                     cert_path,
                     key_path,
+                    reuse_key,
                 } => {
-                    let key = next_key(&mut new_keys)?;
+                    let new_key = match reuse_key {
+                        Some(_) => None,
+                        None => Some(next_key(&mut new_keys)?),
+                    };
+                    let key = new_key
+                        .as_ref()
+                        .or(reuse_key.as_ref())
+                        .expect("a new or a reused key");
                     let spec = item.spec.as_ref().expect("certificate items carry a spec");
                     let der = match ca {
-                        None => cert::issue(spec, &key, None)?,
+                        None => cert::issue(spec, key, None)?,
                         Some(ca) => {
                             let authority = self.loaded_cas.get(ca).ok_or_else(|| {
                                 Error::Crypto(format!("internal: CA {ca} is not loaded"))
                             })?;
-                            cert::issue(spec, &key, Some(authority))?
+                            cert::issue(spec, key, Some(authority))?
                         }
                     };
                     certificate = CertFacts::from_der(&der).ok();
-                    writes.push(FileWrite {
-                        path: key_path.clone(),
-                        kind: FileKind::PrivateKey,
-                        contents: key.to_pem()?.into_bytes(),
-                        backup: backup(key_path),
-                    });
+                    if reuse_key.is_none() {
+                        writes.push(FileWrite {
+                            path: key_path.clone(),
+                            kind: FileKind::PrivateKey,
+                            contents: key.to_pem()?.into_bytes(),
+                            backup: backup(key_path),
+                        });
+                    }
                     writes.push(FileWrite {
                         path: cert_path.clone(),
                         kind: FileKind::Certificate,
@@ -1080,6 +1142,7 @@ impl Plan {
                             .find(|p| p.name == item.name)
                             .map(|p| p.name)
                             .expect("CA items are catalog profiles");
+                        let key = new_key.expect("a CA made now has a new key");
                         let authority = Authority::new(der, key).map_err(Error::Crypto)?;
                         self.loaded_cas.insert(name, authority);
                     }
@@ -1132,6 +1195,39 @@ impl Plan {
                         None => kubeconfig = Some(yaml),
                     }
                 }
+                Work::RenewKubeconfig {
+                    path,
+                    config,
+                    reuse_key,
+                } => {
+                    let owned;
+                    let key = match reuse_key {
+                        Some(k) => k,
+                        None => {
+                            owned = next_key(&mut new_keys)?;
+                            &owned
+                        }
+                    };
+                    let spec = item.spec.as_ref().expect("renew items carry a spec");
+                    let authority =
+                        self.loaded_cas.get(catalog::KUBECONFIG_CA).ok_or_else(|| {
+                            Error::Crypto("internal: the kubeconfig CA is not loaded".into())
+                        })?;
+                    let der = cert::issue(spec, key, Some(authority))?;
+                    certificate = CertFacts::from_der(&der).ok();
+                    let yaml = renew::rewrite_kubeconfig(
+                        config,
+                        &cert::cert_pem(&authority.cert_der),
+                        &cert::cert_pem(&der),
+                        &key.to_pem()?,
+                    )?;
+                    writes.push(FileWrite {
+                        path: path.clone(),
+                        kind: FileKind::Kubeconfig,
+                        contents: yaml.into_bytes(),
+                        backup: backup(path),
+                    });
+                }
                 Work::ServiceAccountPublic { key, pub_path } => writes.push(FileWrite {
                     path: pub_path.clone(),
                     kind: FileKind::PublicKey,
@@ -1154,7 +1250,7 @@ impl Plan {
                 kubeconfig,
             });
         }
-        store::commit(&writes)?;
+        store::commit(&writes, self.layout.cert_dir())?;
         Ok(outcomes)
     }
 }
