@@ -608,8 +608,9 @@ impl Cluster {
 // The scenario
 // ------------------------------------------------------------------------------------------
 
-/// Restarts the members one at a time: stop (SIGTERM), start again with the same data dir and
-/// certificates, wait until all are healthy. While a member is down the other two keep quorum
+/// Restarts the members one at a time: stop (SIGTERM), `kubepki renew all` on its certificate
+/// directory, start again with the same data dir and the renewed certificates, wait until all
+/// are healthy. While a member is down the other two keep quorum
 /// and take a write; once back, the member must serve that write from its own store (so it
 /// caught up from its peers over peer TLS) and the cluster's data must be intact.
 fn rolling_restart(cluster: &mut Cluster) {
@@ -628,8 +629,21 @@ fn rolling_restart(cluster: &mut Cluster) {
         cluster.put(&others, &key, &marker);
         assert_eq!(cluster.get(&others, KEY, "l"), value);
 
-        // Renewal goes here, while the member is down: `kubepki renew all --cert-dir
-        // <cluster.members[i].cert_dir>` (renew does not exist yet).
+        // Renew the member's certificates while it is down: new keys and serials, same CA,
+        // so the restarted member must rejoin over peer TLS and serve the same clients.
+        let member_dir = cluster.members[i].cert_dir.clone();
+        let before: Vec<Vec<u8>> = ["server.crt", "peer.crt", "server.key", "peer.key"]
+            .iter()
+            .map(|f| fs::read(member_dir.join("etcd").join(f)).unwrap())
+            .collect();
+        kubepki(&["renew", "all"], &member_dir, &cluster.alg);
+        for (f, old) in ["server.crt", "peer.crt", "server.key", "peer.key"]
+            .iter()
+            .zip(&before)
+        {
+            let new = fs::read(member_dir.join("etcd").join(f)).unwrap();
+            assert_ne!(&new, old, "{name}: renew all did not replace etcd/{f}");
+        }
 
         cluster.start(i);
         cluster.wait_healthy();
