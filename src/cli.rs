@@ -2,7 +2,7 @@
 //! [`Request`], planned, then executed or printed (`--dry-run`).
 
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::str::FromStr;
 
@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use ipnet::IpNet;
 use time::{Duration, OffsetDateTime};
 
+use crate::config::{self, KubeadmConfig};
 use crate::exit::{EXIT_CODES_HELP, ExitStatus};
 use crate::host;
 use crate::output;
@@ -76,15 +77,20 @@ pub enum OutputFormat {
 /// Flags every file-writing command has.
 #[derive(Debug, Args)]
 pub struct CommonArgs {
-    /// The certificate directory (kubeadm's certificatesDir).
-    #[arg(long, value_name = "DIR", default_value = "/etc/kubernetes/pki")]
-    pub cert_dir: PathBuf,
+    /// A kubeadm configuration file (kubeadm.k8s.io/v1beta3 or v1beta4 InitConfiguration and
+    /// ClusterConfiguration); flags fill in what it leaves out, and may not repeat what it sets.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// The certificate directory (kubeadm's certificatesDir) [default: /etc/kubernetes/pki].
+    #[arg(long, value_name = "DIR")]
+    pub cert_dir: Option<PathBuf>,
 
     /// Algorithm of new keys: RSA-2048, RSA-3072, RSA-4096, ECDSA-P256, ECDSA-P384 or ED25519
     /// (kubeadm's encryptionAlgorithm names; ED25519 cannot be used for sa.key, and kubeadm
-    /// itself cannot read Ed25519 keys).
-    #[arg(long, value_name = "ALG", default_value = "RSA-2048", value_parser = KeyAlgorithm::from_str)]
-    pub key_algorithm: KeyAlgorithm,
+    /// itself cannot read Ed25519 keys) [default: RSA-2048].
+    #[arg(long, value_name = "ALG", value_parser = KeyAlgorithm::from_str)]
+    pub key_algorithm: Option<KeyAlgorithm>,
 
     /// Replace files that exist but do not match the request; the old files are kept under
     /// <cert-dir>/kubepki-backup/<time>/.
@@ -135,13 +141,14 @@ pub struct SanArgs {
     #[arg(long, value_name = "SAN,...", value_delimiter = ',')]
     pub apiserver_cert_extra_sans: Vec<San>,
 
-    /// Service CIDR(s); the first IP of the first CIDR is the API server's in-cluster SAN.
-    #[arg(long, value_name = "CIDR[,CIDR]", default_value = "10.96.0.0/12")]
-    pub service_cidr: ServiceCidrs,
+    /// Service CIDR(s); the first IP of the first CIDR is the API server's in-cluster SAN
+    /// [default: 10.96.0.0/12].
+    #[arg(long, value_name = "CIDR[,CIDR]")]
+    pub service_cidr: Option<ServiceCidrs>,
 
-    /// The cluster DNS domain.
-    #[arg(long, value_name = "DOMAIN", default_value = "cluster.local")]
-    pub service_dns_domain: String,
+    /// The cluster DNS domain [default: cluster.local].
+    #[arg(long, value_name = "DOMAIN")]
+    pub service_dns_domain: Option<String>,
 
     /// Extra SANs for the etcd serving certificate.
     #[arg(long, value_name = "SAN,...", value_delimiter = ',')]
@@ -162,26 +169,27 @@ pub struct KubeconfigArgs {
 
     /// The port the API server listens on (used when --control-plane-endpoint has no port, and
     /// for the local endpoint of controller-manager.conf and scheduler.conf).
-    #[arg(long, value_name = "PORT", default_value_t = 6443, value_parser = clap::value_parser!(u16).range(1..))]
-    pub apiserver_bind_port: u16,
+    /// [default: 6443]
+    #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+    pub apiserver_bind_port: Option<u16>,
 
-    /// The cluster name inside kubeconfig files.
-    #[arg(long, value_name = "NAME", default_value = "kubernetes")]
-    pub cluster_name: String,
+    /// The cluster name inside kubeconfig files [default: kubernetes].
+    #[arg(long, value_name = "NAME")]
+    pub cluster_name: Option<String>,
 }
 
 #[derive(Debug, Args)]
 pub struct ValidityArgs {
-    /// Validity of new leaf and client certificates, e.g. 1y, 365d, 8760h.
-    #[arg(long, value_name = "DUR", default_value = "1y", value_parser = parse_duration)]
-    pub validity: Duration,
+    /// Validity of new leaf and client certificates, e.g. 1y, 365d, 8760h [default: 1y].
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub validity: Option<Duration>,
 }
 
 #[derive(Debug, Args)]
 pub struct CaValidityArgs {
-    /// Validity of new CA certificates, e.g. 10y, 87600h.
-    #[arg(long, value_name = "DUR", default_value = "10y", value_parser = parse_duration)]
-    pub ca_validity: Duration,
+    /// Validity of new CA certificates, e.g. 10y, 87600h [default: 10y].
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub ca_validity: Option<Duration>,
 }
 
 #[derive(Debug, Args)]
@@ -269,9 +277,14 @@ pub struct RenewArgs {
     #[arg(value_name = "NAME", required = true)]
     pub names: Vec<String>,
 
-    /// The certificate directory (kubeadm's certificatesDir).
-    #[arg(long, value_name = "DIR", default_value = "/etc/kubernetes/pki")]
-    pub cert_dir: PathBuf,
+    /// A kubeadm configuration file; renew reads certificatesDir, certificateValidityPeriod
+    /// and encryptionAlgorithm from it.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// The certificate directory (kubeadm's certificatesDir) [default: /etc/kubernetes/pki].
+    #[arg(long, value_name = "DIR")]
+    pub cert_dir: Option<PathBuf>,
 
     /// Directory of the kubeconfig files (default: the parent of --cert-dir).
     #[arg(long, value_name = "DIR")]
@@ -285,9 +298,9 @@ pub struct RenewArgs {
     #[arg(long, value_name = "ALG", value_parser = KeyAlgorithm::from_str, conflicts_with = "reuse_key")]
     pub key_algorithm: Option<KeyAlgorithm>,
 
-    /// Validity of the renewed certificates, from now.
-    #[arg(long, value_name = "DUR", default_value = "1y", value_parser = parse_duration)]
-    pub validity: Duration,
+    /// Validity of the renewed certificates, from now [default: 1y].
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub validity: Option<Duration>,
 
     /// Per-node certificates and kubeconfigs: renew only these nodes (default: every node found).
     #[arg(long = "node-name", value_name = "NAME")]
@@ -308,6 +321,11 @@ pub struct CheckExpirationArgs {
     /// e.g. /var/lib/kubelet/pki.
     #[arg(value_name = "PATH")]
     pub paths: Vec<PathBuf>,
+
+    /// A kubeadm configuration file: its certificatesDir is checked, and with etcd.external
+    /// the etcd certificates are not expected.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 
     /// The certificate directory (default: /etc/kubernetes/pki, unless only PATHs are given).
     #[arg(long, value_name = "DIR")]
@@ -383,7 +401,7 @@ pub fn run(cli: Cli, now: OffsetDateTime) -> anyhow::Result<ExitStatus> {
     let flags = |c: &CommonArgs| (c.dry_run, c.output);
     let ((dry_run, output_format), request) = match &cli.command {
         Command::Init(a) => (flags(&a.common), init_request(a, now)?),
-        Command::InitCa(a) => (flags(&a.common), init_ca_request(a, now)),
+        Command::InitCa(a) => (flags(&a.common), init_ca_request(a, now)?),
         Command::Issue(a) => (flags(&a.common), issue_request(a, now)?),
         Command::WriteKubeconfig(a) => (flags(&a.common), write_kubeconfig_request(a, now)?),
         Command::Renew(a) => ((a.dry_run, a.output), renew_request(a, now)?),
@@ -428,64 +446,267 @@ pub fn run(cli: Cli, now: OffsetDateTime) -> anyhow::Result<ExitStatus> {
     Ok(ExitStatus::Success)
 }
 
+const DEFAULT_CERT_DIR: &str = "/etc/kubernetes/pki";
+const DEFAULT_SERVICE_CIDR: &str = "10.96.0.0/12";
+const DEFAULT_DNS_DOMAIN: &str = "cluster.local";
+const DEFAULT_BIND_PORT: u16 = 6443;
+const DEFAULT_CLUSTER_NAME: &str = "kubernetes";
+
+/// Reads `--config`, printing its notes (ignored documents) on stderr.
+fn load_config(path: Option<&PathBuf>) -> anyhow::Result<Option<KubeadmConfig>> {
+    let Some(path) = path else { return Ok(None) };
+    let config = config::load(path).context("--config")?;
+    for note in &config.notes {
+        eprintln!("[config] {}: {note}", path.display());
+    }
+    Ok(Some(config))
+}
+
+/// One setting from a flag or from the kubeadm config, never both: kubeadm refuses to mix
+/// `--config` with flags; we accept flags for what the file leaves out, and refuse a flag that
+/// repeats what the file sets (so no setting is ever silently ignored).
+fn pick<T>(
+    flag: Option<T>,
+    flag_name: &str,
+    from_config: Option<T>,
+    field: &str,
+    config: Option<&KubeadmConfig>,
+) -> anyhow::Result<Option<T>> {
+    match (flag, from_config, config) {
+        (Some(_), Some(_), Some(c)) => Err(Error::usage(
+            flag_name,
+            format!(
+                "conflicts with {field} in {}; set it in one place",
+                c.path.display()
+            ),
+        )
+        .into()),
+        (Some(v), _, _) | (None, Some(v), _) => Ok(Some(v)),
+        (None, None, _) => Ok(None),
+    }
+}
+
+/// A list setting: from the flag or the config, never both.
+fn pick_list<T>(
+    flag: &[T],
+    flag_name: &str,
+    from_config: &[T],
+    field: &str,
+    config: Option<&KubeadmConfig>,
+) -> anyhow::Result<Vec<T>>
+where
+    T: Clone,
+{
+    let flag = (!flag.is_empty()).then(|| flag.to_vec());
+    let from_config = (!from_config.is_empty()).then(|| from_config.to_vec());
+    Ok(pick(flag, flag_name, from_config, field, config)?.unwrap_or_default())
+}
+
+/// The settings every file-writing command shares, resolved from flags, config and defaults.
+struct Resolved {
+    config: Option<KubeadmConfig>,
+    cert_dir: PathBuf,
+    /// `None` when neither a flag nor the config names one.
+    key_algorithm: Option<KeyAlgorithm>,
+    validity: Duration,
+    ca_validity: Duration,
+}
+
+impl Resolved {
+    fn new(
+        common: &CommonArgs,
+        validity: Option<Duration>,
+        ca_validity: Option<Duration>,
+    ) -> anyhow::Result<Self> {
+        let config = load_config(common.config.as_ref())?;
+        Resolved::from_parts(
+            config,
+            common.cert_dir.clone(),
+            common.key_algorithm,
+            validity,
+            ca_validity,
+        )
+    }
+
+    fn from_parts(
+        config: Option<KubeadmConfig>,
+        cert_dir: Option<PathBuf>,
+        key_algorithm: Option<KeyAlgorithm>,
+        validity: Option<Duration>,
+        ca_validity: Option<Duration>,
+    ) -> anyhow::Result<Self> {
+        let c = config.as_ref();
+        let cert_dir = pick(
+            cert_dir,
+            "--cert-dir",
+            c.and_then(|c| c.cert_dir.clone()),
+            "certificatesDir",
+            c,
+        )?
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_CERT_DIR));
+        let key_algorithm = pick(
+            key_algorithm,
+            "--key-algorithm",
+            c.and_then(|c| c.key_algorithm),
+            "encryptionAlgorithm",
+            c,
+        )?;
+        let validity = pick(
+            validity,
+            "--validity",
+            c.and_then(|c| c.validity),
+            "certificateValidityPeriod",
+            c,
+        )?
+        .unwrap_or(DEFAULT_VALIDITY);
+        let ca_validity = pick(
+            ca_validity,
+            "--ca-validity",
+            c.and_then(|c| c.ca_validity),
+            "caCertificateValidityPeriod",
+            c,
+        )?
+        .unwrap_or(DEFAULT_CA_VALIDITY);
+        Ok(Resolved {
+            config,
+            cert_dir,
+            key_algorithm,
+            validity,
+            ca_validity,
+        })
+    }
+
+    fn config(&self) -> Option<&KubeadmConfig> {
+        self.config.as_ref()
+    }
+
+    fn external_etcd(&self) -> bool {
+        self.config().is_some_and(|c| c.external_etcd.is_some())
+    }
+
+    fn layout(&self, kubeconfig_dir: Option<&PathBuf>) -> Layout {
+        let kubeconfig_dir = kubeconfig_dir
+            .cloned()
+            .unwrap_or_else(|| Layout::default_kubeconfig_dir(&self.cert_dir));
+        Layout::new(&self.cert_dir, kubeconfig_dir)
+    }
+
+    fn options(&self, force: bool, now: OffsetDateTime) -> Options {
+        Options {
+            key_algorithm: self.key_algorithm.unwrap_or(KeyAlgorithm::DEFAULT),
+            validity: self.validity,
+            ca_validity: self.ca_validity,
+            force,
+            reuse_key: false,
+            keep_key_algorithm: false,
+            now,
+        }
+    }
+}
+
+/// With external etcd (etcd.external in the config) kubeadm makes no etcd certificates, and the
+/// API server's etcd client certificate is the one the etcd operator issued.
+fn skip_local_etcd(resolved: &Resolved, profile: &catalog::Profile) -> bool {
+    resolved.external_etcd() && profile.scope == Scope::LocalEtcd
+}
+
+fn external_etcd_note(resolved: &Resolved) {
+    if let Some(c) = resolved.config().filter(|c| c.external_etcd.is_some()) {
+        eprintln!(
+            "[config] {}: etcd is external: no etcd CA or etcd certificates are made, and \
+             apiserver-etcd-client is not ours to make (the API server uses etcd.external.certFile {})",
+            c.path.display(),
+            c.external_etcd
+                .as_deref()
+                .unwrap_or(Path::new(""))
+                .display()
+        );
+    }
+}
+
 fn renew_request(a: &RenewArgs, now: OffsetDateTime) -> anyhow::Result<Request> {
-    let kubeconfig_dir = a
-        .kubeconfig_dir
-        .clone()
-        .unwrap_or_else(|| Layout::default_kubeconfig_dir(&a.cert_dir));
-    let layout = Layout::new(&a.cert_dir, kubeconfig_dir);
+    let config = load_config(a.config.as_ref())?;
+    let resolved = Resolved::from_parts(
+        config,
+        a.cert_dir.clone(),
+        a.key_algorithm,
+        a.validity,
+        None,
+    )?;
+    let layout = resolved.layout(a.kubeconfig_dir.as_ref());
     for node in &a.nodes {
         names::validate_dns_name(node, false).map_err(|e| Error::usage("--node-name", e))?;
     }
+    external_etcd_note(&resolved);
     let mut wants = Vec::new();
     for name in &a.names {
         let targets =
             plan::renew::targets(name, &layout, &a.nodes).map_err(|e| Error::usage("NAME", e))?;
         let explicit = name != "all";
-        wants.extend(
-            targets
-                .into_iter()
-                .map(|target| Want::Renew { target, explicit }),
-        );
+        for target in targets {
+            if let plan::renew::Target::Cert { profile, .. } = &target
+                && skip_local_etcd(&resolved, profile)
+            {
+                if explicit {
+                    return Err(Error::usage(
+                        "NAME",
+                        format!("{name}: etcd is external in the config; its certificates are not kubeadm's"),
+                    )
+                    .into());
+                }
+                continue;
+            }
+            wants.push(Want::Renew { target, explicit });
+        }
     }
+    let mut options = resolved.options(false, now);
+    options.reuse_key = a.reuse_key;
+    options.keep_key_algorithm = resolved.key_algorithm.is_none();
     Ok(Request {
         layout,
         cluster: None,
         wants,
-        options: Options {
-            key_algorithm: a.key_algorithm.unwrap_or(KeyAlgorithm::DEFAULT),
-            validity: a.validity,
-            ca_validity: DEFAULT_CA_VALIDITY,
-            force: false,
-            reuse_key: a.reuse_key,
-            keep_key_algorithm: a.key_algorithm.is_none(),
-            now,
-        },
+        options,
     })
 }
 
 fn check_expiration(a: &CheckExpirationArgs, now: OffsetDateTime) -> anyhow::Result<ExitStatus> {
+    let config = load_config(a.config.as_ref())?;
+    let c = config.as_ref();
+    let cert_dir = pick(
+        a.cert_dir.clone(),
+        "--cert-dir",
+        c.and_then(|c| c.cert_dir.clone()),
+        "certificatesDir",
+        c,
+    )?;
     // With only PATHs given, check just those; the kubeadm tree is checked by default or when
-    // asked for with --cert-dir/--kubeconfig-dir.
-    let tree = a.paths.is_empty() || a.cert_dir.is_some() || a.kubeconfig_dir.is_some();
+    // asked for with --cert-dir/--kubeconfig-dir/--config.
+    let tree = a.paths.is_empty() || cert_dir.is_some() || a.kubeconfig_dir.is_some();
     let layout = tree.then(|| {
-        let cert_dir = a
-            .cert_dir
-            .clone()
-            .unwrap_or_else(|| PathBuf::from("/etc/kubernetes/pki"));
+        let cert_dir = cert_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_CERT_DIR));
         let kubeconfig_dir = a
             .kubeconfig_dir
             .clone()
             .unwrap_or_else(|| Layout::default_kubeconfig_dir(&cert_dir));
         Layout::new(cert_dir, kubeconfig_dir)
     });
-    let report = expiration::report(&expiration::Request {
+    let mut report = expiration::report(&expiration::Request {
         layout,
         paths: a.paths.clone(),
         now,
         warn_within: a.warn_within,
         fail_within: a.fail_within,
     });
+    if c.is_some_and(|c| c.external_etcd.is_some()) {
+        // kubeadm's list without etcd: nothing of etcd's is expected in the tree.
+        let local_etcd =
+            |name: &str| catalog::find(name).is_some_and(|p| p.scope == Scope::LocalEtcd);
+        report.certificates.retain(|e| !local_etcd(&e.name));
+        report
+            .certificate_authorities
+            .retain(|e| !local_etcd(&e.name));
+    }
     output::print_expiration(&report, a.output)?;
     Ok(if report.has_expiring() {
         ExitStatus::Expiring
@@ -496,36 +717,13 @@ fn check_expiration(a: &CheckExpirationArgs, now: OffsetDateTime) -> anyhow::Res
     })
 }
 
-fn options(
-    common: &CommonArgs,
-    validity: Duration,
-    ca_validity: Duration,
-    now: OffsetDateTime,
-) -> Options {
-    Options {
-        key_algorithm: common.key_algorithm,
-        validity,
-        ca_validity,
-        force: common.force,
-        reuse_key: false,
-        keep_key_algorithm: false,
-        now,
-    }
-}
-
-fn layout(common: &CommonArgs, kubeconfig: Option<&KubeconfigArgs>) -> Layout {
-    let kubeconfig_dir = kubeconfig
-        .and_then(|k| k.kubeconfig_dir.clone())
-        .unwrap_or_else(|| Layout::default_kubeconfig_dir(&common.cert_dir));
-    Layout::new(&common.cert_dir, kubeconfig_dir)
-}
-
-fn ca_wants() -> Vec<Want> {
+fn ca_wants(resolved: &Resolved) -> Vec<Want> {
     let no_node = NodeSpec {
         name: String::new(),
         addresses: vec![],
     };
     catalog::authorities()
+        .filter(|p| !skip_local_etcd(resolved, p))
         .map(|profile| Want::Cert {
             profile,
             node: no_node.clone(),
@@ -534,23 +732,33 @@ fn ca_wants() -> Vec<Want> {
         .collect()
 }
 
-fn init_ca_request(a: &InitCaArgs, now: OffsetDateTime) -> Request {
-    Request {
-        layout: layout(&a.common, None),
+fn init_ca_request(a: &InitCaArgs, now: OffsetDateTime) -> anyhow::Result<Request> {
+    let resolved = Resolved::new(&a.common, None, a.ca.ca_validity)?;
+    external_etcd_note(&resolved);
+    Ok(Request {
+        layout: resolved.layout(None),
         cluster: None,
-        wants: ca_wants(),
-        options: options(&a.common, DEFAULT_VALIDITY, a.ca.ca_validity, now),
-    }
+        wants: ca_wants(&resolved),
+        options: resolved.options(a.common.force, now),
+    })
 }
 
 fn init_request(a: &InitArgs, now: OffsetDateTime) -> anyhow::Result<Request> {
-    let nodes = node_specs(&a.nodes)?;
+    let resolved = Resolved::new(&a.common, a.validity.validity, a.ca.ca_validity)?;
+    let nodes = node_specs(&a.nodes, resolved.config(), true)?;
     let node = single_node(&nodes)?;
-    let cluster = cluster(&a.endpoint, Some(&a.sans), Some(&a.kubeconfig), &node)?;
+    let cluster = cluster(
+        &a.endpoint,
+        Some(&a.sans),
+        Some(&a.kubeconfig),
+        &node,
+        resolved.config(),
+    )?;
+    external_etcd_note(&resolved);
     // kubeadm's order: each CA, then its leaves; the service-account key; the kubeconfigs.
     let wants = catalog::CATALOG
         .iter()
-        .filter(|p| p.scope != Scope::Node)
+        .filter(|p| p.scope != Scope::Node && !skip_local_etcd(&resolved, p))
         .map(|profile| Want::Cert {
             profile,
             node: node.clone(),
@@ -564,10 +772,10 @@ fn init_request(a: &InitArgs, now: OffsetDateTime) -> anyhow::Result<Request> {
         )
         .collect();
     Ok(Request {
-        layout: layout(&a.common, Some(&a.kubeconfig)),
+        layout: resolved.layout(a.kubeconfig.kubeconfig_dir.as_ref()),
         cluster: Some(cluster),
         wants,
-        options: options(&a.common, a.validity.validity, a.ca.ca_validity, now),
+        options: resolved.options(a.common.force, now),
     })
 }
 
@@ -580,16 +788,29 @@ fn unknown_name(name: &str, choices: &str) -> anyhow::Error {
 }
 
 fn issue_request(a: &IssueArgs, now: OffsetDateTime) -> anyhow::Result<Request> {
+    let resolved = Resolved::new(&a.common, a.validity.validity, None)?;
     let mut profiles = Vec::new();
     for name in &a.names {
         let chosen: Vec<_> = match name.as_str() {
-            "all" => catalog::control_plane_leaves().collect(),
+            "all" => catalog::control_plane_leaves()
+                .filter(|p| !skip_local_etcd(&resolved, p))
+                .collect(),
             "kubelet" => catalog::node_leaves().collect(),
             _ => match catalog::find(name) {
                 Some(p) if p.is_ca() => {
                     return Err(Error::usage(
                         "NAME",
                         format!("{name} is a CA; CAs are made by `kubepki init-ca`"),
+                    )
+                    .into());
+                }
+                Some(p) if skip_local_etcd(&resolved, p) => {
+                    return Err(Error::usage(
+                        "NAME",
+                        format!(
+                            "{name}: etcd is external in the config (etcd.external); its \
+                             certificates are not kubeadm's to make"
+                        ),
                     )
                     .into());
                 }
@@ -606,13 +827,21 @@ fn issue_request(a: &IssueArgs, now: OffsetDateTime) -> anyhow::Result<Request> 
             }
         }
     }
-    let nodes = node_specs(&a.nodes)?;
-    let cluster = if profiles.iter().all(|p| p.per_node()) {
-        None
-    } else {
+    let control_plane = profiles.iter().any(|p| !p.per_node());
+    let nodes = node_specs(&a.nodes, resolved.config(), control_plane)?;
+    let cluster = if control_plane {
         let node = single_node(&nodes)?;
-        Some(cluster(&a.endpoint, Some(&a.sans), None, &node)?)
+        Some(cluster(
+            &a.endpoint,
+            Some(&a.sans),
+            None,
+            &node,
+            resolved.config(),
+        )?)
+    } else {
+        None
     };
+    external_etcd_note(&resolved);
     let mut wants = Vec::new();
     for profile in catalog::CATALOG.iter().filter(|p| profiles.contains(p)) {
         if profile.per_node() {
@@ -628,10 +857,10 @@ fn issue_request(a: &IssueArgs, now: OffsetDateTime) -> anyhow::Result<Request> 
         }
     }
     Ok(Request {
-        layout: layout(&a.common, None),
+        layout: resolved.layout(None),
         cluster,
         wants,
-        options: options(&a.common, a.validity.validity, DEFAULT_CA_VALIDITY, now),
+        options: resolved.options(a.common.force, now),
     })
 }
 
@@ -639,6 +868,7 @@ fn write_kubeconfig_request(
     a: &WriteKubeconfigArgs,
     now: OffsetDateTime,
 ) -> anyhow::Result<Request> {
+    let resolved = Resolved::new(&a.common, a.validity.validity, None)?;
     let mut profiles = Vec::new();
     let mut user = false;
     for name in &a.names {
@@ -665,17 +895,23 @@ fn write_kubeconfig_request(
         )
         .into());
     }
-    let nodes = node_specs(&a.nodes)?;
     let per_node_only = !user
         && profiles
             .iter()
             .all(|p| p.placement == catalog::KubeconfigPlacement::PerNode);
+    let nodes = node_specs(&a.nodes, resolved.config(), !per_node_only)?;
     let control_plane_node = if per_node_only {
         nodes[0].clone()
     } else {
         single_node(&nodes)?
     };
-    let cluster = cluster(&a.endpoint, None, Some(&a.kubeconfig), &control_plane_node)?;
+    let cluster = cluster(
+        &a.endpoint,
+        None,
+        Some(&a.kubeconfig),
+        &control_plane_node,
+        resolved.config(),
+    )?;
     let mut wants = Vec::new();
     for profile in catalog::KUBECONFIGS.iter().filter(|p| profiles.contains(p)) {
         if profile.placement == catalog::KubeconfigPlacement::PerNode {
@@ -711,15 +947,21 @@ fn write_kubeconfig_request(
         });
     }
     Ok(Request {
-        layout: layout(&a.common, Some(&a.kubeconfig)),
+        layout: resolved.layout(a.kubeconfig.kubeconfig_dir.as_ref()),
         cluster: Some(cluster),
         wants,
-        options: options(&a.common, a.validity.validity, DEFAULT_CA_VALIDITY, now),
+        options: resolved.options(a.common.force, now),
     })
 }
 
-/// The nodes named by --node-name and --node-list, or the host's name when none is.
-fn node_specs(a: &NodeArgs) -> anyhow::Result<Vec<NodeSpec>> {
+/// The nodes named by --node-name and --node-list, else the config's nodeRegistration.name, else
+/// the host's name. With `control_plane`, the nodes include the control-plane node, which the
+/// config may name too (then the flags may not).
+fn node_specs(
+    a: &NodeArgs,
+    config: Option<&KubeadmConfig>,
+    control_plane: bool,
+) -> anyhow::Result<Vec<NodeSpec>> {
     let mut nodes = a.nodes.clone();
     if let Some(path) = &a.node_list {
         let text = std::fs::read_to_string(path)
@@ -736,16 +978,28 @@ fn node_specs(a: &NodeArgs) -> anyhow::Result<Vec<NodeSpec>> {
             nodes.push(node);
         }
     }
+    let from_config = config
+        .and_then(|c| c.node_name.clone())
+        .filter(|_| control_plane);
+    if !nodes.is_empty() && from_config.is_some() {
+        pick(
+            Some(()),
+            "--node-name",
+            Some(()),
+            "nodeRegistration.name",
+            config,
+        )?;
+    }
     if nodes.is_empty() {
-        let name = host::node_name().ok_or_else(|| {
-            Error::usage("--node-name", "no hostname to default to; pass --node-name")
-        })?;
-        let node = name.parse::<NodeSpec>().map_err(|e| {
-            Error::usage(
-                "--node-name",
-                format!("the hostname is not a valid node name ({e}); pass --node-name"),
-            )
-        })?;
+        let name = match from_config {
+            Some(name) => name,
+            None => host::node_name().ok_or_else(|| {
+                Error::usage("--node-name", "no hostname to default to; pass --node-name")
+            })?,
+        };
+        let node = name
+            .parse::<NodeSpec>()
+            .map_err(|e| Error::usage("--node-name", format!("{e}; pass --node-name")))?;
         nodes.push(node);
     }
     let mut seen = std::collections::HashSet::new();
@@ -776,13 +1030,23 @@ fn single_node(nodes: &[NodeSpec]) -> anyhow::Result<NodeSpec> {
     }
 }
 
+/// The cluster settings: flags, else the kubeadm config, else kubeadm's defaults.
 fn cluster(
     a: &EndpointArgs,
     sans: Option<&SanArgs>,
     kubeconfig: Option<&KubeconfigArgs>,
     node: &NodeSpec,
+    config: Option<&KubeadmConfig>,
 ) -> anyhow::Result<Cluster> {
-    let advertise_address = match a.apiserver_advertise_address {
+    let c = config;
+    let advertise_address = pick(
+        a.apiserver_advertise_address,
+        "--apiserver-advertise-address",
+        c.and_then(|c| c.advertise_address),
+        "localAPIEndpoint.advertiseAddress",
+        c,
+    )?;
+    let advertise_address = match advertise_address {
         Some(ip) => ip,
         None => host::advertise_address().ok_or_else(|| {
             Error::usage(
@@ -798,40 +1062,93 @@ fn cluster(
         )
         .into());
     }
-    let (service_cidrs, dns_domain) = match sans {
-        Some(s) => {
-            names::validate_dns_name(&s.service_dns_domain, false)
-                .map_err(|e| Error::usage("--service-dns-domain", e))?;
-            (s.service_cidr.0.clone(), s.service_dns_domain.clone())
-        }
-        None => (
-            names::parse_service_cidrs("10.96.0.0/12").map_err(anyhow::Error::msg)?,
-            "cluster.local".to_string(),
-        ),
+    let control_plane_endpoint = pick(
+        a.control_plane_endpoint.clone(),
+        "--control-plane-endpoint",
+        c.and_then(|c| c.control_plane_endpoint.clone()),
+        "controlPlaneEndpoint",
+        c,
+    )?;
+    let no_sans = SanArgs {
+        apiserver_cert_extra_sans: vec![],
+        service_cidr: None,
+        service_dns_domain: None,
+        etcd_server_extra_sans: vec![],
+        etcd_peer_extra_sans: vec![],
     };
-    let (bind_port, cluster_name) = match kubeconfig {
-        Some(k) => {
-            names::validate_dns_name(&k.cluster_name, false)
-                .map_err(|e| Error::usage("--cluster-name", e))?;
-            (k.apiserver_bind_port, k.cluster_name.clone())
-        }
-        None => (6443, "kubernetes".to_string()),
+    let s = sans.unwrap_or(&no_sans);
+    let empty = KubeadmConfig::default();
+    let cfg = c.unwrap_or(&empty);
+    let service_cidrs = pick(
+        s.service_cidr.clone().map(|c| c.0),
+        "--service-cidr",
+        cfg.service_cidrs.clone(),
+        "networking.serviceSubnet",
+        c,
+    )?
+    .map_or_else(|| names::parse_service_cidrs(DEFAULT_SERVICE_CIDR), Ok)
+    .map_err(anyhow::Error::msg)?;
+    let dns_domain = pick(
+        s.service_dns_domain.clone(),
+        "--service-dns-domain",
+        cfg.dns_domain.clone(),
+        "networking.dnsDomain",
+        c,
+    )?
+    .unwrap_or_else(|| DEFAULT_DNS_DOMAIN.to_string());
+    names::validate_dns_name(&dns_domain, false)
+        .map_err(|e| Error::usage("--service-dns-domain", e))?;
+    let no_kubeconfig = KubeconfigArgs {
+        kubeconfig_dir: None,
+        apiserver_bind_port: None,
+        cluster_name: None,
     };
+    let k = kubeconfig.unwrap_or(&no_kubeconfig);
+    let bind_port = pick(
+        k.apiserver_bind_port,
+        "--apiserver-bind-port",
+        cfg.bind_port,
+        "localAPIEndpoint.bindPort",
+        c,
+    )?
+    .unwrap_or(DEFAULT_BIND_PORT);
+    let cluster_name = pick(
+        k.cluster_name.clone(),
+        "--cluster-name",
+        cfg.cluster_name.clone(),
+        "clusterName",
+        c,
+    )?
+    .unwrap_or_else(|| DEFAULT_CLUSTER_NAME.to_string());
+    names::validate_dns_name(&cluster_name, false)
+        .map_err(|e| Error::usage("--cluster-name", e))?;
     Ok(Cluster {
         node_name: node.name.clone(),
         advertise_address,
-        control_plane_endpoint: a.control_plane_endpoint.clone(),
-        apiserver_extra_sans: sans
-            .map(|s| s.apiserver_cert_extra_sans.clone())
-            .unwrap_or_default(),
+        control_plane_endpoint,
+        apiserver_extra_sans: pick_list(
+            &s.apiserver_cert_extra_sans,
+            "--apiserver-cert-extra-sans",
+            &cfg.apiserver_cert_sans,
+            "apiServer.certSANs",
+            c,
+        )?,
         service_cidrs,
         dns_domain,
-        etcd_server_extra_sans: sans
-            .map(|s| s.etcd_server_extra_sans.clone())
-            .unwrap_or_default(),
-        etcd_peer_extra_sans: sans
-            .map(|s| s.etcd_peer_extra_sans.clone())
-            .unwrap_or_default(),
+        etcd_server_extra_sans: pick_list(
+            &s.etcd_server_extra_sans,
+            "--etcd-server-extra-sans",
+            &cfg.etcd_server_cert_sans,
+            "etcd.local.serverCertSANs",
+            c,
+        )?,
+        etcd_peer_extra_sans: pick_list(
+            &s.etcd_peer_extra_sans,
+            "--etcd-peer-extra-sans",
+            &cfg.etcd_peer_cert_sans,
+            "etcd.local.peerCertSANs",
+            c,
+        )?,
         bind_port,
         cluster_name,
     })

@@ -1,0 +1,592 @@
+//! kubeadm configuration files as input (`--config`): the multi-document YAML an operator passes
+//! to `kubeadm init --config`, `kubeadm.k8s.io/v1beta3` or `v1beta4` `InitConfiguration` and
+//! `ClusterConfiguration`. Every field kubeadm knows is modelled, so a misspelt field is an error
+//! naming the field, the document and the line; only the fields that shape the PKI are read.
+//! Documents of other components (KubeletConfiguration, KubeProxyConfiguration) and kubeadm kinds
+//! that do not concern the PKI (JoinConfiguration, ...) are ignored with a note.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use ipnet::IpNet;
+use serde::Deserialize;
+use time::Duration;
+
+use crate::pki::duration::parse_duration;
+use crate::pki::keys::KeyAlgorithm;
+use crate::pki::names::{self, Endpoint, San};
+use crate::pki::{Error, Result};
+
+type Ignored = yaml_serde::Value;
+
+const V1BETA3: &str = "kubeadm.k8s.io/v1beta3";
+const V1BETA4: &str = "kubeadm.k8s.io/v1beta4";
+
+// Fields kubeadm knows but the PKI does not use are modelled (and never read) so that a
+// misspelt field is an error rather than silently ignored.
+#[allow(dead_code)]
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct InitConfiguration {
+    api_version: String,
+    kind: String,
+    bootstrap_tokens: Option<Ignored>,
+    node_registration: Option<NodeRegistration>,
+    #[serde(rename = "localAPIEndpoint")]
+    local_api_endpoint: Option<ApiEndpoint>,
+    certificate_key: Option<Ignored>,
+    skip_phases: Option<Ignored>,
+    patches: Option<Ignored>,
+    // v1beta4
+    timeouts: Option<Ignored>,
+    dry_run: Option<Ignored>,
+}
+
+// Fields kubeadm knows but the PKI does not use are modelled (and never read) so that a
+// misspelt field is an error rather than silently ignored.
+#[allow(dead_code)]
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct NodeRegistration {
+    name: Option<String>,
+    cri_socket: Option<Ignored>,
+    taints: Option<Ignored>,
+    kubelet_extra_args: Option<Ignored>,
+    ignore_preflight_errors: Option<Ignored>,
+    image_pull_policy: Option<Ignored>,
+    image_pull_serial: Option<Ignored>,
+}
+
+// Fields kubeadm knows but the PKI does not use are modelled (and never read) so that a
+// misspelt field is an error rather than silently ignored.
+#[allow(dead_code)]
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ApiEndpoint {
+    advertise_address: Option<String>,
+    bind_port: Option<u16>,
+}
+
+// Fields kubeadm knows but the PKI does not use are modelled (and never read) so that a
+// misspelt field is an error rather than silently ignored.
+#[allow(dead_code)]
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ClusterConfiguration {
+    api_version: String,
+    kind: String,
+    etcd: Option<Etcd>,
+    networking: Option<Networking>,
+    kubernetes_version: Option<Ignored>,
+    control_plane_endpoint: Option<String>,
+    api_server: Option<ApiServer>,
+    controller_manager: Option<Ignored>,
+    scheduler: Option<Ignored>,
+    dns: Option<Ignored>,
+    certificates_dir: Option<String>,
+    image_repository: Option<Ignored>,
+    feature_gates: Option<BTreeMap<String, bool>>,
+    cluster_name: Option<String>,
+    // v1beta4
+    proxy: Option<Ignored>,
+    upgrade: Option<Ignored>,
+    encryption_algorithm: Option<String>,
+    certificate_validity_period: Option<String>,
+    ca_certificate_validity_period: Option<String>,
+}
+
+// Fields kubeadm knows but the PKI does not use are modelled (and never read) so that a
+// misspelt field is an error rather than silently ignored.
+#[allow(dead_code)]
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Etcd {
+    local: Option<LocalEtcd>,
+    external: Option<ExternalEtcd>,
+}
+
+// Fields kubeadm knows but the PKI does not use are modelled (and never read) so that a
+// misspelt field is an error rather than silently ignored.
+#[allow(dead_code)]
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct LocalEtcd {
+    image_repository: Option<Ignored>,
+    image_tag: Option<Ignored>,
+    data_dir: Option<Ignored>,
+    extra_args: Option<Ignored>,
+    extra_envs: Option<Ignored>,
+    #[serde(rename = "serverCertSANs")]
+    server_cert_sans: Option<Vec<String>>,
+    #[serde(rename = "peerCertSANs")]
+    peer_cert_sans: Option<Vec<String>>,
+}
+
+// Fields kubeadm knows but the PKI does not use are modelled (and never read) so that a
+// misspelt field is an error rather than silently ignored.
+#[allow(dead_code)]
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ExternalEtcd {
+    endpoints: Option<Vec<String>>,
+    ca_file: Option<String>,
+    cert_file: Option<String>,
+    key_file: Option<String>,
+}
+
+// Fields kubeadm knows but the PKI does not use are modelled (and never read) so that a
+// misspelt field is an error rather than silently ignored.
+#[allow(dead_code)]
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Networking {
+    service_subnet: Option<String>,
+    pod_subnet: Option<Ignored>,
+    dns_domain: Option<String>,
+}
+
+// Fields kubeadm knows but the PKI does not use are modelled (and never read) so that a
+// misspelt field is an error rather than silently ignored.
+#[allow(dead_code)]
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ApiServer {
+    #[serde(rename = "certSANs")]
+    cert_sans: Option<Vec<String>>,
+    extra_args: Option<Ignored>,
+    extra_volumes: Option<Ignored>,
+    extra_envs: Option<Ignored>,
+    timeout_for_control_plane: Option<Ignored>,
+}
+
+/// What a kubeadm configuration says about the PKI. `None` means the file leaves it to the
+/// flags (or the defaults).
+#[derive(Debug, Default, Clone)]
+pub struct KubeadmConfig {
+    pub path: PathBuf,
+    pub cert_dir: Option<PathBuf>,
+    pub cluster_name: Option<String>,
+    pub control_plane_endpoint: Option<Endpoint>,
+    pub apiserver_cert_sans: Vec<San>,
+    pub etcd_server_cert_sans: Vec<San>,
+    pub etcd_peer_cert_sans: Vec<San>,
+    /// etcd.external is set: kubeadm makes no etcd certificates, and the API server's etcd
+    /// client certificate is the one the external etcd's operator issued.
+    pub external_etcd: Option<PathBuf>,
+    pub service_cidrs: Option<Vec<IpNet>>,
+    pub dns_domain: Option<String>,
+    pub node_name: Option<String>,
+    pub advertise_address: Option<IpAddr>,
+    pub bind_port: Option<u16>,
+    pub key_algorithm: Option<KeyAlgorithm>,
+    pub validity: Option<Duration>,
+    pub ca_validity: Option<Duration>,
+    /// Things worth telling the user (documents ignored, ...).
+    pub notes: Vec<String>,
+}
+
+/// One YAML document of the file, with the line it starts on.
+struct Document<'a> {
+    number: usize,
+    first_line: usize,
+    text: &'a str,
+}
+
+fn documents(text: &str) -> Vec<Document<'_>> {
+    let mut docs = Vec::new();
+    let mut start = 0;
+    let mut first_line = 1;
+    let mut offset = 0;
+    for (i, line) in text.split_inclusive('\n').enumerate() {
+        let bare = line.trim_end();
+        if bare == "---" || bare.starts_with("--- ") {
+            docs.push((start, offset, first_line));
+            start = offset + line.len();
+            first_line = i + 2;
+        }
+        offset += line.len();
+    }
+    docs.push((start, text.len(), first_line));
+    docs.into_iter()
+        .map(|(s, e, l)| (&text[s..e], l))
+        .filter(|(t, _)| {
+            t.lines()
+                .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+        })
+        .enumerate()
+        .map(|(i, (text, first_line))| Document {
+            number: i + 1,
+            first_line,
+            text,
+        })
+        .collect()
+}
+
+/// A yaml_serde error as "line L column C: message", with the line counted in the whole file.
+fn located(e: &yaml_serde::Error, doc: &Document<'_>) -> String {
+    let message = e.to_string();
+    let message = message
+        .rsplit_once(" at line ")
+        .map_or(message.as_str(), |(m, _)| m)
+        .to_string();
+    match e.location() {
+        Some(l) => format!(
+            "line {} column {}: {message}",
+            doc.first_line + l.line() - 1,
+            l.column()
+        ),
+        None => message,
+    }
+}
+
+/// Reads a kubeadm configuration file.
+pub fn load(path: &Path) -> Result<KubeadmConfig> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, "read", e))?;
+    parse(&text, path)
+}
+
+pub fn parse(text: &str, path: &Path) -> Result<KubeadmConfig> {
+    let bad = |msg: String| Error::bad_file(path, msg);
+    let mut config = KubeadmConfig {
+        path: path.to_path_buf(),
+        ..Default::default()
+    };
+    let mut init: Option<(InitConfiguration, usize)> = None;
+    let mut cluster: Option<(ClusterConfiguration, String, usize)> = None;
+    for doc in documents(text) {
+        let where_ = |what: &str| format!("document {} ({what})", doc.number);
+        let head: yaml_serde::Value = yaml_serde::from_str(doc.text)
+            .map_err(|e| bad(format!("{}: {}", where_("YAML"), located(&e, &doc))))?;
+        let field = |name: &str| {
+            head.get(name)
+                .and_then(|v| v.as_str())
+                .unwrap_or("")
+                .to_string()
+        };
+        let (api_version, kind) = (field("apiVersion"), field("kind"));
+        if api_version.is_empty() || kind.is_empty() {
+            return Err(bad(format!(
+                "document {} (line {}) has no apiVersion or kind",
+                doc.number, doc.first_line
+            )));
+        }
+        let group = api_version.split('/').next().unwrap_or("");
+        match (group, kind.as_str()) {
+            ("kubeadm.k8s.io", _) if api_version != V1BETA3 && api_version != V1BETA4 => {
+                return Err(bad(format!(
+                    "{}: apiVersion {api_version} is not supported; kubepki reads {V1BETA3} and \
+                     {V1BETA4} (`kubeadm config migrate` converts older files)",
+                    where_(&kind)
+                )));
+            }
+            ("kubeadm.k8s.io", "InitConfiguration") => {
+                if init.is_some() {
+                    return Err(bad(format!(
+                        "{}: a second InitConfiguration",
+                        where_(&kind)
+                    )));
+                }
+                let parsed = yaml_serde::from_str(doc.text)
+                    .map_err(|e| bad(format!("{}: {}", where_(&kind), located(&e, &doc))))?;
+                init = Some((parsed, doc.number));
+            }
+            ("kubeadm.k8s.io", "ClusterConfiguration") => {
+                if cluster.is_some() {
+                    return Err(bad(format!(
+                        "{}: a second ClusterConfiguration",
+                        where_(&kind)
+                    )));
+                }
+                let parsed = yaml_serde::from_str(doc.text)
+                    .map_err(|e| bad(format!("{}: {}", where_(&kind), located(&e, &doc))))?;
+                cluster = Some((parsed, api_version.clone(), doc.number));
+            }
+            (
+                "kubeadm.k8s.io",
+                "JoinConfiguration" | "ResetConfiguration" | "UpgradeConfiguration",
+            ) => {
+                config.notes.push(format!(
+                    "{}: ignored (does not shape the PKI)",
+                    where_(&kind)
+                ));
+            }
+            ("kubeadm.k8s.io", _) => {
+                return Err(bad(format!(
+                    "{}: unknown kubeadm kind {kind:?} (expected InitConfiguration or \
+                     ClusterConfiguration)",
+                    where_(&kind)
+                )));
+            }
+            ("kubelet.config.k8s.io", "KubeletConfiguration")
+            | ("kubeproxy.config.k8s.io", "KubeProxyConfiguration") => {
+                config
+                    .notes
+                    .push(format!("{}: ignored (not kubeadm's)", where_(&kind)));
+            }
+            _ => {
+                return Err(bad(format!(
+                    "{}: unknown kind {kind:?} with apiVersion {api_version}",
+                    where_(&kind)
+                )));
+            }
+        }
+    }
+    if init.is_none() && cluster.is_none() {
+        return Err(bad(
+            "holds neither an InitConfiguration nor a ClusterConfiguration".into(),
+        ));
+    }
+    if let Some((init, number)) = init {
+        apply_init(&mut config, init, number).map_err(bad)?;
+    }
+    if let Some((cluster, api_version, number)) = cluster {
+        apply_cluster(&mut config, cluster, &api_version, number).map_err(bad)?;
+    }
+    Ok(config)
+}
+
+fn sans(
+    list: Option<Vec<String>>,
+    field: &str,
+    doc: &str,
+) -> std::result::Result<Vec<San>, String> {
+    list.unwrap_or_default()
+        .iter()
+        .map(|s| s.parse::<San>().map_err(|e| format!("{doc}: {field}: {e}")))
+        .collect()
+}
+
+fn apply_init(
+    c: &mut KubeadmConfig,
+    init: InitConfiguration,
+    number: usize,
+) -> std::result::Result<(), String> {
+    let doc = format!("document {number} (InitConfiguration)");
+    if let Some(name) = init.node_registration.and_then(|n| n.name) {
+        names::validate_dns_name(&name, false)
+            .map_err(|e| format!("{doc}: nodeRegistration.name: {e}"))?;
+        c.node_name = Some(name);
+    }
+    if let Some(endpoint) = init.local_api_endpoint {
+        if let Some(address) = endpoint.advertise_address.filter(|a| !a.is_empty()) {
+            c.advertise_address = Some(
+                names::parse_ip(&address)
+                    .map_err(|e| format!("{doc}: localAPIEndpoint.advertiseAddress: {e}"))?,
+            );
+        }
+        if let Some(port) = endpoint.bind_port.filter(|p| *p != 0) {
+            c.bind_port = Some(port);
+        }
+    }
+    Ok(())
+}
+
+fn apply_cluster(
+    c: &mut KubeadmConfig,
+    cluster: ClusterConfiguration,
+    api_version: &str,
+    number: usize,
+) -> std::result::Result<(), String> {
+    let doc = format!("document {number} (ClusterConfiguration {api_version})");
+    if api_version == V1BETA3 {
+        for (field, set) in [
+            (
+                "encryptionAlgorithm",
+                cluster.encryption_algorithm.is_some(),
+            ),
+            (
+                "certificateValidityPeriod",
+                cluster.certificate_validity_period.is_some(),
+            ),
+            (
+                "caCertificateValidityPeriod",
+                cluster.ca_certificate_validity_period.is_some(),
+            ),
+            ("proxy", cluster.proxy.is_some()),
+            ("upgrade", cluster.upgrade.is_some()),
+        ] {
+            if set {
+                return Err(format!("{doc}: {field} exists only in {V1BETA4}"));
+            }
+        }
+        // v1beta3 had one switch for key types: the PublicKeysECDSA feature gate.
+        if cluster
+            .feature_gates
+            .as_ref()
+            .and_then(|g| g.get("PublicKeysECDSA"))
+            .copied()
+            .unwrap_or(false)
+        {
+            c.key_algorithm = Some(KeyAlgorithm::EcdsaP256);
+        }
+    }
+    if let Some(dir) = cluster.certificates_dir.filter(|d| !d.is_empty()) {
+        c.cert_dir = Some(PathBuf::from(dir));
+    }
+    if let Some(name) = cluster.cluster_name.filter(|n| !n.is_empty()) {
+        c.cluster_name = Some(name);
+    }
+    if let Some(endpoint) = cluster.control_plane_endpoint.filter(|e| !e.is_empty()) {
+        c.control_plane_endpoint = Some(
+            endpoint
+                .parse()
+                .map_err(|e| format!("{doc}: controlPlaneEndpoint: {e}"))?,
+        );
+    }
+    if let Some(api_server) = cluster.api_server {
+        c.apiserver_cert_sans = sans(api_server.cert_sans, "apiServer.certSANs", &doc)?;
+    }
+    if let Some(etcd) = cluster.etcd {
+        match (etcd.local, etcd.external) {
+            (Some(_), Some(_)) => {
+                return Err(format!(
+                    "{doc}: etcd.local and etcd.external are mutually exclusive"
+                ));
+            }
+            (Some(local), None) => {
+                c.etcd_server_cert_sans =
+                    sans(local.server_cert_sans, "etcd.local.serverCertSANs", &doc)?;
+                c.etcd_peer_cert_sans =
+                    sans(local.peer_cert_sans, "etcd.local.peerCertSANs", &doc)?;
+            }
+            (None, Some(external)) => {
+                if external.endpoints.unwrap_or_default().is_empty() {
+                    return Err(format!("{doc}: etcd.external.endpoints is empty"));
+                }
+                let _ = (external.ca_file, external.key_file);
+                c.external_etcd = Some(PathBuf::from(external.cert_file.unwrap_or_default()));
+            }
+            (None, None) => {}
+        }
+    }
+    if let Some(networking) = cluster.networking {
+        if let Some(subnet) = networking.service_subnet.filter(|s| !s.is_empty()) {
+            c.service_cidrs = Some(
+                names::parse_service_cidrs(&subnet)
+                    .map_err(|e| format!("{doc}: networking.serviceSubnet: {e}"))?,
+            );
+        }
+        if let Some(domain) = networking.dns_domain.filter(|d| !d.is_empty()) {
+            names::validate_dns_name(&domain, false)
+                .map_err(|e| format!("{doc}: networking.dnsDomain: {e}"))?;
+            c.dns_domain = Some(domain);
+        }
+    }
+    if let Some(alg) = cluster.encryption_algorithm {
+        c.key_algorithm = Some(
+            alg.parse()
+                .map_err(|e| format!("{doc}: encryptionAlgorithm: {e}"))?,
+        );
+    }
+    let period =
+        |v: Option<String>, field: &str| -> std::result::Result<Option<Duration>, String> {
+            v.map(|p| parse_duration(&p).map_err(|e| format!("{doc}: {field}: {e}")))
+                .transpose()
+        };
+    c.validity = period(
+        cluster.certificate_validity_period,
+        "certificateValidityPeriod",
+    )?;
+    c.ca_validity = period(
+        cluster.ca_certificate_validity_period,
+        "caCertificateValidityPeriod",
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const V4: &str = "\
+apiVersion: kubeadm.k8s.io/v1beta4
+kind: InitConfiguration
+localAPIEndpoint:
+  advertiseAddress: 192.168.1.10
+  bindPort: 6443
+nodeRegistration:
+  name: cp-1
+  criSocket: unix:///var/run/containerd/containerd.sock
+---
+apiVersion: kubeadm.k8s.io/v1beta4
+kind: ClusterConfiguration
+kubernetesVersion: v1.31.0
+clusterName: prod
+controlPlaneEndpoint: lb.example.com:8443
+certificatesDir: /srv/pki
+encryptionAlgorithm: ECDSA-P384
+certificateValidityPeriod: 2160h0m0s
+caCertificateValidityPeriod: 43800h0m0s
+networking:
+  serviceSubnet: 10.100.0.0/16,fd00:100::/108
+  dnsDomain: corp.local
+apiServer:
+  certSANs: [10.0.0.100, api.example.com]
+etcd:
+  local:
+    serverCertSANs: [etcd.example.com]
+---
+apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+cgroupDriver: systemd
+";
+
+    #[test]
+    fn reads_every_pki_field_of_v1beta4() {
+        let c = parse(V4, Path::new("kubeadm.yaml")).unwrap();
+        assert_eq!(c.node_name.as_deref(), Some("cp-1"));
+        assert_eq!(c.advertise_address.unwrap().to_string(), "192.168.1.10");
+        assert_eq!(c.cluster_name.as_deref(), Some("prod"));
+        assert_eq!(
+            c.control_plane_endpoint.unwrap().to_string(),
+            "lb.example.com:8443"
+        );
+        assert_eq!(c.cert_dir.unwrap(), PathBuf::from("/srv/pki"));
+        assert_eq!(c.key_algorithm, Some(KeyAlgorithm::EcdsaP384));
+        assert_eq!(c.validity, Some(Duration::hours(2160)));
+        assert_eq!(c.ca_validity, Some(Duration::hours(43800)));
+        assert_eq!(c.service_cidrs.unwrap().len(), 2);
+        assert_eq!(c.dns_domain.as_deref(), Some("corp.local"));
+        assert_eq!(c.apiserver_cert_sans.len(), 2);
+        assert_eq!(
+            c.etcd_server_cert_sans,
+            vec![San::Dns("etcd.example.com".into())]
+        );
+        assert_eq!(c.notes.len(), 1, "{:?}", c.notes);
+    }
+
+    #[test]
+    fn errors_name_field_document_and_line() {
+        let text = V4.replace("  dnsDomain: corp.local", "  dnsDomian: corp.local");
+        let err = parse(&text, Path::new("k.yaml")).unwrap_err().to_string();
+        assert!(err.contains("document 2 (ClusterConfiguration)"), "{err}");
+        assert!(err.contains("dnsDomian"), "{err}");
+        assert!(err.contains("line 21"), "{err}");
+
+        let err = parse(
+            "apiVersion: kubeadm.k8s.io/v1beta2\nkind: ClusterConfiguration\n",
+            Path::new("k"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("v1beta2 is not supported"), "{err}");
+        let err = parse("apiVersion: v1\nkind: Pod\n", Path::new("k"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown kind \"Pod\""), "{err}");
+        let err = parse("kind: [\n", Path::new("k")).unwrap_err().to_string();
+        assert!(err.contains("line"), "{err}");
+        let v3 = "apiVersion: kubeadm.k8s.io/v1beta3\nkind: ClusterConfiguration\nencryptionAlgorithm: RSA-4096\n";
+        let err = parse(v3, Path::new("k")).unwrap_err().to_string();
+        assert!(err.contains("only in kubeadm.k8s.io/v1beta4"), "{err}");
+    }
+
+    #[test]
+    fn v1beta3_ecdsa_gate_and_external_etcd() {
+        let v3 = "apiVersion: kubeadm.k8s.io/v1beta3\nkind: ClusterConfiguration\nfeatureGates:\n  PublicKeysECDSA: true\netcd:\n  external:\n    endpoints: [https://10.0.0.5:2379]\n    caFile: /etc/etcd/ca.crt\n    certFile: /etc/etcd/client.crt\n    keyFile: /etc/etcd/client.key\n";
+        let c = parse(v3, Path::new("k")).unwrap();
+        assert_eq!(c.key_algorithm, Some(KeyAlgorithm::EcdsaP256));
+        assert_eq!(c.external_etcd, Some(PathBuf::from("/etc/etcd/client.crt")));
+    }
+}
