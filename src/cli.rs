@@ -643,6 +643,13 @@ fn renew_request(a: &RenewArgs, now: OffsetDateTime) -> anyhow::Result<Request> 
         let targets =
             plan::renew::targets(name, &layout, &a.nodes).map_err(|e| Error::usage("NAME", e))?;
         let explicit = name != "all";
+        if targets.is_empty() && explicit {
+            return Err(Error::bad_file(
+                layout.cert_dir(),
+                format!("{name}: nothing to renew (no per-node certificates or kubeconfigs found)"),
+            )
+            .into());
+        }
         for target in targets {
             if let plan::renew::Target::Cert { profile, .. } = &target
                 && skip_local_etcd(&resolved, profile)

@@ -125,6 +125,21 @@ impl Layout {
             .join(format!("{SERVICE_ACCOUNT_KEY_BASE}.pub"))
     }
 
+    /// `stamp`, or `stamp-2`, `stamp-3`, ... : the first name no backup directory uses yet.
+    pub fn unique_backup_stamp(&self, stamp: &str) -> String {
+        let taken = |s: &str| {
+            exists(&self.cert_dir.join(BACKUP_DIR).join(s))
+                || exists(&self.kubeconfig_dir.join(BACKUP_DIR).join(s))
+        };
+        let mut candidate = stamp.to_string();
+        let mut n = 1;
+        while taken(&candidate) {
+            n += 1;
+            candidate = format!("{stamp}-{n}");
+        }
+        candidate
+    }
+
     /// Where a file replaced in the run stamped `stamp` is kept: below the certificate
     /// directory, the kubeconfig directory, or (for a file elsewhere) the file's own directory,
     /// with its path relative to that root.
@@ -220,23 +235,36 @@ pub fn inject_crash_after_renames(renames: Option<usize>) {
     CRASH_AFTER_RENAMES.with(|c| c.set(renames));
 }
 
+/// Above this many files a batch is made durable with one `syncfs(2)` per filesystem instead of
+/// an fsync per file and directory: the same guarantee (everything written to that filesystem
+/// is on disk, write-back errors reported), at a fraction of the cost for thousands of files.
+const SYNCFS_ABOVE: usize = 8;
+
 /// Writes every file of `writes` atomically (see the module docs), in order, with the journal
 /// in `journal_dir`: a key and its certificate are replaced together, even across a crash.
 pub fn commit(writes: &[FileWrite], journal_dir: &Path) -> Result<()> {
+    let per_file = writes.len() <= SYNCFS_ABOVE;
     // Stage: every temporary file is complete and on disk before anything is replaced.
+    let mut dirs: Vec<&Path> = Vec::new();
     let mut staged = Vec::with_capacity(writes.len());
     for w in writes {
         let dir = parent(&w.path);
-        create_dir(dir)?;
-        staged.push(stage(w, dir)?);
+        if !dirs.contains(&dir) {
+            create_dir(dir)?;
+            dirs.push(dir);
+        }
+        staged.push(stage(w, dir, per_file)?);
     }
     // Keep what will be replaced.
     for w in writes {
         if let Some(backup) = &w.backup
             && exists(&w.path)
         {
-            keep_backup(&w.path, backup)?;
+            keep_backup(&w.path, backup, per_file)?;
         }
+    }
+    if !per_file {
+        sync_filesystems(&dirs)?;
     }
     // From here on the staged files must survive a crash: the journal names them.
     let mut entries = Vec::with_capacity(writes.len());
@@ -258,9 +286,31 @@ pub fn commit(writes: &[FileWrite], journal_dir: &Path) -> Result<()> {
         return Err(e);
     }
     let crash_after = CRASH_AFTER_RENAMES.with(|c| c.take());
-    apply(&entries, crash_after)?;
+    apply(&entries, crash_after, per_file)?;
+    if !per_file {
+        sync_filesystems(&dirs)?;
+    }
     fs::remove_file(&journal).map_err(|e| Error::io(&journal, "remove", e))?;
     sync_dir(journal_dir)
+}
+
+/// One `syncfs(2)` for each filesystem the directories are on.
+fn sync_filesystems(dirs: &[&Path]) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let mut devices = Vec::new();
+    for dir in dirs {
+        let handle = File::open(dir).map_err(|e| Error::io(dir, "open", e))?;
+        let dev = handle
+            .metadata()
+            .map_err(|e| Error::io(dir, "stat", e))?
+            .dev();
+        if !devices.contains(&dev) {
+            rustix::fs::syncfs(&handle)
+                .map_err(|e| Error::io(dir, "sync the filesystem of", e.into()))?;
+            devices.push(dev);
+        }
+    }
+    Ok(())
 }
 
 fn write_journal(journal: &Path, text: &[u8]) -> Result<()> {
@@ -274,14 +324,16 @@ fn write_journal(journal: &Path, text: &[u8]) -> Result<()> {
             backup: None,
         },
         dir,
+        true,
     )?;
     tmp.persist(journal)
         .map_err(|e| Error::io(journal, "write", e.error))?;
     sync_dir(dir)
 }
 
-/// Renames the staged files over their targets, in order, then syncs their directories.
-fn apply(entries: &[JournalEntry], crash_after: Option<usize>) -> Result<()> {
+/// Renames the staged files over their targets, in order; with `sync_dirs`, then syncs their
+/// directories (a large batch syncs whole filesystems instead).
+fn apply(entries: &[JournalEntry], crash_after: Option<usize>, sync_dirs: bool) -> Result<()> {
     let mut dirs: Vec<&Path> = Vec::new();
     for (i, entry) in entries.iter().enumerate() {
         if crash_after == Some(i) {
@@ -297,8 +349,10 @@ fn apply(entries: &[JournalEntry], crash_after: Option<usize>) -> Result<()> {
             dirs.push(dir);
         }
     }
-    for dir in dirs {
-        sync_dir(dir)?;
+    if sync_dirs {
+        for dir in dirs {
+            sync_dir(dir)?;
+        }
     }
     Ok(())
 }
@@ -312,7 +366,7 @@ pub fn recover(journal_dir: &Path) -> Result<Option<usize>> {
     };
     let entries: Vec<JournalEntry> = serde_json::from_slice(&text)
         .map_err(|e| Error::bad_file(&journal, format!("is not a kubepki journal: {e}")))?;
-    apply(&entries, None)?;
+    apply(&entries, None, true)?;
     fs::remove_file(&journal).map_err(|e| Error::io(&journal, "remove", e))?;
     sync_dir(journal_dir)?;
     Ok(Some(entries.len()))
@@ -405,7 +459,8 @@ fn parent(path: &Path) -> &Path {
     }
 }
 
-fn stage(w: &FileWrite, dir: &Path) -> Result<tempfile::NamedTempFile> {
+/// Writes `w` to a new temporary file in `dir`; with `sync`, fsyncs it.
+fn stage(w: &FileWrite, dir: &Path, sync: bool) -> Result<tempfile::NamedTempFile> {
     let name = w
         .path
         .file_name()
@@ -425,12 +480,25 @@ fn stage(w: &FileWrite, dir: &Path) -> Result<tempfile::NamedTempFile> {
             .map_err(|e| Error::io(tmp.path(), "set permissions of", e))?;
     }
     tmp.write_all(&w.contents)
-        .and_then(|()| tmp.as_file().sync_all())
+        .and_then(|()| {
+            if sync {
+                tmp.as_file().sync_all()
+            } else {
+                Ok(())
+            }
+        })
         .map_err(|e| Error::io(&w.path, "write", e))?;
     Ok(tmp)
 }
 
-fn keep_backup(path: &Path, backup: &Path) -> Result<()> {
+fn keep_backup(path: &Path, backup: &Path, sync: bool) -> Result<()> {
+    if exists(backup) {
+        // Never overwrite a backup: it may be the only copy of what it holds.
+        return Err(Error::conflict(
+            backup,
+            "a backup already exists here; not overwriting it",
+        ));
+    }
     create_dir(parent(backup))?;
     // A hard link keeps the old inode, mode and bytes exactly; copy where links are not possible.
     if fs::hard_link(path, backup).is_err() {
@@ -451,11 +519,16 @@ fn keep_backup(path: &Path, backup: &Path) -> Result<()> {
                 backup: None,
             },
             parent(backup),
+            sync,
         )?;
         tmp.persist(backup)
             .map_err(|e| Error::io(backup, "write backup", e.error))?;
     }
-    sync_dir(parent(backup))
+    // Backups live on the same filesystem as what they back up; a large batch syncs it whole.
+    if sync {
+        sync_dir(parent(backup))?;
+    }
+    Ok(())
 }
 
 fn sync_dir(dir: &Path) -> Result<()> {

@@ -1075,7 +1075,11 @@ impl Plan {
             .filter_map(|i| i.key_algorithm)
             .collect();
         let mut new_keys = keys::generate_many(&algorithms)?.into_iter();
-        let stamp = backup_stamp(self.options.now);
+        // Runs are serialised by the directory lock, so this probe is race-free: two runs that
+        // start in the same millisecond still get backup directories of their own.
+        let stamp = self
+            .layout
+            .unique_backup_stamp(&backup_stamp(self.options.now));
         let mut writes = Vec::new();
         let mut outcomes = Vec::with_capacity(self.items.len());
         let items = std::mem::take(&mut self.items);

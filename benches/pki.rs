@@ -1,0 +1,211 @@
+//! Criterion benchmarks of the PKI core, in memory (no disk, no process start):
+//!
+//! - `keygen/<ALG>`: one `PrivateKey::generate` per algorithm.
+//! - `sign_leaf/<ALG>`: one `cert::issue` of the apiserver certificate with a prebuilt CA
+//!   [`Authority`] and a pregenerated subject key of the same algorithm: only the signing (which
+//!   includes the self-check `issue` does: parsing the CA and verifying the new signature).
+//! - `full_pki/<ALG>`: what `kubepki init` computes, minus the writes: 16 keys from
+//!   `keys::generate_many` (3 CAs, 7 control-plane leaves, 5 kubeconfig client certificates and
+//!   sa.key), the 15 certificates via `cert::issue`, and the PEM encoding of every key and
+//!   certificate.
+//!
+//! Sample sizes and times are set so that the whole `cargo bench` run stays under two minutes on
+//! a 2-core machine; RSA benchmarks use flat sampling (the same iteration count in each sample)
+//! because a single RSA key takes tens to hundreds of milliseconds.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{Criterion, SamplingMode, criterion_group, criterion_main};
+use kubepki::pki::catalog::{self, ExtUsage, Profile};
+use kubepki::pki::cert::{self, Authority, CertSpec};
+use kubepki::pki::keys::{self, KeyAlgorithm, PrivateKey};
+use kubepki::pki::names::{self, AltNames, Cluster, NodeSpec};
+use time::OffsetDateTime;
+
+/// The cluster of the README example: `--node-name node-1 --apiserver-advertise-address
+/// 192.168.1.10`, everything else kubeadm's defaults.
+fn cluster() -> Cluster {
+    Cluster {
+        node_name: "node-1".into(),
+        advertise_address: "192.168.1.10".parse().expect("IP"),
+        control_plane_endpoint: None,
+        apiserver_extra_sans: Vec::new(),
+        service_cidrs: names::parse_service_cidrs("10.96.0.0/12").expect("CIDR"),
+        dns_domain: "cluster.local".into(),
+        etcd_server_extra_sans: Vec::new(),
+        etcd_peer_extra_sans: Vec::new(),
+        bind_port: 6443,
+        cluster_name: "kubernetes".into(),
+    }
+}
+
+/// Every certificate spec of `kubepki init` with kubeconfigs, in kubeadm's order: the catalog's
+/// CAs and control-plane leaves (each CA before its leaves), then the five kubeconfig client
+/// certificates. Each entry names its issuing CA (`None` for a self-signed CA).
+fn init_specs(now: OffsetDateTime) -> Vec<(&'static str, Option<&'static str>, CertSpec)> {
+    let cluster = cluster();
+    let node: NodeSpec = cluster.node_name.parse().expect("node name");
+    let (leaf_from, leaf_to) = cert::validity(now, cert::DEFAULT_VALIDITY);
+    let (ca_from, ca_to) = cert::validity(now, cert::DEFAULT_CA_VALIDITY);
+    let mut specs = Vec::new();
+    let wanted = |p: &&Profile| p.is_ca() || catalog::control_plane_leaves().any(|l| l == *p);
+    for profile in catalog::CATALOG.iter().filter(wanted) {
+        let is_ca = profile.is_ca();
+        let spec = CertSpec {
+            common_name: profile.common_name(&node.name),
+            organizations: profile
+                .organizations
+                .iter()
+                .map(|o| o.to_string())
+                .collect(),
+            alt_names: names::alt_names(profile, Some(&cluster), &node).expect("SANs"),
+            usages: profile.usages.to_vec(),
+            is_ca,
+            not_before: if is_ca { ca_from } else { leaf_from },
+            not_after: if is_ca { ca_to } else { leaf_to },
+        };
+        let issuer = (!is_ca).then(|| profile.issuer().name);
+        specs.push((profile.name, issuer, spec));
+    }
+    for kubeconfig in catalog::control_plane_kubeconfigs() {
+        let spec = CertSpec {
+            common_name: kubeconfig.common_name(&node.name),
+            organizations: kubeconfig
+                .organizations
+                .iter()
+                .map(|o| o.to_string())
+                .collect(),
+            alt_names: AltNames::default(),
+            usages: vec![ExtUsage::ClientAuth],
+            is_ca: false,
+            not_before: leaf_from,
+            not_after: leaf_to,
+        };
+        specs.push((kubeconfig.name, Some(catalog::KUBECONFIG_CA), spec));
+    }
+    assert_eq!(
+        specs.len(),
+        15,
+        "3 CAs + 7 leaves + 5 kubeconfig client certs"
+    );
+    specs
+}
+
+/// One `kubepki init` in memory: keys, certificates, PEM. Returns the bytes of PEM produced so the
+/// optimizer cannot drop any of it.
+fn build_pki(
+    algorithm: KeyAlgorithm,
+    specs: &[(&'static str, Option<&'static str>, CertSpec)],
+) -> usize {
+    // One key per certificate, plus sa.key, generated in parallel as `Plan::execute` does.
+    let algorithms = vec![algorithm; specs.len() + 1];
+    let mut new_keys = keys::generate_many(&algorithms).expect("keys");
+    let sa = new_keys.pop().expect("sa key");
+    let mut pem_bytes = sa.to_pem().expect("PEM").len() + sa.public_key_pem().len();
+    let mut cas: Vec<(&str, Authority)> = Vec::with_capacity(3);
+    for ((name, issuer, spec), key) in specs.iter().zip(new_keys) {
+        let der = match issuer {
+            None => cert::issue(spec, &key, None),
+            Some(ca) => {
+                let authority = &cas.iter().find(|(n, _)| n == ca).expect("CA first").1;
+                cert::issue(spec, &key, Some(authority))
+            }
+        }
+        .expect("issue");
+        pem_bytes += cert::cert_pem(&der).len() + key.to_pem().expect("PEM").len();
+        if issuer.is_none() {
+            cas.push((
+                name,
+                Authority::new(der, key).expect("CA pairs with its key"),
+            ));
+        }
+    }
+    pem_bytes
+}
+
+fn keygen(c: &mut Criterion) {
+    let mut group = c.benchmark_group("keygen");
+    group.warm_up_time(Duration::from_millis(500));
+    for (algorithm, slow) in [
+        (KeyAlgorithm::Rsa(2048), true),
+        (KeyAlgorithm::Rsa(3072), true),
+        (KeyAlgorithm::EcdsaP256, false),
+        (KeyAlgorithm::EcdsaP384, false),
+        (KeyAlgorithm::Ed25519, false),
+    ] {
+        if slow {
+            // RSA generation time varies a lot from key to key (prime search): flat sampling,
+            // few samples. RSA-3072 takes ~0.2-0.5 s per key.
+            group.sampling_mode(SamplingMode::Flat);
+            group.sample_size(if algorithm == KeyAlgorithm::Rsa(2048) {
+                30
+            } else {
+                10
+            });
+            group.measurement_time(Duration::from_secs(4));
+        } else {
+            group.sampling_mode(SamplingMode::Auto);
+            group.sample_size(50);
+            group.measurement_time(Duration::from_secs(2));
+        }
+        group.bench_function(algorithm.to_string(), |b| {
+            b.iter(|| PrivateKey::generate(black_box(algorithm)).expect("key"))
+        });
+    }
+    group.finish();
+}
+
+fn sign_leaf(c: &mut Criterion) {
+    let now = OffsetDateTime::now_utc();
+    let specs = init_specs(now);
+    let ca_spec = &specs.iter().find(|(n, ..)| *n == "ca").expect("ca").2;
+    let leaf_spec = &specs
+        .iter()
+        .find(|(n, ..)| *n == "apiserver")
+        .expect("apiserver")
+        .2;
+    let mut group = c.benchmark_group("sign_leaf");
+    group.warm_up_time(Duration::from_millis(500));
+    group.sample_size(50);
+    group.measurement_time(Duration::from_secs(2));
+    for algorithm in [
+        KeyAlgorithm::EcdsaP256,
+        KeyAlgorithm::EcdsaP384,
+        KeyAlgorithm::Ed25519,
+        KeyAlgorithm::Rsa(2048),
+    ] {
+        let ca_key = PrivateKey::generate(algorithm).expect("CA key");
+        let ca_der = cert::issue(ca_spec, &ca_key, None).expect("CA");
+        let ca = Authority::new(ca_der, ca_key).expect("CA pairs with its key");
+        let leaf_key = PrivateKey::generate(algorithm).expect("leaf key");
+        group.bench_function(algorithm.to_string(), |b| {
+            b.iter(|| cert::issue(black_box(leaf_spec), &leaf_key, Some(&ca)).expect("leaf"))
+        });
+    }
+    group.finish();
+}
+
+fn full_pki(c: &mut Criterion) {
+    let specs = init_specs(OffsetDateTime::now_utc());
+    let mut group = c.benchmark_group("full_pki");
+    group.warm_up_time(Duration::from_millis(500));
+
+    group.sample_size(30);
+    group.measurement_time(Duration::from_secs(3));
+    group.bench_function("ECDSA-P256", |b| {
+        b.iter(|| build_pki(black_box(KeyAlgorithm::EcdsaP256), &specs))
+    });
+
+    // 16 RSA-2048 keys on all cores: ~0.3-0.5 s per iteration on 2 cores.
+    group.sampling_mode(SamplingMode::Flat);
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(6));
+    group.bench_function("RSA-2048", |b| {
+        b.iter(|| build_pki(black_box(KeyAlgorithm::Rsa(2048)), &specs))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, keygen, sign_leaf, full_pki);
+criterion_main!(benches);
