@@ -455,6 +455,9 @@ const DEFAULT_CLUSTER_NAME: &str = "kubernetes";
 /// Reads `--config`, printing its notes (ignored documents) on stderr.
 fn load_config(path: Option<&PathBuf>) -> anyhow::Result<Option<KubeadmConfig>> {
     let Some(path) = path else { return Ok(None) };
+    if !path.exists() {
+        return Err(Error::usage("--config", format!("{} does not exist", path.display())).into());
+    }
     let config = config::load(path).context("--config")?;
     for note in &config.notes {
         eprintln!("[config] {}: {note}", path.display());
@@ -610,6 +613,36 @@ fn skip_local_etcd(resolved: &Resolved, profile: &catalog::Profile) -> bool {
     resolved.external_etcd() && profile.scope == Scope::LocalEtcd
 }
 
+/// With external etcd there are no etcd certificates for etcd SAN flags to shape: refuse them
+/// rather than ignore them.
+fn refuse_etcd_flags_with_external_etcd(resolved: &Resolved, sans: &SanArgs) -> anyhow::Result<()> {
+    let Some(c) = resolved.config().filter(|c| c.external_etcd.is_some()) else {
+        return Ok(());
+    };
+    for (flag, given) in [
+        (
+            "--etcd-server-extra-sans",
+            !sans.etcd_server_extra_sans.is_empty(),
+        ),
+        (
+            "--etcd-peer-extra-sans",
+            !sans.etcd_peer_extra_sans.is_empty(),
+        ),
+    ] {
+        if given {
+            return Err(Error::usage(
+                flag,
+                format!(
+                    "etcd is external in {} (etcd.external): no etcd certificates are made",
+                    c.path.display()
+                ),
+            )
+            .into());
+        }
+    }
+    Ok(())
+}
+
 fn external_etcd_note(resolved: &Resolved) {
     if let Some(c) = resolved.config().filter(|c| c.external_etcd.is_some()) {
         eprintln!(
@@ -752,6 +785,7 @@ fn init_ca_request(a: &InitCaArgs, now: OffsetDateTime) -> anyhow::Result<Reques
 
 fn init_request(a: &InitArgs, now: OffsetDateTime) -> anyhow::Result<Request> {
     let resolved = Resolved::new(&a.common, a.validity.validity, a.ca.ca_validity)?;
+    refuse_etcd_flags_with_external_etcd(&resolved, &a.sans)?;
     let nodes = node_specs(&a.nodes, resolved.config(), true)?;
     let node = single_node(&nodes)?;
     let cluster = cluster(
@@ -796,6 +830,7 @@ fn unknown_name(name: &str, choices: &str) -> anyhow::Error {
 
 fn issue_request(a: &IssueArgs, now: OffsetDateTime) -> anyhow::Result<Request> {
     let resolved = Resolved::new(&a.common, a.validity.validity, None)?;
+    refuse_etcd_flags_with_external_etcd(&resolved, &a.sans)?;
     let mut profiles = Vec::new();
     for name in &a.names {
         let chosen: Vec<_> = match name.as_str() {
@@ -985,10 +1020,8 @@ fn node_specs(
             nodes.push(node);
         }
     }
-    let from_config = config
-        .and_then(|c| c.node_name.clone())
-        .filter(|_| control_plane);
-    if !nodes.is_empty() && from_config.is_some() {
+    let from_config = config.and_then(|c| c.node_name.clone());
+    if !nodes.is_empty() && from_config.is_some() && control_plane {
         pick(
             Some(()),
             "--node-name",

@@ -140,6 +140,9 @@ pub fn print_outcomes(
                     action.past_tense(),
                     files(&o.files)
                 )?;
+                if let Some(at) = o.reason.find("WARNING") {
+                    writeln!(out, "         {}", &o.reason[at..])?;
+                }
                 if let Some(c) = o
                     .certificate
                     .as_ref()

@@ -578,7 +578,11 @@ fn plan_leaf(
 
     if !store::exists(&cert_path) && !store::exists(&key_path) {
         signable?;
-        return Ok(make(Action::Create, "does not exist".into()));
+        let reason = match outlives_ca(&spec, ca, opts) {
+            Some(warning) => format!("does not exist; {warning}"),
+            None => "does not exist".into(),
+        };
+        return Ok(make(Action::Create, reason));
     }
     let problems = check_existing_leaf(&cert_path, &key_path, &spec, ca, &ca_cert_path, opts.now)?;
     if problems.is_empty() {
@@ -622,6 +626,26 @@ fn plan_leaf(
             force_hint(opts)
         ),
     ))
+}
+
+/// A warning when a new certificate would expire after the CA that signs it (kubeadm warns
+/// too): it stops working when the CA does, whatever its own NotAfter says.
+fn outlives_ca(spec: &CertSpec, ca: &CaState, opts: &Options) -> Option<String> {
+    let ca_not_after = match ca {
+        CaState::Loaded { cert_der } | CaState::External { cert_der } => {
+            CertFacts::from_der(cert_der).ok()?.not_after
+        }
+        CaState::New => cert::validity(opts.now, opts.ca_validity).1,
+        CaState::Missing | CaState::Unusable => return None,
+    };
+    (spec.not_after > ca_not_after).then(|| {
+        format!(
+            "WARNING: it would expire on {} but its CA expires on {}; it is only valid as long as \
+             the CA",
+            spec.not_after.date(),
+            ca_not_after.date()
+        )
+    })
 }
 
 fn spec_date(cert_path: &Path) -> String {
@@ -1075,171 +1099,247 @@ impl Plan {
             .filter_map(|i| i.key_algorithm)
             .collect();
         let mut new_keys = keys::generate_many(&algorithms)?.into_iter();
+        let mut jobs = Vec::with_capacity(self.items.len());
+        for item in std::mem::take(&mut self.items) {
+            let key = match item.needs_new_key() {
+                true => Some(next_key(&mut new_keys)?),
+                false => None,
+            };
+            jobs.push((item, key));
+        }
         // Runs are serialised by the directory lock, so this probe is race-free: two runs that
         // start in the same millisecond still get backup directories of their own.
         let stamp = self
             .layout
             .unique_backup_stamp(&backup_stamp(self.options.now));
+
+        // CAs made now sign what follows them, so they are realised first, in order; everything
+        // else is independent and spread over the cores (a thousand kubelet certificates).
+        let (cas, others): (Vec<_>, Vec<_>) = jobs
+            .into_iter()
+            .enumerate()
+            .partition(|(_, (item, _))| matches!(item.work, Work::Cert { ca: None, .. }));
+        let mut done: Vec<(usize, Realized)> = Vec::with_capacity(cas.len() + others.len());
+        for (index, (item, key)) in cas {
+            let mut realized = self.realize(item, key, &stamp)?;
+            if let Some((name, authority)) = realized.authority.take() {
+                self.loaded_cas.insert(name, authority);
+            }
+            done.push((index, realized));
+        }
+        done.extend(self.realize_all(others, &stamp)?);
+        done.sort_by_key(|(index, _)| *index);
+
         let mut writes = Vec::new();
-        let mut outcomes = Vec::with_capacity(self.items.len());
-        let items = std::mem::take(&mut self.items);
-        for item in items {
-            let backup = |path: &Path| {
-                matches!(item.action, Action::Replace | Action::Renew)
-                    .then(|| self.layout.backup_path(&stamp, path))
-            };
-            let mut certificate = None;
-            let mut kubeconfig = None;
-            match &item.work {
-                Work::Nothing => {
-                    certificate = item
-                        .files
-                        .iter()
-                        .find(|f| f.extension().is_some_and(|e| e == "crt"))
-                        .and_then(|f| store::read_optional(f).ok().flatten())
-                        .and_then(|pem| cert::certs_from_pem(&pem).ok())
-                        .and_then(|c| CertFacts::from_der(&c[0]).ok());
-                }
-                Work::Cert {
-                    ca,
-                    cert_path,
-                    key_path,
-                    reuse_key,
-                } => {
-                    let new_key = match reuse_key {
-                        Some(_) => None,
-                        None => Some(next_key(&mut new_keys)?),
-                    };
-                    let key = new_key
-                        .as_ref()
-                        .or(reuse_key.as_ref())
-                        .expect("a new or a reused key");
-                    let spec = item.spec.as_ref().expect("certificate items carry a spec");
-                    let der = match ca {
-                        None => cert::issue(spec, key, None)?,
-                        Some(ca) => {
-                            let authority = self.loaded_cas.get(ca).ok_or_else(|| {
-                                Error::Crypto(format!("internal: CA {ca} is not loaded"))
-                            })?;
-                            cert::issue(spec, key, Some(authority))?
-                        }
-                    };
-                    certificate = CertFacts::from_der(&der).ok();
-                    if reuse_key.is_none() {
-                        writes.push(FileWrite {
-                            path: key_path.clone(),
-                            kind: FileKind::PrivateKey,
-                            contents: key.to_pem()?.into_bytes(),
-                            backup: backup(key_path),
-                        });
-                    }
-                    writes.push(FileWrite {
-                        path: cert_path.clone(),
-                        kind: FileKind::Certificate,
-                        contents: cert::cert_pem(&der).into_bytes(),
-                        backup: backup(cert_path),
-                    });
-                    if ca.is_none() {
-                        // A CA made now signs the leaves that follow it in the plan.
-                        let name = catalog::CATALOG
-                            .iter()
-                            .find(|p| p.name == item.name)
-                            .map(|p| p.name)
-                            .expect("CA items are catalog profiles");
-                        let key = new_key.expect("a CA made now has a new key");
-                        let authority = Authority::new(der, key).map_err(Error::Crypto)?;
-                        self.loaded_cas.insert(name, authority);
-                    }
-                }
-                Work::ServiceAccount { key_path, pub_path } => {
-                    let key = next_key(&mut new_keys)?;
+        let mut outcomes = Vec::with_capacity(done.len());
+        for (_, realized) in done {
+            writes.extend(realized.writes);
+            outcomes.push(realized.outcome);
+        }
+        store::commit(&writes, self.layout.cert_dir())?;
+        Ok(outcomes)
+    }
+
+    /// Realises independent items on all cores, keeping their indices.
+    fn realize_all(
+        &self,
+        jobs: Vec<(usize, (PlanItem, Option<PrivateKey>))>,
+        stamp: &str,
+    ) -> Result<Vec<(usize, Realized)>> {
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(jobs.len() / 16 + 1);
+        if threads <= 1 {
+            return jobs
+                .into_iter()
+                .map(|(index, (item, key))| Ok((index, self.realize(item, key, stamp)?)))
+                .collect();
+        }
+        let mut shares: Vec<Vec<_>> = (0..threads).map(|_| Vec::new()).collect();
+        for (n, job) in jobs.into_iter().enumerate() {
+            shares[n % threads].push(job);
+        }
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = shares
+                .into_iter()
+                .map(|share| {
+                    scope.spawn(move || {
+                        share
+                            .into_iter()
+                            .map(|(index, (item, key))| {
+                                Ok((index, self.realize(item, key, stamp)?))
+                            })
+                            .collect::<Result<Vec<_>>>()
+                    })
+                })
+                .collect();
+            let mut all = Vec::new();
+            for handle in handles {
+                let part = handle
+                    .join()
+                    .map_err(|_| Error::Crypto("a signing thread failed".into()))??;
+                all.extend(part);
+            }
+            Ok(all)
+        })
+    }
+
+    /// Makes what one item asks for: its certificate, key and kubeconfig contents, as writes.
+    fn realize(
+        &self,
+        item: PlanItem,
+        new_key: Option<PrivateKey>,
+        stamp: &str,
+    ) -> Result<Realized> {
+        let backup = |path: &Path| {
+            matches!(item.action, Action::Replace | Action::Renew)
+                .then(|| self.layout.backup_path(stamp, path))
+        };
+        let authority_for = |ca: &str| {
+            self.loaded_cas
+                .get(ca)
+                .ok_or_else(|| Error::Crypto(format!("internal: CA {ca} is not loaded")))
+        };
+        let take_key = |key: Option<PrivateKey>| {
+            key.ok_or_else(|| Error::Crypto("internal: no key generated for an item".into()))
+        };
+        let mut writes = Vec::new();
+        let mut certificate = None;
+        let mut kubeconfig = None;
+        let mut authority = None;
+        match &item.work {
+            Work::Nothing => {
+                certificate = item
+                    .files
+                    .iter()
+                    .find(|f| f.extension().is_some_and(|e| e == "crt"))
+                    .and_then(|f| store::read_optional(f).ok().flatten())
+                    .and_then(|pem| cert::certs_from_pem(&pem).ok())
+                    .and_then(|c| CertFacts::from_der(&c[0]).ok());
+            }
+            Work::Cert {
+                ca,
+                cert_path,
+                key_path,
+                reuse_key,
+            } => {
+                let key = match reuse_key {
+                    Some(k) => k,
+                    None => new_key.as_ref().ok_or_else(|| {
+                        Error::Crypto("internal: no key generated for a certificate".into())
+                    })?,
+                };
+                let spec = item.spec.as_ref().expect("certificate items carry a spec");
+                let der = match ca {
+                    None => cert::issue(spec, key, None)?,
+                    Some(ca) => cert::issue(spec, key, Some(authority_for(ca)?))?,
+                };
+                certificate = CertFacts::from_der(&der).ok();
+                if reuse_key.is_none() {
                     writes.push(FileWrite {
                         path: key_path.clone(),
                         kind: FileKind::PrivateKey,
                         contents: key.to_pem()?.into_bytes(),
                         backup: backup(key_path),
                     });
-                    writes.push(FileWrite {
-                        path: pub_path.clone(),
-                        kind: FileKind::PublicKey,
-                        contents: key.public_key_pem().into_bytes(),
-                        backup: backup(pub_path),
-                    });
                 }
-                Work::Kubeconfig {
-                    dest,
-                    server,
+                writes.push(FileWrite {
+                    path: cert_path.clone(),
+                    kind: FileKind::Certificate,
+                    contents: cert::cert_pem(&der).into_bytes(),
+                    backup: backup(cert_path),
+                });
+                if ca.is_none() {
+                    // A CA made now signs the leaves that follow it in the plan.
+                    let name = catalog::find(&item.name)
+                        .map(|p| p.name)
+                        .expect("CA items are catalog profiles");
+                    let key = take_key(new_key)?;
+                    authority = Some((name, Authority::new(der, key).map_err(Error::Crypto)?));
+                }
+            }
+            Work::ServiceAccount { key_path, pub_path } => {
+                let key = take_key(new_key)?;
+                writes.push(FileWrite {
+                    path: key_path.clone(),
+                    kind: FileKind::PrivateKey,
+                    contents: key.to_pem()?.into_bytes(),
+                    backup: backup(key_path),
+                });
+                writes.push(FileWrite {
+                    path: pub_path.clone(),
+                    kind: FileKind::PublicKey,
+                    contents: key.public_key_pem().into_bytes(),
+                    backup: backup(pub_path),
+                });
+            }
+            Work::Kubeconfig {
+                dest,
+                server,
+                cluster_name,
+            } => {
+                let key = take_key(new_key)?;
+                let spec = item.spec.as_ref().expect("kubeconfig items carry a spec");
+                let ca = authority_for(catalog::KUBECONFIG_CA)?;
+                let der = cert::issue(spec, &key, Some(ca))?;
+                certificate = CertFacts::from_der(&der).ok();
+                let yaml = Kubeconfig::with_client_cert(
                     cluster_name,
-                } => {
-                    let key = next_key(&mut new_keys)?;
-                    let spec = item.spec.as_ref().expect("kubeconfig items carry a spec");
-                    let authority =
-                        self.loaded_cas.get(catalog::KUBECONFIG_CA).ok_or_else(|| {
-                            Error::Crypto("internal: the kubeconfig CA is not loaded".into())
-                        })?;
-                    let der = cert::issue(spec, &key, Some(authority))?;
-                    certificate = CertFacts::from_der(&der).ok();
-                    let yaml = Kubeconfig::with_client_cert(
-                        cluster_name,
-                        server,
-                        &cert::cert_pem(&authority.cert_der),
-                        &spec.common_name,
-                        &cert::cert_pem(&der),
-                        &key.to_pem()?,
-                    )
-                    .to_yaml()
-                    .map_err(Error::Crypto)?;
-                    match dest {
-                        Some(path) => writes.push(FileWrite {
-                            path: path.clone(),
-                            kind: FileKind::Kubeconfig,
-                            contents: yaml.into_bytes(),
-                            backup: backup(path),
-                        }),
-                        None => kubeconfig = Some(yaml),
-                    }
-                }
-                Work::RenewKubeconfig {
-                    path,
-                    config,
-                    reuse_key,
-                } => {
-                    let owned;
-                    let key = match reuse_key {
-                        Some(k) => k,
-                        None => {
-                            owned = next_key(&mut new_keys)?;
-                            &owned
-                        }
-                    };
-                    let spec = item.spec.as_ref().expect("renew items carry a spec");
-                    let authority =
-                        self.loaded_cas.get(catalog::KUBECONFIG_CA).ok_or_else(|| {
-                            Error::Crypto("internal: the kubeconfig CA is not loaded".into())
-                        })?;
-                    let der = cert::issue(spec, key, Some(authority))?;
-                    certificate = CertFacts::from_der(&der).ok();
-                    let yaml = renew::rewrite_kubeconfig(
-                        config,
-                        &cert::cert_pem(&authority.cert_der),
-                        &cert::cert_pem(&der),
-                        &key.to_pem()?,
-                    )?;
-                    writes.push(FileWrite {
+                    server,
+                    &cert::cert_pem(&ca.cert_der),
+                    &spec.common_name,
+                    &cert::cert_pem(&der),
+                    &key.to_pem()?,
+                )
+                .to_yaml()
+                .map_err(Error::Crypto)?;
+                match dest {
+                    Some(path) => writes.push(FileWrite {
                         path: path.clone(),
                         kind: FileKind::Kubeconfig,
                         contents: yaml.into_bytes(),
                         backup: backup(path),
-                    });
+                    }),
+                    None => kubeconfig = Some(yaml),
                 }
-                Work::ServiceAccountPublic { key, pub_path } => writes.push(FileWrite {
-                    path: pub_path.clone(),
-                    kind: FileKind::PublicKey,
-                    contents: key.public_key_pem().into_bytes(),
-                    backup: None,
-                }),
             }
-            outcomes.push(Outcome {
+            Work::RenewKubeconfig {
+                path,
+                config,
+                reuse_key,
+            } => {
+                let key = match reuse_key {
+                    Some(k) => k,
+                    None => new_key.as_ref().ok_or_else(|| {
+                        Error::Crypto("internal: no key generated for a kubeconfig".into())
+                    })?,
+                };
+                let spec = item.spec.as_ref().expect("renew items carry a spec");
+                let ca = authority_for(catalog::KUBECONFIG_CA)?;
+                let der = cert::issue(spec, key, Some(ca))?;
+                certificate = CertFacts::from_der(&der).ok();
+                let yaml = renew::rewrite_kubeconfig(
+                    config,
+                    &cert::cert_pem(&ca.cert_der),
+                    &cert::cert_pem(&der),
+                    &key.to_pem()?,
+                )?;
+                writes.push(FileWrite {
+                    path: path.clone(),
+                    kind: FileKind::Kubeconfig,
+                    contents: yaml.into_bytes(),
+                    backup: backup(path),
+                });
+            }
+            Work::ServiceAccountPublic { key, pub_path } => writes.push(FileWrite {
+                path: pub_path.clone(),
+                kind: FileKind::PublicKey,
+                contents: key.public_key_pem().into_bytes(),
+                backup: None,
+            }),
+        }
+        Ok(Realized {
+            outcome: Outcome {
                 kind: item.kind,
                 key_algorithm: certificate
                     .as_ref()
@@ -1252,11 +1352,18 @@ impl Plan {
                 files: item.files,
                 certificate,
                 kubeconfig,
-            });
-        }
-        store::commit(&writes, self.layout.cert_dir())?;
-        Ok(outcomes)
+            },
+            writes,
+            authority,
+        })
     }
+}
+
+/// One realised item: what it reports, what it writes, and the CA it made (if it is one).
+struct Realized {
+    outcome: Outcome,
+    writes: Vec<FileWrite>,
+    authority: Option<(&'static str, Authority)>,
 }
 
 fn next_key(keys: &mut impl Iterator<Item = PrivateKey>) -> Result<PrivateKey> {
