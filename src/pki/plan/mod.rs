@@ -308,8 +308,7 @@ impl Planner<'_> {
     /// could not be loaded (the error is recorded once).
     fn ca_state(&mut self, ca: &'static Profile) -> Option<&CaState> {
         if !self.cas.contains_key(ca.name) {
-            let state = match load_ca_state(&self.request.layout, ca, "", self.request.options.now)
-            {
+            let state = match load_ca_state(&self.request.layout, ca, self.request.options.now) {
                 Ok((state, authority)) => {
                     if let Some(a) = authority {
                         self.loaded_cas.insert(ca.name, a);
@@ -443,7 +442,7 @@ fn plan_ca(
             ),
         ));
     }
-    match load_ca_state(layout, profile, &node.name, opts.now) {
+    match load_ca_state(layout, profile, opts.now) {
         Ok((state, authority)) => {
             let reason = match &state {
                 CaState::External { .. } => {
@@ -488,11 +487,10 @@ fn plan_ca(
 fn load_ca_state(
     layout: &Layout,
     profile: &'static Profile,
-    node: &str,
     now: OffsetDateTime,
 ) -> Result<(CaState, Option<Authority>)> {
-    let cert_path = layout.cert_path(profile, node);
-    let key_path = layout.key_path(profile, node);
+    let cert_path = layout.cert_path(profile, "");
+    let key_path = layout.key_path(profile, "");
     let Some(pem) = store::read_optional(&cert_path)? else {
         return Ok((CaState::Missing, None));
     };
@@ -584,7 +582,8 @@ fn plan_leaf(
         };
         return Ok(make(Action::Create, reason));
     }
-    let problems = check_existing_leaf(&cert_path, &key_path, &spec, ca, &ca_cert_path, opts.now)?;
+    let (problems, not_after) =
+        check_existing_leaf(&cert_path, &key_path, &spec, ca, &ca_cert_path, opts.now)?;
     if problems.is_empty() {
         if opts.force {
             // --force asks for a new certificate: that needs a CA that can sign.
@@ -602,7 +601,7 @@ fn plan_leaf(
             action: Action::Reuse,
             reason: format!(
                 "valid until {}, key matches, {ca_word} {}, SANs and usages cover the request",
-                spec_date(&cert_path),
+                not_after.map(|t| t.date().to_string()).unwrap_or_default(),
                 ca_profile.name
             ),
             files: vec![key_path, cert_path],
@@ -648,17 +647,8 @@ fn outlives_ca(spec: &CertSpec, ca: &CaState, opts: &Options) -> Option<String> 
     })
 }
 
-fn spec_date(cert_path: &Path) -> String {
-    store::read_optional(cert_path)
-        .ok()
-        .flatten()
-        .and_then(|pem| cert::certs_from_pem(&pem).ok())
-        .and_then(|c| CertFacts::from_der(&c[0]).ok())
-        .map(|f| f.not_after.date().to_string())
-        .unwrap_or_default()
-}
-
-/// Why an existing certificate and key cannot be reused for `spec`; empty when they can.
+/// Why an existing certificate and key cannot be reused for `spec` (empty when they can), and
+/// the certificate's NotAfter when it could be read.
 fn check_existing_leaf(
     cert_path: &Path,
     key_path: &Path,
@@ -666,7 +656,7 @@ fn check_existing_leaf(
     ca: &CaState,
     ca_cert_path: &Path,
     now: OffsetDateTime,
-) -> Result<Vec<String>> {
+) -> Result<(Vec<String>, Option<OffsetDateTime>)> {
     let mut problems = Vec::new();
     let key = match store::read_optional(key_path)? {
         None => {
@@ -683,13 +673,13 @@ fn check_existing_leaf(
     };
     let Some(pem) = store::read_optional(cert_path)? else {
         problems.push("the certificate is missing (only the key exists)".into());
-        return Ok(problems);
+        return Ok((problems, None));
     };
     let chain = match cert::certs_from_pem(&pem) {
         Ok(c) => c,
         Err(e) => {
             problems.push(format!("the certificate {e}"));
-            return Ok(problems);
+            return Ok((problems, None));
         }
     };
     let facts = CertFacts::from_der(&chain[0]).map_err(|e| Error::bad_file(cert_path, e))?;
@@ -736,7 +726,7 @@ fn check_existing_leaf(
             facts.not_after
         ));
     }
-    Ok(problems)
+    Ok((problems, Some(facts.not_after)))
 }
 
 /// A kubeconfig to plan: where it goes, what it points at, and whose identity it carries.
