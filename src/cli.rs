@@ -426,6 +426,15 @@ pub fn run(cli: Cli, now: OffsetDateTime) -> anyhow::Result<ExitStatus> {
     if let Some(files) = store::recover(cert_dir)? {
         eprintln!("[recover] completed an interrupted run: {files} files put in place");
     }
+    // Only where kubepki writes: the whole PKI tree, and in the kubeconfig directory (which holds
+    // other tools' files too) just its own files and per-node kubeconfigs.
+    let kubeconfig_dir = request.layout.kubeconfig_dir();
+    let swept = store::remove_stale_temporaries(cert_dir, true)
+        + store::remove_stale_temporaries(kubeconfig_dir, false)
+        + store::remove_stale_temporaries(&kubeconfig_dir.join(store::NODE_KUBECONFIG_DIR), true);
+    if swept > 0 {
+        eprintln!("[recover] removed {swept} temporary files an interrupted run left behind");
+    }
     let plan = plan::plan(&request).context("nothing was written")?;
     let outcomes = plan.execute().with_context(|| {
         format!(

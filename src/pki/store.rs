@@ -372,6 +372,43 @@ pub fn recover(journal_dir: &Path) -> Result<Option<usize>> {
     Ok(Some(entries.len()))
 }
 
+/// Removes the temporary files a run interrupted before its journal was written left behind
+/// (`.<name>.XXXXXX.tmp`, as [`stage`] names them) in `dir` and its subdirectories, skipping
+/// backups; with `recursive` false, only in `dir` itself. Call it under the lock and after
+/// [`recover`], so that nothing a journal still names is touched. Returns how many were removed.
+pub fn remove_stale_temporaries(dir: &Path, recursive: bool) -> usize {
+    let mut removed = 0;
+    let Ok(entries) = fs::read_dir(dir) else {
+        return 0;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        if kind.is_dir() && recursive && name != BACKUP_DIR {
+            removed += remove_stale_temporaries(&entry.path(), true);
+        } else if kind.is_file() && is_our_temporary(&name) && fs::remove_file(entry.path()).is_ok()
+        {
+            removed += 1;
+        }
+    }
+    removed
+}
+
+/// `.<name>.<6 random characters>.tmp`
+fn is_our_temporary(name: &str) -> bool {
+    name.strip_prefix('.')
+        .and_then(|n| n.strip_suffix(".tmp"))
+        .and_then(|n| n.rsplit_once('.'))
+        .is_some_and(|(base, random)| {
+            !base.is_empty()
+                && random.len() == 6
+                && random.bytes().all(|b| b.is_ascii_alphanumeric())
+        })
+}
+
 /// Whether a crashed run left a batch to complete.
 pub fn interrupted(journal_dir: &Path) -> bool {
     exists(&journal_dir.join(JOURNAL))
@@ -659,6 +696,34 @@ mod tests {
         assert_eq!(fs::metadata(&key).unwrap().mode() & 0o777, 0o600);
         assert!(!interrupted(dir.path()));
         assert_eq!(recover(dir.path()).unwrap(), None);
+    }
+
+    #[test]
+    fn stale_temporaries_are_swept_but_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir_all(dir.path().join("etcd")).unwrap();
+        fs::create_dir_all(dir.path().join(BACKUP_DIR)).unwrap();
+        for f in [
+            ".ca.key.AbC123.tmp",
+            "etcd/.peer.crt.x9Yz01.tmp",
+            "ca.crt",
+            ".hidden",
+            "notes.tmp",
+        ] {
+            fs::write(dir.path().join(f), "x").unwrap();
+        }
+        fs::write(dir.path().join(BACKUP_DIR).join(".ca.key.AbC123.tmp"), "x").unwrap();
+        assert_eq!(remove_stale_temporaries(dir.path(), false), 1);
+        assert_eq!(remove_stale_temporaries(dir.path(), true), 1);
+        assert!(dir.path().join("ca.crt").exists());
+        assert!(dir.path().join(".hidden").exists());
+        assert!(dir.path().join("notes.tmp").exists());
+        assert!(
+            dir.path()
+                .join(BACKUP_DIR)
+                .join(".ca.key.AbC123.tmp")
+                .exists()
+        );
     }
 
     #[test]
