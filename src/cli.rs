@@ -42,8 +42,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Create the CAs, the service-account key pair and every control-plane certificate
-    /// (kubeadm init phase certs all).
+    /// Create the CAs, the service-account key pair, every control-plane certificate and the
+    /// five kubeconfigs (kubeadm init phase certs all + init phase kubeconfig all).
     #[command(after_help = EXIT_CODES_HELP)]
     Init(InitArgs),
     /// Create the three CAs (ca, front-proxy-ca, etcd/ca) and the service-account key pair.
