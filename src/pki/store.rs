@@ -235,53 +235,127 @@ pub fn inject_crash_after_renames(renames: Option<usize>) {
     CRASH_AFTER_RENAMES.with(|c| c.set(renames));
 }
 
-/// Above this many files a batch is made durable with one `syncfs(2)` per filesystem instead of
-/// an fsync per file and directory: the same guarantee (everything written to that filesystem
-/// is on disk, write-back errors reported), at a fraction of the cost for thousands of files.
-const SYNCFS_ABOVE: usize = 8;
+/// How a batch is made durable. Above a few files, one `syncfs(2)` per filesystem replaces an
+/// fsync per file and directory: the same guarantee (everything written to that filesystem is
+/// on disk, write-back errors reported), at a fraction of the cost for thousands of files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    PerFile,
+    Batch,
+}
+
+impl Durability {
+    pub fn for_files(count: usize) -> Durability {
+        if count <= 8 {
+            Durability::PerFile
+        } else {
+            Durability::Batch
+        }
+    }
+}
+
+/// A file written to a temporary file beside its target (closed, so a batch of thousands holds
+/// no descriptors and no contents in memory), waiting for [`commit_staged`]. Dropped without
+/// being committed, the temporary file is removed.
+#[derive(Debug)]
+pub struct Staged {
+    target: PathBuf,
+    backup: Option<PathBuf>,
+    temp: tempfile::TempPath,
+}
+
+/// Writes `w` to a temporary file in its target directory, which must exist.
+pub fn stage(w: &FileWrite, durability: Durability) -> Result<Staged> {
+    let temp = write_temporary(w, parent(&w.path), durability == Durability::PerFile)?;
+    Ok(Staged {
+        target: w.path.clone(),
+        backup: w.backup.clone(),
+        temp,
+    })
+}
+
+/// Creates the missing ones of `dirs` (0755) and returns those it created, parents first, so
+/// that a failed run can remove them again with [`remove_empty_dirs`].
+pub fn create_dirs<'a>(dirs: impl IntoIterator<Item = &'a Path>) -> Result<Vec<PathBuf>> {
+    let mut created = Vec::new();
+    for dir in dirs {
+        let missing: Vec<PathBuf> = dir
+            .ancestors()
+            .take_while(|a| !a.as_os_str().is_empty() && !exists(a))
+            .map(Path::to_path_buf)
+            .collect();
+        if let Err(e) = create_dir(dir) {
+            remove_empty_dirs(&created);
+            return Err(e);
+        }
+        created.extend(missing.into_iter().rev());
+    }
+    Ok(created)
+}
+
+/// Removes the directories a failed run created, innermost first, if they are still empty.
+pub fn remove_empty_dirs(created: &[PathBuf]) {
+    for dir in created.iter().rev() {
+        let _ = fs::remove_dir(dir);
+    }
+}
 
 /// Writes every file of `writes` atomically (see the module docs), in order, with the journal
 /// in `journal_dir`: a key and its certificate are replaced together, even across a crash.
 pub fn commit(writes: &[FileWrite], journal_dir: &Path) -> Result<()> {
-    let per_file = writes.len() <= SYNCFS_ABOVE;
-    // Stage: every temporary file is complete and on disk before anything is replaced.
-    let mut dirs: Vec<&Path> = Vec::new();
+    let durability = Durability::for_files(writes.len());
     let mut staged = Vec::with_capacity(writes.len());
     for w in writes {
-        let dir = parent(&w.path);
-        if !dirs.contains(&dir) {
-            create_dir(dir)?;
-            dirs.push(dir);
+        create_dir(parent(&w.path))?;
+        staged.push(stage(w, durability)?);
+    }
+    commit_staged(staged, journal_dir, durability)
+}
+
+/// Puts staged files in place, in order: backups of what they replace, the journal, the renames.
+pub fn commit_staged(
+    staged: Vec<Staged>,
+    journal_dir: &Path,
+    durability: Durability,
+) -> Result<()> {
+    let per_file = durability == Durability::PerFile;
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    for s in &staged {
+        let dir = parent(&s.target);
+        if !dirs.iter().any(|d| d == dir) {
+            dirs.push(dir.to_path_buf());
         }
-        staged.push(stage(w, dir, per_file)?);
     }
     // Keep what will be replaced.
-    for w in writes {
-        if let Some(backup) = &w.backup
-            && exists(&w.path)
+    for s in &staged {
+        if let Some(backup) = &s.backup
+            && exists(&s.target)
         {
-            keep_backup(&w.path, backup, per_file)?;
+            keep_backup(&s.target, backup, per_file)?;
         }
     }
     if !per_file {
         sync_filesystems(&dirs)?;
     }
     // From here on the staged files must survive a crash: the journal names them.
-    let mut entries = Vec::with_capacity(writes.len());
-    for (w, tmp) in writes.iter().zip(staged) {
-        let target = std::path::absolute(&w.path).map_err(|e| Error::io(&w.path, "resolve", e))?;
-        let staged = tmp
-            .into_temp_path()
+    let mut entries = Vec::with_capacity(staged.len());
+    let mut kept = Vec::with_capacity(staged.len());
+    for s in staged {
+        let target =
+            std::path::absolute(&s.target).map_err(|e| Error::io(&s.target, "resolve", e))?;
+        let path = s
+            .temp
             .keep()
-            .map_err(|e| Error::io(&w.path, "keep the staged file for", e.error))?;
-        let staged = std::path::absolute(&staged).map_err(|e| Error::io(&staged, "resolve", e))?;
+            .map_err(|e| Error::io(&s.target, "keep the staged file for", e.error))?;
+        kept.push(path.clone());
+        let staged = std::path::absolute(&path).map_err(|e| Error::io(&path, "resolve", e))?;
         entries.push(JournalEntry { staged, target });
     }
     let journal = journal_dir.join(JOURNAL);
     let text = serde_json::to_vec_pretty(&entries).map_err(|e| Error::Crypto(e.to_string()))?;
     if let Err(e) = write_journal(&journal, &text) {
-        for entry in &entries {
-            let _ = fs::remove_file(&entry.staged);
+        for path in &kept {
+            let _ = fs::remove_file(path);
         }
         return Err(e);
     }
@@ -295,7 +369,7 @@ pub fn commit(writes: &[FileWrite], journal_dir: &Path) -> Result<()> {
 }
 
 /// One `syncfs(2)` for each filesystem the directories are on.
-fn sync_filesystems(dirs: &[&Path]) -> Result<()> {
+fn sync_filesystems(dirs: &[PathBuf]) -> Result<()> {
     use std::os::unix::fs::MetadataExt;
     let mut devices = Vec::new();
     for dir in dirs {
@@ -316,7 +390,7 @@ fn sync_filesystems(dirs: &[&Path]) -> Result<()> {
 fn write_journal(journal: &Path, text: &[u8]) -> Result<()> {
     let dir = parent(journal);
     create_dir(dir)?;
-    let tmp = stage(
+    let tmp = write_temporary(
         &FileWrite {
             path: journal.to_path_buf(),
             kind: FileKind::Certificate,
@@ -496,8 +570,8 @@ fn parent(path: &Path) -> &Path {
     }
 }
 
-/// Writes `w` to a new temporary file in `dir`; with `sync`, fsyncs it.
-fn stage(w: &FileWrite, dir: &Path, sync: bool) -> Result<tempfile::NamedTempFile> {
+/// Writes `w` to a new temporary file in `dir` and closes it; with `sync`, fsyncs it first.
+fn write_temporary(w: &FileWrite, dir: &Path, sync: bool) -> Result<tempfile::TempPath> {
     let name = w
         .path
         .file_name()
@@ -525,7 +599,8 @@ fn stage(w: &FileWrite, dir: &Path, sync: bool) -> Result<tempfile::NamedTempFil
             }
         })
         .map_err(|e| Error::io(&w.path, "write", e))?;
-    Ok(tmp)
+    // Closed now: a batch of thousands of staged files holds no descriptors.
+    Ok(tmp.into_temp_path())
 }
 
 fn keep_backup(path: &Path, backup: &Path, sync: bool) -> Result<()> {
@@ -548,7 +623,7 @@ fn keep_backup(path: &Path, backup: &Path, sync: bool) -> Result<()> {
         } else {
             FileKind::Certificate
         };
-        let tmp = stage(
+        let tmp = write_temporary(
             &FileWrite {
                 path: backup.to_path_buf(),
                 kind,

@@ -1103,6 +1103,38 @@ impl Plan {
             .layout
             .unique_backup_stamp(&backup_stamp(self.options.now));
 
+        // Directories first (so parallel staging finds them), remembered so that a failed run
+        // can remove the ones it made.
+        let writing: Vec<&PlanItem> = jobs
+            .iter()
+            .map(|(item, _)| item)
+            .filter(|i| !matches!(i.work, Work::Nothing))
+            .collect();
+        let durability = store::Durability::for_files(writing.iter().map(|i| i.files.len()).sum());
+        let mut dirs: Vec<&Path> = Vec::new();
+        for dir in writing
+            .iter()
+            .flat_map(|i| &i.files)
+            .filter_map(|f| f.parent())
+        {
+            if !dir.as_os_str().is_empty() && !dirs.contains(&dir) {
+                dirs.push(dir);
+            }
+        }
+        let created = store::create_dirs(dirs)?;
+        let result = self.realize_and_commit(jobs, &stamp, durability);
+        if result.is_err() {
+            store::remove_empty_dirs(&created);
+        }
+        result
+    }
+
+    fn realize_and_commit(
+        mut self,
+        jobs: Vec<(PlanItem, Option<PrivateKey>)>,
+        stamp: &str,
+        durability: store::Durability,
+    ) -> Result<Vec<Outcome>> {
         // CAs made now sign what follows them, so they are realised first, in order; everything
         // else is independent and spread over the cores (a thousand kubelet certificates).
         let (cas, others): (Vec<_>, Vec<_>) = jobs
@@ -1111,22 +1143,22 @@ impl Plan {
             .partition(|(_, (item, _))| matches!(item.work, Work::Cert { ca: None, .. }));
         let mut done: Vec<(usize, Realized)> = Vec::with_capacity(cas.len() + others.len());
         for (index, (item, key)) in cas {
-            let mut realized = self.realize(item, key, &stamp)?;
+            let mut realized = self.realize(item, key, stamp, durability)?;
             if let Some((name, authority)) = realized.authority.take() {
                 self.loaded_cas.insert(name, authority);
             }
             done.push((index, realized));
         }
-        done.extend(self.realize_all(others, &stamp)?);
+        done.extend(self.realize_all(others, stamp, durability)?);
         done.sort_by_key(|(index, _)| *index);
 
-        let mut writes = Vec::new();
+        let mut staged = Vec::new();
         let mut outcomes = Vec::with_capacity(done.len());
         for (_, realized) in done {
-            writes.extend(realized.writes);
+            staged.extend(realized.staged);
             outcomes.push(realized.outcome);
         }
-        store::commit(&writes, self.layout.cert_dir())?;
+        store::commit_staged(staged, self.layout.cert_dir(), durability)?;
         Ok(outcomes)
     }
 
@@ -1135,6 +1167,7 @@ impl Plan {
         &self,
         jobs: Vec<(usize, (PlanItem, Option<PrivateKey>))>,
         stamp: &str,
+        durability: store::Durability,
     ) -> Result<Vec<(usize, Realized)>> {
         let threads = std::thread::available_parallelism()
             .map_or(1, |n| n.get())
@@ -1142,7 +1175,9 @@ impl Plan {
         if threads <= 1 {
             return jobs
                 .into_iter()
-                .map(|(index, (item, key))| Ok((index, self.realize(item, key, stamp)?)))
+                .map(|(index, (item, key))| {
+                    Ok((index, self.realize(item, key, stamp, durability)?))
+                })
                 .collect();
         }
         let mut shares: Vec<Vec<_>> = (0..threads).map(|_| Vec::new()).collect();
@@ -1157,7 +1192,7 @@ impl Plan {
                         share
                             .into_iter()
                             .map(|(index, (item, key))| {
-                                Ok((index, self.realize(item, key, stamp)?))
+                                Ok((index, self.realize(item, key, stamp, durability)?))
                             })
                             .collect::<Result<Vec<_>>>()
                     })
@@ -1174,12 +1209,13 @@ impl Plan {
         })
     }
 
-    /// Makes what one item asks for: its certificate, key and kubeconfig contents, as writes.
+    /// Makes what one item asks for (its certificate, key, kubeconfig) and stages the files.
     fn realize(
         &self,
         item: PlanItem,
         new_key: Option<PrivateKey>,
         stamp: &str,
+        durability: store::Durability,
     ) -> Result<Realized> {
         let backup = |path: &Path| {
             matches!(item.action, Action::Replace | Action::Renew)
@@ -1328,6 +1364,11 @@ impl Plan {
                 backup: None,
             }),
         }
+        // Staged now, the contents need not be held until the commit.
+        let staged = writes
+            .iter()
+            .map(|w| store::stage(w, durability))
+            .collect::<Result<Vec<_>>>()?;
         Ok(Realized {
             outcome: Outcome {
                 kind: item.kind,
@@ -1343,16 +1384,16 @@ impl Plan {
                 certificate,
                 kubeconfig,
             },
-            writes,
+            staged,
             authority,
         })
     }
 }
 
-/// One realised item: what it reports, what it writes, and the CA it made (if it is one).
+/// One realised item: what it reports, the files it staged, and the CA it made (if it is one).
 struct Realized {
     outcome: Outcome,
-    writes: Vec<FileWrite>,
+    staged: Vec<store::Staged>,
     authority: Option<(&'static str, Authority)>,
 }
 
