@@ -60,7 +60,9 @@ if [[ ! -x /usr/bin/time ]] && can_install; then
     apt_install time || true
 fi
 HAVE_GNU_TIME=0
-if [[ -x /usr/bin/time ]] && /usr/bin/time -v true 2>&1 | grep -q "Maximum resident"; then
+# (Captured first: `grep -q` would exit at the first match, and under pipefail the SIGPIPE that
+# time then gets would make the probe fail.)
+if [[ -x /usr/bin/time ]] && [[ $(/usr/bin/time -v true 2>&1) == *"Maximum resident"* ]]; then
     HAVE_GNU_TIME=1
 fi
 
