@@ -445,7 +445,9 @@ pub fn run(cli: Cli, now: OffsetDateTime) -> anyhow::Result<ExitStatus> {
     output::print_outcomes(&outcomes, &request.layout, output_format)?;
     if matches!(cli.command, Command::Renew(_))
         && output_format == OutputFormat::Text
-        && outcomes.iter().any(|o| o.action == plan::Action::Renew)
+        && outcomes
+            .iter()
+            .any(|o| o.decision.action == plan::Action::Renew)
     {
         println!(
             "Restart kube-apiserver, kube-controller-manager, kube-scheduler and etcd so that \

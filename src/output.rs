@@ -67,7 +67,7 @@ pub fn print_plan(plan: &Plan, layout: &Layout, format: OutputFormat) -> anyhow:
         );
     }
     for item in &plan.items {
-        let verb = match item.action {
+        let verb = match item.decision.action {
             Action::Create => "would create",
             Action::Reuse => "would reuse",
             Action::Replace => "would replace",
@@ -77,10 +77,10 @@ pub fn print_plan(plan: &Plan, layout: &Layout, format: OutputFormat) -> anyhow:
         writeln!(
             out,
             "[dry-run] {verb} {} {}: {} ({})",
-            item.kind.label(),
-            label(&item.name, item.node.as_deref()),
-            files(&item.files),
-            item.reason
+            item.decision.kind.label(),
+            label(&item.decision.name, item.decision.node.as_deref()),
+            files(&item.decision.files),
+            item.decision.reason
         )?;
     }
     writeln!(out, "[dry-run] nothing was written")?;
@@ -119,14 +119,14 @@ pub fn print_outcomes(
         );
     }
     for o in outcomes {
-        let what = label(&o.name, o.node.as_deref());
-        match o.action {
+        let what = label(&o.decision.name, o.decision.node.as_deref());
+        match o.decision.action {
             Action::Reuse | Action::Skip => writeln!(
                 out,
                 "[{}] {:<8} {what}: {}",
-                o.kind.label(),
-                o.action.past_tense(),
-                o.reason
+                o.decision.kind.label(),
+                o.decision.action.past_tense(),
+                o.decision.reason
             )?,
             action => {
                 let alg = o
@@ -136,12 +136,12 @@ pub fn print_outcomes(
                 writeln!(
                     out,
                     "[{}] {:<8} {what}: {}{alg}",
-                    o.kind.label(),
+                    o.decision.kind.label(),
                     action.past_tense(),
-                    files(&o.files)
+                    files(&o.decision.files)
                 )?;
-                if let Some(at) = o.reason.find("WARNING") {
-                    writeln!(out, "         {}", &o.reason[at..])?;
+                if let Some(at) = o.decision.reason.find("WARNING") {
+                    writeln!(out, "         {}", &o.decision.reason[at..])?;
                 }
                 if let Some(c) = o
                     .certificate
@@ -165,9 +165,9 @@ pub fn print_outcomes(
     }
     let written = outcomes
         .iter()
-        .filter(|o| o.action != Action::Reuse)
+        .filter(|o| o.decision.action != Action::Reuse)
         .count();
-    let has = |kind| outcomes.iter().any(|o| o.kind == kind);
+    let has = |kind| outcomes.iter().any(|o| o.decision.kind == kind);
     let mut places = Vec::new();
     if has(ItemKind::Certificate) || has(ItemKind::KeyPair) {
         places.push(format!(

@@ -121,10 +121,10 @@ impl ItemKind {
     }
 }
 
-/// One decision of a plan.
-#[derive(Debug, Serialize)]
+/// What an item is and what was decided for it: the part plans and results share.
+#[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct PlanItem {
+pub struct Decision {
     pub kind: ItemKind,
     /// Catalog name (certificate or kubeconfig), `sa`, or `user`.
     pub name: String,
@@ -134,6 +134,14 @@ pub struct PlanItem {
     pub reason: String,
     /// The files this item writes or keeps, key first.
     pub files: Vec<PathBuf>,
+}
+
+/// One decision of a plan, with what it will make.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanItem {
+    #[serde(flatten)]
+    pub decision: Decision,
     /// For certificates to be made: what they will contain.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub spec: Option<CertSpec>,
@@ -401,12 +409,14 @@ fn plan_ca(
     let (name, node_name) = display_name(profile, node);
     let spec = spec_for(profile, None, node, opts)?;
     let new_item = |action: Action, reason: String| PlanItem {
-        kind: ItemKind::Certificate,
-        name: name.clone(),
-        node: node_name.clone(),
-        action,
-        reason,
-        files: vec![key_path.clone(), cert_path.clone()],
+        decision: Decision {
+            kind: ItemKind::Certificate,
+            name: name.clone(),
+            node: node_name.clone(),
+            action,
+            reason,
+            files: vec![key_path.clone(), cert_path.clone()],
+        },
         spec: Some(spec.clone()),
         key_algorithm: Some(opts.key_algorithm),
         work: Work::Cert {
@@ -458,15 +468,17 @@ fn plan_ca(
                 ));
             }
             let item = PlanItem {
-                kind: ItemKind::Certificate,
-                name,
-                node: node_name,
-                action: Action::Reuse,
-                reason,
-                files: if key_exists {
-                    vec![key_path, cert_path]
-                } else {
-                    vec![cert_path]
+                decision: Decision {
+                    kind: ItemKind::Certificate,
+                    name,
+                    node: node_name,
+                    action: Action::Reuse,
+                    reason,
+                    files: if key_exists {
+                        vec![key_path, cert_path]
+                    } else {
+                        vec![cert_path]
+                    },
                 },
                 spec: None,
                 key_algorithm: None,
@@ -558,12 +570,14 @@ fn plan_leaf(
         )),
     };
     let make = |action: Action, reason: String| PlanItem {
-        kind: ItemKind::Certificate,
-        name: name.clone(),
-        node: node_name.clone(),
-        action,
-        reason,
-        files: vec![key_path.clone(), cert_path.clone()],
+        decision: Decision {
+            kind: ItemKind::Certificate,
+            name: name.clone(),
+            node: node_name.clone(),
+            action,
+            reason,
+            files: vec![key_path.clone(), cert_path.clone()],
+        },
         spec: Some(spec.clone()),
         key_algorithm: Some(opts.key_algorithm),
         work: Work::Cert {
@@ -595,16 +609,18 @@ fn plan_leaf(
             _ => "chains to",
         };
         return Ok(PlanItem {
-            kind: ItemKind::Certificate,
-            name,
-            node: node_name,
-            action: Action::Reuse,
-            reason: format!(
-                "valid until {}, key matches, {ca_word} {}, SANs and usages cover the request",
-                not_after.map(|t| t.date().to_string()).unwrap_or_default(),
-                ca_profile.name
-            ),
-            files: vec![key_path, cert_path],
+            decision: Decision {
+                kind: ItemKind::Certificate,
+                name,
+                node: node_name,
+                action: Action::Reuse,
+                reason: format!(
+                    "valid until {}, key matches, {ca_word} {}, SANs and usages cover the request",
+                    not_after.map(|t| t.date().to_string()).unwrap_or_default(),
+                    ca_profile.name
+                ),
+                files: vec![key_path, cert_path],
+            },
             spec: None,
             key_algorithm: None,
             work: Work::Nothing,
@@ -774,12 +790,14 @@ fn plan_kubeconfig(request: &Request, target: KubeconfigTarget, ca: &CaState) ->
         )),
     };
     let make = |action: Action, reason: String| PlanItem {
-        kind: ItemKind::Kubeconfig,
-        name: target.name.clone(),
-        node: target.node.clone(),
-        action,
-        reason,
-        files: target.dest.iter().cloned().collect(),
+        decision: Decision {
+            kind: ItemKind::Kubeconfig,
+            name: target.name.clone(),
+            node: target.node.clone(),
+            action,
+            reason,
+            files: target.dest.iter().cloned().collect(),
+        },
         spec: Some(spec.clone()),
         key_algorithm: Some(opts.key_algorithm),
         work: Work::Kubeconfig {
@@ -944,12 +962,14 @@ fn plan_service_account(layout: &Layout, opts: &Options) -> Result<PlanItem> {
             ));
         }
         Ok(PlanItem {
-            kind: ItemKind::KeyPair,
-            name: "sa".into(),
-            node: None,
-            action,
-            reason,
-            files: vec![key_path.clone(), pub_path.clone()],
+            decision: Decision {
+                kind: ItemKind::KeyPair,
+                name: "sa".into(),
+                node: None,
+                action,
+                reason,
+                files: vec![key_path.clone(), pub_path.clone()],
+            },
             spec: None,
             key_algorithm: Some(opts.key_algorithm),
             work: Work::ServiceAccount {
@@ -988,15 +1008,17 @@ fn plan_service_account(layout: &Layout, opts: &Options) -> Result<PlanItem> {
     }
     match store::read_optional(&pub_path)? {
         None => Ok(PlanItem {
-            kind: ItemKind::KeyPair,
-            name: "sa".into(),
-            node: None,
-            action: Action::Create,
-            reason: format!(
-                "{} is missing; derived from the existing sa.key",
-                pub_path.display()
-            ),
-            files: vec![pub_path.clone()],
+            decision: Decision {
+                kind: ItemKind::KeyPair,
+                name: "sa".into(),
+                node: None,
+                action: Action::Create,
+                reason: format!(
+                    "{} is missing; derived from the existing sa.key",
+                    pub_path.display()
+                ),
+                files: vec![pub_path.clone()],
+            },
             spec: None,
             key_algorithm: Some(key.algorithm()),
             work: Work::ServiceAccountPublic {
@@ -1019,12 +1041,14 @@ fn plan_service_account(layout: &Layout, opts: &Options) -> Result<PlanItem> {
                 ));
             }
             Ok(PlanItem {
-                kind: ItemKind::KeyPair,
-                name: "sa".into(),
-                node: None,
-                action: Action::Reuse,
-                reason: "key loads and sa.pub matches it".into(),
-                files: vec![key_path, pub_path],
+                decision: Decision {
+                    kind: ItemKind::KeyPair,
+                    name: "sa".into(),
+                    node: None,
+                    action: Action::Reuse,
+                    reason: "key loads and sa.pub matches it".into(),
+                    files: vec![key_path, pub_path],
+                },
                 spec: None,
                 key_algorithm: Some(key.algorithm()),
                 work: Work::Nothing,
@@ -1037,13 +1061,8 @@ fn plan_service_account(layout: &Layout, opts: &Options) -> Result<PlanItem> {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Outcome {
-    pub kind: ItemKind,
-    pub name: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub node: Option<String>,
-    pub action: Action,
-    pub reason: String,
-    pub files: Vec<PathBuf>,
+    #[serde(flatten)]
+    pub decision: Decision,
     /// For certificates written or kept: what they hold, read back from the DER.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub certificate: Option<CertFacts>,
@@ -1076,7 +1095,7 @@ impl Plan {
     pub fn writes_anything(&self) -> bool {
         self.items
             .iter()
-            .any(|i| !matches!(i.action, Action::Reuse | Action::Skip))
+            .any(|i| !matches!(i.decision.action, Action::Reuse | Action::Skip))
     }
 
     pub fn execute(mut self) -> Result<Vec<Outcome>> {
@@ -1110,11 +1129,12 @@ impl Plan {
             .map(|(item, _)| item)
             .filter(|i| !matches!(i.work, Work::Nothing))
             .collect();
-        let durability = store::Durability::for_files(writing.iter().map(|i| i.files.len()).sum());
+        let durability =
+            store::Durability::for_files(writing.iter().map(|i| i.decision.files.len()).sum());
         let mut dirs: Vec<&Path> = Vec::new();
         for dir in writing
             .iter()
-            .flat_map(|i| &i.files)
+            .flat_map(|i| &i.decision.files)
             .filter_map(|f| f.parent())
         {
             if !dir.as_os_str().is_empty() && !dirs.contains(&dir) {
@@ -1218,7 +1238,7 @@ impl Plan {
         durability: store::Durability,
     ) -> Result<Realized> {
         let backup = |path: &Path| {
-            matches!(item.action, Action::Replace | Action::Renew)
+            matches!(item.decision.action, Action::Replace | Action::Renew)
                 .then(|| self.layout.backup_path(stamp, path))
         };
         let authority_for = |ca: &str| {
@@ -1236,6 +1256,7 @@ impl Plan {
         match &item.work {
             Work::Nothing => {
                 certificate = item
+                    .decision
                     .files
                     .iter()
                     .find(|f| f.extension().is_some_and(|e| e == "crt"))
@@ -1277,7 +1298,7 @@ impl Plan {
                 });
                 if ca.is_none() {
                     // A CA made now signs the leaves that follow it in the plan.
-                    let name = catalog::find(&item.name)
+                    let name = catalog::find(&item.decision.name)
                         .map(|p| p.name)
                         .expect("CA items are catalog profiles");
                     let key = take_key(new_key)?;
@@ -1371,16 +1392,11 @@ impl Plan {
             .collect::<Result<Vec<_>>>()?;
         Ok(Realized {
             outcome: Outcome {
-                kind: item.kind,
                 key_algorithm: certificate
                     .as_ref()
                     .and_then(|c| c.key_algorithm)
                     .or(item.key_algorithm),
-                name: item.name,
-                node: item.node,
-                action: item.action,
-                reason: item.reason,
-                files: item.files,
+                decision: item.decision,
                 certificate,
                 kubeconfig,
             },

@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use super::{Action, CaState, ItemKind, PlanItem, Request, Work, kubeconfig_ca};
+use super::{Action, CaState, Decision, ItemKind, PlanItem, Request, Work, kubeconfig_ca};
 use crate::pki::catalog::{self, KubeconfigPlacement, KubeconfigProfile, Profile};
 use crate::pki::cert::{self, CertFacts, CertSpec};
 use crate::pki::error::{Error, Result};
@@ -151,12 +151,14 @@ pub(super) fn plan(
     };
     let skip = |reason: String| -> Result<PlanItem> {
         Ok(PlanItem {
-            kind,
-            name: name.clone(),
-            node: (!node.is_empty()).then(|| node.clone()),
-            action: Action::Skip,
-            reason,
-            files: vec![path.clone()],
+            decision: Decision {
+                kind,
+                name: name.clone(),
+                node: (!node.is_empty()).then(|| node.clone()),
+                action: Action::Skip,
+                reason,
+                files: vec![path.clone()],
+            },
             spec: None,
             key_algorithm: None,
             work: Work::Nothing,
@@ -303,12 +305,14 @@ pub(super) fn plan(
         _ => vec![path.clone()],
     };
     Ok(PlanItem {
-        kind,
-        name,
-        node: (!node.is_empty()).then(|| node.clone()),
-        action: Action::Renew,
-        reason,
-        files,
+        decision: Decision {
+            kind,
+            name,
+            node: (!node.is_empty()).then(|| node.clone()),
+            action: Action::Renew,
+            reason,
+            files,
+        },
         spec: Some(spec),
         key_algorithm: Some(key_algorithm),
         work,
