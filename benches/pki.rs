@@ -17,10 +17,12 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, SamplingMode, criterion_group, criterion_main};
-use kubepki::pki::catalog::{self, ExtUsage, Profile};
+use kubepki::pki::catalog;
 use kubepki::pki::cert::{self, Authority, CertSpec};
 use kubepki::pki::keys::{self, KeyAlgorithm, PrivateKey};
-use kubepki::pki::names::{self, AltNames, Cluster, NodeSpec};
+use kubepki::pki::names::{self, Cluster, NodeSpec};
+use kubepki::pki::plan::{self, Options, Request, Want};
+use kubepki::pki::store::Layout;
 use time::OffsetDateTime;
 
 /// The cluster of the README example: `--node-name node-1 --apiserver-advertise-address
@@ -40,50 +42,57 @@ fn cluster() -> Cluster {
     }
 }
 
-/// Every certificate spec of `kubepki init` with kubeconfigs, in kubeadm's order: the catalog's
-/// CAs and control-plane leaves (each CA before its leaves), then the five kubeconfig client
-/// certificates. Each entry names its issuing CA (`None` for a self-signed CA).
+/// Every certificate spec of `kubepki init` with kubeconfigs, in kubeadm's order (each CA
+/// before its leaves, then the five kubeconfig client certificates), as the planner itself makes
+/// them: a plan for an `init` into a directory that does not exist (planning only reads). Each
+/// entry names its issuing CA (`None` for a self-signed CA).
 fn init_specs(now: OffsetDateTime) -> Vec<(&'static str, Option<&'static str>, CertSpec)> {
     let cluster = cluster();
     let node: NodeSpec = cluster.node_name.parse().expect("node name");
-    let (leaf_from, leaf_to) = cert::validity(now, cert::DEFAULT_VALIDITY);
-    let (ca_from, ca_to) = cert::validity(now, cert::DEFAULT_CA_VALIDITY);
-    let mut specs = Vec::new();
-    let wanted = |p: &&Profile| p.is_ca() || catalog::control_plane_leaves().any(|l| l == *p);
-    for profile in catalog::CATALOG.iter().filter(wanted) {
-        let is_ca = profile.is_ca();
-        let spec = CertSpec {
-            common_name: profile.common_name(&node.name),
-            organizations: profile
-                .organizations
-                .iter()
-                .map(|o| o.to_string())
-                .collect(),
-            alt_names: names::alt_names(profile, Some(&cluster), &node).expect("SANs"),
-            usages: profile.usages.to_vec(),
-            is_ca,
-            not_before: if is_ca { ca_from } else { leaf_from },
-            not_after: if is_ca { ca_to } else { leaf_to },
-        };
-        let issuer = (!is_ca).then(|| profile.issuer().name);
-        specs.push((profile.name, issuer, spec));
-    }
-    for kubeconfig in catalog::control_plane_kubeconfigs() {
-        let spec = CertSpec {
-            common_name: kubeconfig.common_name(&node.name),
-            organizations: kubeconfig
-                .organizations
-                .iter()
-                .map(|o| o.to_string())
-                .collect(),
-            alt_names: AltNames::default(),
-            usages: vec![ExtUsage::ClientAuth],
-            is_ca: false,
-            not_before: leaf_from,
-            not_after: leaf_to,
-        };
-        specs.push((kubeconfig.name, Some(catalog::KUBECONFIG_CA), spec));
-    }
+    let nowhere = std::env::temp_dir().join("kubepki-bench-plans-only-read-this");
+    let wants = catalog::CATALOG
+        .iter()
+        .filter(|p| p.scope != catalog::Scope::Node)
+        .map(|profile| Want::Cert {
+            profile,
+            node: node.clone(),
+        })
+        .chain(
+            catalog::control_plane_kubeconfigs().map(|profile| Want::Kubeconfig {
+                profile,
+                node: node.clone(),
+            }),
+        )
+        .collect();
+    let request = Request {
+        layout: Layout::new(nowhere.join("pki"), &nowhere),
+        cluster: Some(cluster),
+        wants,
+        options: Options {
+            key_algorithm: KeyAlgorithm::EcdsaP256,
+            validity: cert::DEFAULT_VALIDITY,
+            ca_validity: cert::DEFAULT_CA_VALIDITY,
+            force: false,
+            reuse_key: false,
+            keep_key_algorithm: false,
+            now,
+        },
+    };
+    let specs: Vec<_> = plan::plan(&request)
+        .expect("plan")
+        .items
+        .into_iter()
+        .map(|item| {
+            let spec = item.spec.expect("every item is created");
+            match catalog::find(&item.decision.name) {
+                Some(p) => (p.name, (!p.is_ca()).then(|| p.issuer().name), spec),
+                None => {
+                    let k = catalog::find_kubeconfig(&item.decision.name).expect("kubeconfig");
+                    (k.name, Some(catalog::KUBECONFIG_CA), spec)
+                }
+            }
+        })
+        .collect();
     assert_eq!(
         specs.len(),
         15,
