@@ -357,6 +357,8 @@ pub static KUBECONFIGS: &[KubeconfigProfile] = &[
 
 /// The CA that signs every kubeconfig client certificate.
 pub const KUBECONFIG_CA: &str = "ca";
+/// What every kubeconfig client certificate may be used for.
+pub const KUBECONFIG_USAGES: &[ExtUsage] = CLIENT;
 
 impl KubeconfigProfile {
     pub fn common_name(&self, node: &str) -> String {

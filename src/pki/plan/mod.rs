@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use time::{Duration, OffsetDateTime};
 
-use super::catalog::{self, ExtUsage, KubeconfigProfile, Profile, ServerRule};
+use super::catalog::{self, KubeconfigProfile, Profile, ServerRule};
 use super::cert::{self, Authority, CertFacts, CertSpec};
 use super::error::{Error, Result};
 use super::keys::{self, KeyAlgorithm, PrivateKey};
@@ -766,7 +766,7 @@ fn plan_kubeconfig(request: &Request, target: KubeconfigTarget, ca: &CaState) ->
         common_name: target.common_name.clone(),
         organizations: target.organizations.clone(),
         alt_names: Default::default(),
-        usages: vec![ExtUsage::ClientAuth],
+        usages: catalog::KUBECONFIG_USAGES.to_vec(),
         is_ca: false,
         not_before,
         not_after,
