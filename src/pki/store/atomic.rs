@@ -1,0 +1,127 @@
+//! Atomic, durable writes of single files: a temporary file beside its target, created with its
+//! final mode, fsynced; backups of what is replaced. The batch that renames them into place is in
+//! [`super::batch`].
+
+use std::fs::{self, File, Permissions};
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::{create_dir, exists, parent};
+use crate::pki::error::{Error, Result};
+
+/// The kinds of file kubepki writes, each with its mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FileKind {
+    PrivateKey,
+    Certificate,
+    /// sa.pub. kubeadm writes it 0600 through its key writer; it is not secret, so 0644.
+    PublicKey,
+    /// Kubeconfigs embed a private key.
+    Kubeconfig,
+}
+
+impl FileKind {
+    pub fn mode(self) -> u32 {
+        match self {
+            FileKind::PrivateKey | FileKind::Kubeconfig => 0o600,
+            FileKind::Certificate | FileKind::PublicKey => 0o644,
+        }
+    }
+
+    pub fn is_secret(self) -> bool {
+        self.mode() & 0o077 == 0
+    }
+}
+
+/// One file to write.
+#[derive(Debug)]
+pub struct FileWrite {
+    pub path: PathBuf,
+    pub kind: FileKind,
+    pub contents: Vec<u8>,
+    /// When the target exists, keep the old file here first.
+    pub backup: Option<PathBuf>,
+}
+
+/// Writes `w` to a new temporary file in `dir` and closes it; with `sync`, fsyncs it first.
+pub(super) fn write_temporary(w: &FileWrite, dir: &Path, sync: bool) -> Result<tempfile::TempPath> {
+    let name = w
+        .path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    // The mode is applied by open(2) itself: a secret is never on disk with wider permissions.
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".tmp")
+        .permissions(Permissions::from_mode(w.kind.mode()))
+        .tempfile_in(dir)
+        .map_err(|e| Error::io(dir, "create a temporary file in", e))?;
+    if !w.kind.is_secret() {
+        // Public files get exactly 0644 whatever the umask; widening an empty file is harmless.
+        tmp.as_file()
+            .set_permissions(Permissions::from_mode(w.kind.mode()))
+            .map_err(|e| Error::io(tmp.path(), "set permissions of", e))?;
+    }
+    tmp.write_all(&w.contents)
+        .and_then(|()| {
+            if sync {
+                tmp.as_file().sync_all()
+            } else {
+                Ok(())
+            }
+        })
+        .map_err(|e| Error::io(&w.path, "write", e))?;
+    // Closed now: a batch of thousands of staged files holds no descriptors.
+    Ok(tmp.into_temp_path())
+}
+
+pub(super) fn keep_backup(path: &Path, backup: &Path, sync: bool) -> Result<()> {
+    if exists(backup) {
+        // Never overwrite a backup: it may be the only copy of what it holds.
+        return Err(Error::conflict(
+            backup,
+            "a backup already exists here; not overwriting it",
+        ));
+    }
+    create_dir(parent(backup))?;
+    // A hard link keeps the old inode, mode and bytes exactly; copy where links are not possible.
+    if fs::hard_link(path, backup).is_err() {
+        let data = fs::read(path).map_err(|e| Error::io(path, "read", e))?;
+        let mode = fs::metadata(path)
+            .map(|m| m.permissions().mode() & 0o777)
+            .unwrap_or(0o600);
+        let kind = if mode & 0o077 == 0 {
+            FileKind::PrivateKey
+        } else {
+            FileKind::Certificate
+        };
+        let tmp = write_temporary(
+            &FileWrite {
+                path: backup.to_path_buf(),
+                kind,
+                contents: data,
+                backup: None,
+            },
+            parent(backup),
+            sync,
+        )?;
+        tmp.persist(backup)
+            .map_err(|e| Error::io(backup, "write backup", e.error))?;
+    }
+    // Backups live on the same filesystem as what they back up; a large batch syncs it whole.
+    if sync {
+        sync_dir(parent(backup))?;
+    }
+    Ok(())
+}
+
+pub(super) fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io(dir, "sync directory", e))
+}

@@ -1,0 +1,132 @@
+//! Where every file of the tree lives: the certificate directory (kubeadm's `certificatesDir`),
+//! per-node directories, the kubeconfig directory, and the backups.
+
+use std::path::{Path, PathBuf};
+
+use super::{exists, parent};
+use crate::pki::catalog::{
+    KubeconfigPlacement, KubeconfigProfile, Profile, SERVICE_ACCOUNT_KEY_BASE,
+};
+
+/// Where per-node certificates live below the certificate directory: `kubelet/<node>/`.
+pub const NODE_DIR: &str = "kubelet";
+/// Where per-node kubeconfigs live below the kubeconfig directory: `nodes/<node>/`.
+pub const NODE_KUBECONFIG_DIR: &str = "nodes";
+/// Where replaced files are kept, below the certificate directory for PKI files and below the
+/// kubeconfig directory for kubeconfigs: `kubepki-backup/<time>/`.
+pub const BACKUP_DIR: &str = "kubepki-backup";
+
+/// The layout of a certificate directory (kubeadm's `certificatesDir`) and of the kubeconfig
+/// directory (kubeadm's `/etc/kubernetes`).
+#[derive(Debug, Clone)]
+pub struct Layout {
+    cert_dir: PathBuf,
+    kubeconfig_dir: PathBuf,
+}
+
+impl Layout {
+    pub fn new(cert_dir: impl Into<PathBuf>, kubeconfig_dir: impl Into<PathBuf>) -> Self {
+        Layout {
+            cert_dir: cert_dir.into(),
+            kubeconfig_dir: kubeconfig_dir.into(),
+        }
+    }
+
+    /// kubeadm keeps the PKI in `/etc/kubernetes/pki` and the kubeconfigs in `/etc/kubernetes`:
+    /// by default the kubeconfig directory is the certificate directory's parent.
+    pub fn default_kubeconfig_dir(cert_dir: &Path) -> PathBuf {
+        match cert_dir.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        }
+    }
+
+    pub fn cert_dir(&self) -> &Path {
+        &self.cert_dir
+    }
+
+    pub fn kubeconfig_dir(&self) -> &Path {
+        &self.kubeconfig_dir
+    }
+
+    pub fn kubeconfig_path(&self, profile: &KubeconfigProfile, node: &str) -> PathBuf {
+        match profile.placement {
+            KubeconfigPlacement::ControlPlane => self.kubeconfig_dir.join(profile.file_name),
+            KubeconfigPlacement::PerNode => self
+                .kubeconfig_dir
+                .join(NODE_KUBECONFIG_DIR)
+                .join(node)
+                .join(profile.file_name),
+        }
+    }
+
+    /// The path stem of a profile's files; per-node profiles live in the node's directory.
+    fn stem(&self, profile: &Profile, node: &str) -> PathBuf {
+        if profile.per_node() {
+            self.cert_dir
+                .join(NODE_DIR)
+                .join(node)
+                .join(profile.base_name)
+        } else {
+            self.cert_dir.join(profile.base_name)
+        }
+    }
+
+    pub fn cert_path(&self, profile: &Profile, node: &str) -> PathBuf {
+        with_extension(self.stem(profile, node), "crt")
+    }
+
+    pub fn key_path(&self, profile: &Profile, node: &str) -> PathBuf {
+        with_extension(self.stem(profile, node), "key")
+    }
+
+    pub fn sa_key(&self) -> PathBuf {
+        self.cert_dir
+            .join(format!("{SERVICE_ACCOUNT_KEY_BASE}.key"))
+    }
+
+    pub fn sa_pub(&self) -> PathBuf {
+        self.cert_dir
+            .join(format!("{SERVICE_ACCOUNT_KEY_BASE}.pub"))
+    }
+
+    /// `stamp`, or `stamp-2`, `stamp-3`, ... : the first name no backup directory uses yet.
+    pub fn unique_backup_stamp(&self, stamp: &str) -> String {
+        let taken = |s: &str| {
+            exists(&self.cert_dir.join(BACKUP_DIR).join(s))
+                || exists(&self.kubeconfig_dir.join(BACKUP_DIR).join(s))
+        };
+        let mut candidate = stamp.to_string();
+        let mut n = 1;
+        while taken(&candidate) {
+            n += 1;
+            candidate = format!("{stamp}-{n}");
+        }
+        candidate
+    }
+
+    /// Where a file replaced in the run stamped `stamp` is kept: below the certificate
+    /// directory, the kubeconfig directory, or (for a file elsewhere) the file's own directory,
+    /// with its path relative to that root.
+    pub fn backup_path(&self, stamp: &str, file: &Path) -> PathBuf {
+        let (root, relative) = if let Ok(rel) = file.strip_prefix(&self.cert_dir) {
+            (self.cert_dir.as_path(), rel)
+        } else if let Ok(rel) = file.strip_prefix(&self.kubeconfig_dir) {
+            (self.kubeconfig_dir.as_path(), rel)
+        } else {
+            (
+                parent(file),
+                Path::new(file.file_name().unwrap_or_default()),
+            )
+        };
+        root.join(BACKUP_DIR).join(stamp).join(relative)
+    }
+}
+
+// `Path::with_extension` would cut "etcd/ca" fine but also a node name with dots; append instead.
+fn with_extension(stem: PathBuf, ext: &str) -> PathBuf {
+    let mut s = stem.into_os_string();
+    s.push(".");
+    s.push(ext);
+    PathBuf::from(s)
+}

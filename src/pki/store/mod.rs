@@ -1,0 +1,246 @@
+//! The on-disk layout, and the only code that writes files.
+//!
+//! [`Layout`] knows where every file lives. [`commit`] writes a batch of files the safe way:
+//! each one into a temporary file in its target directory, created with its final mode (0600 for
+//! anything secret, so a key is never readable by others, not even for a moment), fsynced, then
+//! renamed over the target, and the directory fsynced. Every temporary file of the batch is
+//! written before the first rename, so a failure while writing (a full disk, a permission
+//! problem) leaves the tree as it was. A file that is replaced is first hard-linked into a backup
+//! directory.
+
+mod atomic;
+mod batch;
+mod journal;
+mod layout;
+mod lock;
+
+use std::fs::{self, DirBuilder};
+use std::io::ErrorKind as IoKind;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::Path;
+
+use super::error::{Error, Result};
+
+pub use atomic::{FileKind, FileWrite};
+#[cfg(feature = "test-hooks")]
+pub use batch::inject_crash_after_renames;
+pub use batch::{Durability, Staged, commit, commit_staged, create_dirs, remove_empty_dirs, stage};
+pub use journal::{JOURNAL, interrupted, recover, remove_stale_temporaries};
+pub use layout::{BACKUP_DIR, Layout, NODE_DIR, NODE_KUBECONFIG_DIR};
+pub use lock::Lock;
+
+/// The names of the directories in `dir`, sorted; empty when `dir` does not exist.
+pub fn subdirectories(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Reads a file, `None` when it does not exist.
+pub fn read_optional(path: &Path) -> Result<Option<Vec<u8>>> {
+    match fs::read(path) {
+        Ok(data) => Ok(Some(data)),
+        Err(e) if e.kind() == IoKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io(path, "read", e)),
+    }
+}
+
+pub fn exists(path: &Path) -> bool {
+    fs::symlink_metadata(path).is_ok()
+}
+
+/// Creates a directory and its missing parents with mode 0755.
+pub fn create_dir(dir: &Path) -> Result<()> {
+    DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(dir)
+        .map_err(|e| Error::io(dir, "create directory", e))
+}
+
+/// The directory a file is in (`.` for a bare file name).
+pub fn parent_dir(path: &Path) -> &Path {
+    parent(path)
+}
+
+fn parent(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    #[test]
+    fn writes_with_modes_and_keeps_backups() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("etcd/server.key");
+        let crt = dir.path().join("etcd/server.crt");
+        let batch = |k: &str, c: &str, backup: bool| {
+            vec![
+                FileWrite {
+                    path: key.clone(),
+                    kind: FileKind::PrivateKey,
+                    contents: k.into(),
+                    backup: backup.then(|| dir.path().join("b/server.key")),
+                },
+                FileWrite {
+                    path: crt.clone(),
+                    kind: FileKind::Certificate,
+                    contents: c.into(),
+                    backup: backup.then(|| dir.path().join("b/server.crt")),
+                },
+            ]
+        };
+        commit(&batch("k1", "c1", false), dir.path()).unwrap();
+        assert_eq!(fs::metadata(&key).unwrap().mode() & 0o777, 0o600);
+        assert_eq!(fs::metadata(&crt).unwrap().mode() & 0o777, 0o644);
+        assert_eq!(
+            fs::metadata(dir.path().join("etcd")).unwrap().mode() & 0o777,
+            0o755
+        );
+        commit(&batch("k2", "c2", true), dir.path()).unwrap();
+        assert_eq!(fs::read_to_string(&key).unwrap(), "k2");
+        assert_eq!(
+            fs::read_to_string(dir.path().join("b/server.key")).unwrap(),
+            "k1"
+        );
+        assert_eq!(
+            fs::read_to_string(dir.path().join("b/server.crt")).unwrap(),
+            "c1"
+        );
+        // No temporary files are left behind.
+        let leftovers: Vec<_> = fs::read_dir(dir.path().join("etcd"))
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty());
+    }
+
+    #[test]
+    fn a_failed_batch_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("ca.crt");
+        fs::write(&good, "old").unwrap();
+        // A path below a regular file cannot be created: staging fails before any rename.
+        let bad = good.join("impossible.key");
+        let err = commit(
+            &[
+                FileWrite {
+                    path: good.clone(),
+                    kind: FileKind::Certificate,
+                    contents: b"new".to_vec(),
+                    backup: None,
+                },
+                FileWrite {
+                    path: bad,
+                    kind: FileKind::PrivateKey,
+                    contents: b"x".to_vec(),
+                    backup: None,
+                },
+            ],
+            dir.path(),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("ca.crt: cannot create directory"),
+            "{err}"
+        );
+        assert_eq!(fs::read_to_string(&good).unwrap(), "old");
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["ca.crt"], "the staged temporary file is removed");
+    }
+
+    #[test]
+    fn a_crash_between_renames_is_completed_by_recovery() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("apiserver.key");
+        let crt = dir.path().join("apiserver.crt");
+        fs::write(&key, "old key").unwrap();
+        fs::write(&crt, "old cert").unwrap();
+        let batch = [
+            FileWrite {
+                path: key.clone(),
+                kind: FileKind::PrivateKey,
+                contents: b"new key".to_vec(),
+                backup: None,
+            },
+            FileWrite {
+                path: crt.clone(),
+                kind: FileKind::Certificate,
+                contents: b"new cert".to_vec(),
+                backup: None,
+            },
+        ];
+        inject_crash_after_renames(Some(1));
+        assert!(commit(&batch, dir.path()).is_err());
+        // Torn: a new key beside the old certificate, and the journal saying how to finish.
+        assert_eq!(fs::read_to_string(&key).unwrap(), "new key");
+        assert_eq!(fs::read_to_string(&crt).unwrap(), "old cert");
+        assert!(interrupted(dir.path()));
+        assert_eq!(recover(dir.path()).unwrap(), Some(2));
+        assert_eq!(fs::read_to_string(&crt).unwrap(), "new cert");
+        assert_eq!(fs::metadata(&crt).unwrap().mode() & 0o777, 0o644);
+        assert_eq!(fs::metadata(&key).unwrap().mode() & 0o777, 0o600);
+        assert!(!interrupted(dir.path()));
+        assert_eq!(recover(dir.path()).unwrap(), None);
+    }
+
+    #[test]
+    fn stale_temporaries_are_swept_but_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir_all(dir.path().join("etcd")).unwrap();
+        fs::create_dir_all(dir.path().join(BACKUP_DIR)).unwrap();
+        for f in [
+            ".ca.key.AbC123.tmp",
+            "etcd/.peer.crt.x9Yz01.tmp",
+            "ca.crt",
+            ".hidden",
+            "notes.tmp",
+        ] {
+            fs::write(dir.path().join(f), "x").unwrap();
+        }
+        fs::write(dir.path().join(BACKUP_DIR).join(".ca.key.AbC123.tmp"), "x").unwrap();
+        assert_eq!(remove_stale_temporaries(dir.path(), false), 1);
+        assert_eq!(remove_stale_temporaries(dir.path(), true), 1);
+        assert!(dir.path().join("ca.crt").exists());
+        assert!(dir.path().join(".hidden").exists());
+        assert!(dir.path().join("notes.tmp").exists());
+        assert!(
+            dir.path()
+                .join(BACKUP_DIR)
+                .join(".ca.key.AbC123.tmp")
+                .exists()
+        );
+    }
+
+    #[test]
+    fn a_held_lock_names_its_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = Lock::acquire(dir.path(), std::time::Duration::ZERO).unwrap();
+        // flock locks belong to open file descriptions: a second open in the same process
+        // conflicts like another process would.
+        let err = Lock::acquire(dir.path(), std::time::Duration::from_millis(100)).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains(&format!("pid {}", std::process::id())),
+            "{err}"
+        );
+        drop(first);
+        Lock::acquire(dir.path(), std::time::Duration::ZERO).unwrap();
+    }
+}
