@@ -19,9 +19,11 @@ use std::time::Duration;
 use criterion::{Criterion, SamplingMode, criterion_group, criterion_main};
 use kubepki::pki::catalog;
 use kubepki::pki::cert::{self, Authority, CertSpec};
+use kubepki::pki::inventory::Inventory;
 use kubepki::pki::keys::{self, KeyAlgorithm, PrivateKey};
 use kubepki::pki::names::{self, Cluster, NodeSpec};
 use kubepki::pki::plan::{self, Options, Request, Want};
+use kubepki::pki::selection::Selection;
 use kubepki::pki::store::Layout;
 use time::OffsetDateTime;
 
@@ -50,19 +52,11 @@ fn init_specs(now: OffsetDateTime) -> Vec<(&'static str, Option<&'static str>, C
     let cluster = cluster();
     let node: NodeSpec = cluster.node_name.parse().expect("node name");
     let nowhere = std::env::temp_dir().join("kubepki-bench-plans-only-read-this");
-    let wants = catalog::CATALOG
-        .iter()
-        .filter(|p| p.scope != catalog::Scope::Node)
-        .map(|profile| Want::Cert {
-            profile,
-            node: node.clone(),
-        })
-        .chain(
-            catalog::control_plane_kubeconfigs().map(|profile| Want::Kubeconfig {
-                profile,
-                node: node.clone(),
-            }),
-        )
+    // init's own list, less the service-account key pair (a key, not a certificate).
+    let wants = Selection::new(false)
+        .init(&node)
+        .into_iter()
+        .filter(|w| !matches!(w, Want::ServiceAccount))
         .collect();
     let request = Request {
         layout: Layout::new(nowhere.join("pki"), &nowhere),
@@ -78,7 +72,8 @@ fn init_specs(now: OffsetDateTime) -> Vec<(&'static str, Option<&'static str>, C
             now,
         },
     };
-    let specs: Vec<_> = plan::plan(&request)
+    let inventory = Inventory::read(&request.layout, &request.files());
+    let specs: Vec<_> = plan::plan(&request, &inventory)
         .expect("plan")
         .items
         .into_iter()

@@ -397,6 +397,21 @@ pub fn encode_pem(label: &str, der: impl Into<Vec<u8>>) -> String {
     )
 }
 
+impl PrivateKey {
+    /// A second handle on the same key (re-loaded from its PKCS#8 encoding): the inventory keeps
+    /// what it read, and a plan takes its own copy of the keys it signs with or keeps.
+    pub fn duplicate(&self) -> std::result::Result<Self, String> {
+        let pkcs8 = rustls_pki_types::PrivatePkcs8KeyDer::from(self.pair.serialized_der());
+        let pair =
+            KeyPair::from_pkcs8_der_and_sign_algo(&pkcs8, self.algorithm.signature_algorithm())
+                .map_err(|e| format!("the key does not load: {e}"))?;
+        Ok(PrivateKey {
+            algorithm: self.algorithm,
+            pair,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

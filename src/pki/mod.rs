@@ -6,10 +6,12 @@ pub mod cert;
 pub mod duration;
 pub mod error;
 pub mod expiration;
+pub mod inventory;
 pub mod keys;
 pub mod kubeconfig;
 pub mod names;
 pub mod plan;
+pub mod selection;
 pub mod store;
 
 pub use error::{Error, ErrorKind, Result};

@@ -6,13 +6,15 @@
 
 use std::path::PathBuf;
 
-use super::{Action, CaState, Decision, ItemKind, PlanItem, Request, Work, kubeconfig_ca};
-use crate::pki::catalog::{self, KubeconfigPlacement, KubeconfigProfile, Profile};
+use super::authority::{CaFiles, CaState};
+use super::{Action, Decision, ItemKind, PlanItem, Request, Work};
+use crate::pki::catalog::{KubeconfigPlacement, KubeconfigProfile, Profile};
 use crate::pki::cert::{self, CertFacts, CertSpec};
 use crate::pki::error::{Error, Result};
+use crate::pki::inventory::{Found, Inventory, Wanted, kubeconfig_ca};
 use crate::pki::keys::PrivateKey;
 use crate::pki::kubeconfig::Kubeconfig;
-use crate::pki::store::{self, Layout, NODE_DIR, NODE_KUBECONFIG_DIR};
+use crate::pki::store::Layout;
 
 /// Something `renew` can renew.
 #[derive(Debug, Clone)]
@@ -36,84 +38,13 @@ impl Target {
             Target::Kubeconfig { .. } => kubeconfig_ca(),
         }
     }
-}
 
-/// Why `renew ca` is refused.
-pub const CA_ROTATION: &str = "CA certificates are not renewed by `kubepki renew`: replacing a CA \
-     is CA rotation, a separate operation (every component must trust the new CA before it signs \
-     anything; see the Kubernetes docs, \"Manual rotation of CA certificates\")";
-
-/// The targets a user-facing name stands for: a catalog certificate name, `kubelet` (both
-/// kubelet certificates of every node), a kubeconfig file or profile name (`admin.conf`,
-/// `admin`), or `all`. Per-node targets cover `nodes`, or every node found on disk.
-pub fn targets(
-    name: &str,
-    layout: &Layout,
-    nodes: &[String],
-) -> std::result::Result<Vec<Target>, String> {
-    let node_dirs = |root: PathBuf| -> Vec<String> {
-        if nodes.is_empty() {
-            store::subdirectories(&root)
-        } else {
-            nodes.to_vec()
-        }
-    };
-    let cert_nodes = || node_dirs(layout.cert_dir().join(NODE_DIR));
-    let kubeconfig_nodes = || node_dirs(layout.kubeconfig_dir().join(NODE_KUBECONFIG_DIR));
-    let cert = |profile: &'static Profile| -> Vec<Target> {
-        if profile.per_node() {
-            cert_nodes()
-                .into_iter()
-                .map(|node| Target::Cert { profile, node })
-                .collect()
-        } else {
-            vec![Target::Cert {
-                profile,
-                node: String::new(),
-            }]
-        }
-    };
-    let kubeconfig = |profile: &'static KubeconfigProfile| -> Vec<Target> {
-        match profile.placement {
-            KubeconfigPlacement::ControlPlane => vec![Target::Kubeconfig {
-                profile,
-                node: String::new(),
-            }],
-            KubeconfigPlacement::PerNode => kubeconfig_nodes()
-                .into_iter()
-                .map(|node| Target::Kubeconfig { profile, node })
-                .collect(),
-        }
-    };
-    match name {
-        "all" => Ok(catalog::CATALOG
-            .iter()
-            .filter(|p| !p.is_ca())
-            .flat_map(cert)
-            .chain(catalog::KUBECONFIGS.iter().flat_map(kubeconfig))
-            .collect()),
-        "kubelet" => Ok(catalog::node_leaves().flat_map(cert).collect()),
-        _ => {
-            if let Some(p) = catalog::find(name) {
-                return if p.is_ca() {
-                    Err(CA_ROTATION.to_string())
-                } else {
-                    Ok(cert(p))
-                };
-            }
-            let by_file = catalog::KUBECONFIGS
-                .iter()
-                .find(|k| k.placement == KubeconfigPlacement::ControlPlane && k.file_name == name);
-            match by_file.or_else(|| catalog::find_kubeconfig(name)) {
-                Some(k) => Ok(kubeconfig(k)),
-                None => Err(format!(
-                    "unknown name {name:?}; expected one of: {}, kubelet, {}, node-kubelet, all",
-                    catalog::leaf_names().join(", "),
-                    catalog::control_plane_kubeconfigs()
-                        .map(|k| k.file_name)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )),
+    /// The files renewing this target reads.
+    pub fn wanted(&self, layout: &Layout) -> Wanted {
+        match self {
+            Target::Cert { profile, node } => Wanted::Pair(profile, node.clone()),
+            Target::Kubeconfig { profile, node } => {
+                Wanted::Kubeconfig(layout.kubeconfig_path(profile, node))
             }
         }
     }
@@ -123,17 +54,19 @@ pub fn targets(
 /// errors when the target was asked for by name.
 pub(super) fn plan(
     request: &Request,
+    inventory: &Inventory,
     target: &Target,
     explicit: bool,
-    ca: &CaState,
+    (ca, ca_files): (&CaState, CaFiles<'_>),
 ) -> Result<PlanItem> {
     let layout = &request.layout;
-    let (name, node, path, key_path) = match target {
+    let (name, node, path, key_path, kind) = match target {
         Target::Cert { profile, node } => (
             profile.name.to_string(),
             node,
             layout.cert_path(profile, node),
             Some(layout.key_path(profile, node)),
+            ItemKind::Certificate,
         ),
         Target::Kubeconfig { profile, node } => (
             match profile.placement {
@@ -143,11 +76,8 @@ pub(super) fn plan(
             node,
             layout.kubeconfig_path(profile, node),
             None,
+            ItemKind::Kubeconfig,
         ),
-    };
-    let kind = match target {
-        Target::Cert { .. } => ItemKind::Certificate,
-        Target::Kubeconfig { .. } => ItemKind::Kubeconfig,
     };
     let skip = |reason: String| -> Result<PlanItem> {
         Ok(PlanItem {
@@ -174,10 +104,15 @@ pub(super) fn plan(
             skip(why)
         }
     };
-    if !store::exists(&path) {
+    let present = match target {
+        Target::Cert { profile, node } => inventory
+            .pair(profile, node)
+            .is_some_and(|p| p.cert.exists()),
+        Target::Kubeconfig { .. } => inventory.kubeconfig(&path).is_some_and(Found::exists),
+    };
+    if !present {
         return refuse("missing".into());
     }
-    let ca_cert = layout.cert_path(target.ca(), "");
     match ca {
         CaState::External { .. } => {
             return refuse(format!(
@@ -185,66 +120,74 @@ pub(super) fn plan(
                 target.ca().name
             ));
         }
-        CaState::Missing | CaState::Unusable => {
+        CaState::Missing => {
             return Err(Error::bad_file(
-                &ca_cert,
+                ca_files.cert,
                 format!("cannot renew {name}: its CA is missing"),
             ));
         }
         CaState::New | CaState::Loaded { .. } => {}
     }
-    let data = store::read_optional(&path)?.unwrap_or_default();
+    let reuse = request.options.reuse_key;
 
     // The certificate to copy, the key it has, and (for kubeconfigs) the file to rewrite.
     let (facts, old_key, config) = match target {
-        Target::Cert { .. } => {
-            let chain = cert::certs_from_pem(&data).map_err(|e| Error::bad_file(&path, e))?;
-            let facts = CertFacts::from_der(&chain[0]).map_err(|e| Error::bad_file(&path, e))?;
-            let key_path = key_path.as_ref().expect("certificates have a key file");
-            let key = || -> std::result::Result<PrivateKey, String> {
-                let pem = std::fs::read(key_path).map_err(|e| format!("cannot read it: {e}"))?;
-                PrivateKey::from_pem(&pem)
+        Target::Cert { profile, node } => {
+            let pair = inventory
+                .pair(profile, node)
+                .ok_or_else(|| Error::Crypto("internal: not read".into()))?;
+            let facts = match &pair.cert {
+                Found::Present(c) => c.facts.clone(),
+                Found::Broken(p) => return Err(p.to_error(&path)),
+                Found::Missing => return refuse("missing".into()),
             };
-            let key = if request.options.reuse_key {
-                Some(key().map_err(|e| Error::bad_file(key_path, e))?)
-            } else {
-                None
+            let key_path = &pair.key_path;
+            let key = match (&pair.key, reuse) {
+                (_, false) => None,
+                (Found::Present(k), true) => Some(
+                    k.key
+                        .duplicate()
+                        .map_err(|e| Error::bad_file(key_path, e))?,
+                ),
+                (Found::Missing, true) => {
+                    return Err(Error::bad_file(
+                        key_path,
+                        "cannot read it: it does not exist",
+                    ));
+                }
+                (Found::Broken(p), true) => return Err(p.to_error(key_path)),
             };
             (facts, key, None)
         }
         Target::Kubeconfig { .. } => {
-            let config = Kubeconfig::parse(&data).map_err(|e| Error::bad_file(&path, e))?;
-            let current = config.current().map_err(|e| Error::bad_file(&path, e))?;
-            if current.user.client_certificate_data.is_none() {
-                if let Some(file) = &current.user.client_certificate {
-                    return refuse(format!(
-                        "its client certificate is the file {file}, which the kubelet rotates itself"
-                    ));
-                }
-                return Err(Error::bad_file(
-                    &path,
-                    "has no embedded client certificate to renew",
+            let file = match inventory.kubeconfig(&path) {
+                Some(Found::Present(f)) => f,
+                Some(Found::Broken(p)) => return Err(p.to_error(&path)),
+                _ => return refuse("missing".into()),
+            };
+            let current = file
+                .current
+                .as_ref()
+                .map_err(|e| Error::bad_file(&path, e.clone()))?;
+            if let Some(file) = &current.client_certificate_file {
+                return refuse(format!(
+                    "its client certificate is the file {file}, which the kubelet rotates itself"
                 ));
             }
-            let dir = store::parent_dir(&path);
-            let pem = current
-                .client_cert_pem(dir)
-                .map_err(|e| Error::bad_file(&path, e))?;
-            let chain = cert::certs_from_pem(&pem)
+            let (_, facts) = current
+                .client
+                .as_ref()
                 .map_err(|e| Error::bad_file(&path, format!("client certificate: {e}")))?;
-            let facts = CertFacts::from_der(&chain[0]).map_err(|e| Error::bad_file(&path, e))?;
-            let key = if request.options.reuse_key {
-                let pem = current
-                    .client_key_pem(dir)
-                    .map_err(|e| Error::bad_file(&path, e))?;
-                Some(
-                    PrivateKey::from_pem(&pem)
-                        .map_err(|e| Error::bad_file(&path, format!("client key: {e}")))?,
-                )
+            let key = if reuse {
+                let key = current
+                    .client_key
+                    .as_ref()
+                    .map_err(|e| Error::bad_file(&path, format!("client key: {e}")))?;
+                Some(key.duplicate().map_err(|e| Error::bad_file(&path, e))?)
             } else {
                 None
             };
-            (facts, key, Some(config))
+            (facts.clone(), key, Some(file.config.clone()))
         }
     };
     if let Some(key) = &old_key
@@ -255,7 +198,29 @@ pub(super) fn plan(
             "--reuse-key: the key does not match the certificate",
         ));
     }
+    let item = renewal(request, &facts, old_key, target, path, key_path, config)?;
+    Ok(PlanItem {
+        decision: Decision {
+            kind,
+            name,
+            node: (!node.is_empty()).then(|| node.clone()),
+            ..item.decision
+        },
+        ..item
+    })
+}
 
+/// The renewal of a certificate with `facts`: same identity, fresh validity, the kept or a new
+/// key.
+fn renewal(
+    request: &Request,
+    facts: &CertFacts,
+    old_key: Option<PrivateKey>,
+    target: &Target,
+    path: PathBuf,
+    key_path: Option<PathBuf>,
+    config: Option<Kubeconfig>,
+) -> Result<PlanItem> {
     let opts = &request.options;
     let (not_before, not_after) = cert::validity(opts.now, opts.validity);
     let spec = CertSpec {
@@ -281,34 +246,41 @@ pub(super) fn plan(
             "new key"
         }
     );
-    let work = match (target, config) {
-        (Target::Cert { .. }, _) => Work::Cert {
-            ca: Some(target.ca().name),
-            cert_path: path.clone(),
-            key_path: key_path.clone().expect("certificates have a key file"),
-            reuse_key: old_key,
-        },
-        (Target::Kubeconfig { .. }, Some(config)) => Work::RenewKubeconfig {
-            path: path.clone(),
-            config: Box::new(config),
-            reuse_key: old_key,
-        },
-        (Target::Kubeconfig { .. }, None) => unreachable!("a kubeconfig target was parsed"),
-    };
-    let files = match (&work, &key_path) {
-        (
-            Work::Cert {
-                reuse_key: None, ..
-            },
-            Some(k),
-        ) => vec![k.clone(), path.clone()],
-        _ => vec![path.clone()],
+    let (work, files) = match (target, config, key_path) {
+        (Target::Cert { .. }, _, Some(key_path)) => {
+            let files = if old_key.is_none() {
+                vec![key_path.clone(), path.clone()]
+            } else {
+                vec![path.clone()]
+            };
+            let work = Work::Cert {
+                ca: Some(target.ca().name),
+                cert_path: path,
+                key_path,
+                reuse_key: old_key,
+            };
+            (work, files)
+        }
+        (Target::Kubeconfig { .. }, Some(config), _) => {
+            let files = vec![path.clone()];
+            let work = Work::RenewKubeconfig {
+                path,
+                config: Box::new(config),
+                reuse_key: old_key,
+            };
+            (work, files)
+        }
+        _ => {
+            return Err(Error::Crypto(
+                "internal: a renewal without its files".into(),
+            ));
+        }
     };
     Ok(PlanItem {
         decision: Decision {
-            kind,
-            name,
-            node: (!node.is_empty()).then(|| node.clone()),
+            kind: ItemKind::Certificate,
+            name: String::new(),
+            node: None,
             action: Action::Renew,
             reason,
             files,

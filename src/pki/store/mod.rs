@@ -42,12 +42,85 @@ pub fn subdirectories(dir: &Path) -> Vec<String> {
     names
 }
 
-/// Reads a file, `None` when it does not exist.
+/// The largest file kubepki reads: far above any real PEM file or kubeconfig (a kubeconfig with
+/// a few embedded certificates is under 20 KiB), far below what would hurt to hold in memory.
+pub const MAX_FILE_SIZE: u64 = 1 << 20;
+
+/// A file's bytes and the facts of its inode that matter for trust.
+#[derive(Debug, Clone)]
+pub struct FileData {
+    pub bytes: Vec<u8>,
+    /// Permission bits (`st_mode & 0o7777`).
+    pub mode: u32,
+    pub uid: u32,
+}
+
+/// Reads a file, `None` when it does not exist. Only regular files are read (a FIFO, a device or
+/// a directory is refused without blocking: the file is opened with `O_NONBLOCK` and checked
+/// with `fstat` before any read), and at most [`MAX_FILE_SIZE`] bytes.
+pub fn read_file(path: &Path) -> Result<Option<FileData>> {
+    use std::io::Read;
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let file = match fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == IoKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io(path, "read", e)),
+    };
+    let meta = file.metadata().map_err(|e| Error::io(path, "stat", e))?;
+    if !meta.file_type().is_file() {
+        return Err(Error::bad_file(
+            path,
+            format!("is not a regular file (it is {})", describe_type(&meta)),
+        ));
+    }
+    if meta.len() > MAX_FILE_SIZE {
+        return Err(Error::bad_file(path, too_large()));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(MAX_FILE_SIZE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io(path, "read", e))?;
+    if bytes.len() as u64 > MAX_FILE_SIZE {
+        return Err(Error::bad_file(path, too_large()));
+    }
+    Ok(Some(FileData {
+        bytes,
+        mode: meta.mode() & 0o7777,
+        uid: meta.uid(),
+    }))
+}
+
+/// Reads a file as [`read_file`] does, `None` when it does not exist.
 pub fn read_optional(path: &Path) -> Result<Option<Vec<u8>>> {
-    match fs::read(path) {
-        Ok(data) => Ok(Some(data)),
-        Err(e) if e.kind() == IoKind::NotFound => Ok(None),
-        Err(e) => Err(Error::io(path, "read", e)),
+    Ok(read_file(path)?.map(|f| f.bytes))
+}
+
+fn too_large() -> String {
+    format!(
+        "is larger than {} KiB, far more than any certificate, key or kubeconfig",
+        MAX_FILE_SIZE / 1024
+    )
+}
+
+fn describe_type(meta: &fs::Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    let t = meta.file_type();
+    if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "not a regular file"
     }
 }
 

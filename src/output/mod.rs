@@ -5,11 +5,18 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::cli::OutputFormat;
 use crate::pki::catalog::ExtUsage;
 use crate::pki::expiration;
 use crate::pki::plan::{Action, ItemKind, Outcome, Plan, PlanItem};
 use crate::pki::store::Layout;
+
+/// How results are printed: text for people, JSON or YAML for scripts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+    Yaml,
+}
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -1,0 +1,91 @@
+//! `kubepki check-expiration [PATH...]`: kubeadm's `certs check-expiration`, with exit codes.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use time::OffsetDateTime;
+
+use super::settings::{DEFAULT_CERT_DIR, load_config, pick};
+use crate::exit::ExitStatus;
+use crate::output::{self, OutputFormat};
+use crate::pki::duration::parse_duration;
+use crate::pki::expiration;
+use crate::pki::selection::Selection;
+use crate::pki::store::Layout;
+
+#[derive(Debug, Args)]
+pub struct CheckExpirationArgs {
+    /// Extra certificate files, PEM bundles, kubeconfigs or directories (scanned recursively),
+    /// e.g. /var/lib/kubelet/pki.
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+
+    /// A kubeadm configuration file: its certificatesDir is checked, and with etcd.external
+    /// the etcd certificates are not expected.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// The certificate directory (default: /etc/kubernetes/pki, unless only PATHs are given).
+    #[arg(long, value_name = "DIR")]
+    pub cert_dir: Option<PathBuf>,
+
+    /// The kubeconfig directory (default: the parent of the certificate directory).
+    #[arg(long, value_name = "DIR")]
+    pub kubeconfig_dir: Option<PathBuf>,
+
+    /// Mark certificates that expire within this time as `warning`.
+    #[arg(long, value_name = "DUR", default_value = "30d", value_parser = parse_duration)]
+    pub warn_within: time::Duration,
+
+    /// Exit with code 5 when a certificate expires within this time (expired ones always do).
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub fail_within: Option<time::Duration>,
+
+    /// Output format: text (kubeadm's tables), or json or yaml (schema in the README).
+    #[arg(short = 'o', long, value_enum, default_value = "text")]
+    pub output: OutputFormat,
+}
+
+pub(super) fn run(a: &CheckExpirationArgs, now: OffsetDateTime) -> anyhow::Result<ExitStatus> {
+    let config = load_config(a.config.as_ref())?;
+    let c = config.as_ref();
+    let cert_dir = pick(
+        a.cert_dir.clone(),
+        "--cert-dir",
+        c.and_then(|c| c.cert_dir.clone()),
+        "certificatesDir",
+        c,
+    )?;
+    // With only PATHs given, check just those; the kubeadm tree is checked by default or when
+    // asked for with --cert-dir/--kubeconfig-dir/--config.
+    let tree = a.paths.is_empty() || cert_dir.is_some() || a.kubeconfig_dir.is_some();
+    let layout = tree.then(|| {
+        let cert_dir = cert_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_CERT_DIR));
+        let kubeconfig_dir = a
+            .kubeconfig_dir
+            .clone()
+            .unwrap_or_else(|| Layout::default_kubeconfig_dir(&cert_dir));
+        Layout::new(cert_dir, kubeconfig_dir)
+    });
+    let mut report = expiration::report(&expiration::Request {
+        layout,
+        paths: a.paths.clone(),
+        now,
+        warn_within: a.warn_within,
+        fail_within: a.fail_within,
+    });
+    // kubeadm's list without etcd: with external etcd nothing of etcd's is expected in the tree.
+    let selection = Selection::new(c.is_some_and(|c| c.external_etcd.is_some()));
+    report.certificates.retain(|e| selection.includes(&e.name));
+    report
+        .certificate_authorities
+        .retain(|e| selection.includes(&e.name));
+    output::print_expiration(&report, a.output)?;
+    Ok(if report.has_expiring() {
+        ExitStatus::Expiring
+    } else if report.has_missing_or_invalid() {
+        ExitStatus::MissingOrInvalid
+    } else {
+        ExitStatus::Success
+    })
+}

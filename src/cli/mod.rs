@@ -1,0 +1,119 @@
+//! The command line: one module per subcommand (its flags and a short `run`), the flag groups
+//! they share ([`args`]), settings resolution ([`settings`], [`nodes`]), and the one write
+//! pipeline every file-writing command goes through ([`pipeline`]).
+
+mod args;
+mod check_expiration;
+mod init;
+mod init_ca;
+mod issue;
+mod nodes;
+mod pipeline;
+mod renew;
+mod settings;
+mod write_kubeconfig;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use time::OffsetDateTime;
+
+use crate::exit::{EXIT_CODES_HELP, ExitStatus};
+use crate::pki::{Error, ErrorKind};
+
+pub use args::{
+    CaValidityArgs, CommonArgs, EndpointArgs, KubeconfigArgs, NodeArgs, SanArgs, ServiceCidrs,
+    ValidityArgs,
+};
+pub use check_expiration::CheckExpirationArgs;
+pub use init::InitArgs;
+pub use init_ca::InitCaArgs;
+pub use issue::IssueArgs;
+pub use renew::RenewArgs;
+pub use write_kubeconfig::WriteKubeconfigArgs;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "kubepki",
+    version,
+    about = "Bootstrap and run the PKI of a self-managed Kubernetes cluster, as kubeadm lays it out",
+    after_help = EXIT_CODES_HELP
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create the CAs, the service-account key pair, every control-plane certificate and the
+    /// five kubeconfigs (kubeadm init phase certs all + init phase kubeconfig all).
+    #[command(after_help = EXIT_CODES_HELP)]
+    Init(InitArgs),
+    /// Create the three CAs (ca, front-proxy-ca, etcd/ca) and the service-account key pair.
+    #[command(after_help = EXIT_CODES_HELP)]
+    InitCa(InitCaArgs),
+    /// Issue leaf certificates signed by the existing CAs.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Issue(IssueArgs),
+    /// Write kubeconfig files with client certificates signed by the cluster CA
+    /// (kubeadm init phase kubeconfig, kubeadm kubeconfig user).
+    #[command(after_help = EXIT_CODES_HELP)]
+    WriteKubeconfig(WriteKubeconfigArgs),
+    /// Renew leaf certificates and kubeconfig client certificates, keeping their subject,
+    /// SANs and usages (kubeadm certs renew); CAs are not renewed.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Renew(RenewArgs),
+    /// Report when certificates expire: the kubeadm tree, per-node kubelet certificates,
+    /// kubeconfig client certificates, and any extra files or directories (kubeadm certs
+    /// check-expiration, with exit codes for CI).
+    #[command(after_help = EXIT_CODES_HELP)]
+    CheckExpiration(CheckExpirationArgs),
+}
+
+/// Runs the command line and returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() {
+                ExitStatus::Usage.code()
+            } else {
+                ExitStatus::Success.code()
+            });
+        }
+    };
+    match run(cli, OffsetDateTime::now_utc()) {
+        Ok(status) => ExitCode::from(status.code()),
+        Err(e)
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) =>
+        {
+            // The reader went away (`| head`): nothing more to say.
+            ExitCode::from(ExitStatus::Success.code())
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            let kind = e
+                .chain()
+                .find_map(|c| c.downcast_ref::<Error>())
+                .map_or(ErrorKind::Io, Error::kind);
+            ExitCode::from(ExitStatus::from_kind(kind).code())
+        }
+    }
+}
+
+/// Runs a parsed command with `now` as the clock.
+pub fn run(cli: Cli, now: OffsetDateTime) -> anyhow::Result<ExitStatus> {
+    match &cli.command {
+        Command::Init(a) => init::run(a, now),
+        Command::InitCa(a) => init_ca::run(a, now),
+        Command::Issue(a) => issue::run(a, now),
+        Command::WriteKubeconfig(a) => write_kubeconfig::run(a, now),
+        Command::Renew(a) => renew::run(a, now),
+        Command::CheckExpiration(a) => check_expiration::run(a, now),
+    }
+}

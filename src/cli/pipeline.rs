@@ -1,0 +1,79 @@
+//! The one path every file-writing command takes: read what is on disk, plan, and then either
+//! print the plan (`--dry-run`) or, under the directory lock, complete an interrupted run, sweep
+//! stale temporaries, plan again on what is now on disk, execute and report.
+
+use anyhow::Context;
+
+use crate::exit::ExitStatus;
+use crate::output::{self, OutputFormat};
+use crate::pki::inventory::Inventory;
+use crate::pki::plan::{self, Action, Request};
+use crate::pki::{Error, store};
+
+/// How long a run waits for another run on the same directory before giving up.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// What a command adds after its results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Epilogue {
+    None,
+    /// Renewed certificates take effect once the components restart.
+    RestartAfterRenew,
+}
+
+/// Plans `request` and prints it (`dry_run`) or carries it out.
+pub(super) fn write(
+    request: Request,
+    dry_run: bool,
+    format: OutputFormat,
+    epilogue: Epilogue,
+) -> anyhow::Result<ExitStatus> {
+    let cert_dir = request.layout.cert_dir();
+    if dry_run {
+        // A dry run writes nothing, not even the lock; it cannot complete an interrupted run.
+        if store::interrupted(cert_dir) {
+            return Err(Error::bad_file(
+                cert_dir.join(store::JOURNAL),
+                "an interrupted kubepki run left this journal; run any command without \
+                 --dry-run to complete it",
+            )
+            .into());
+        }
+        let inventory = Inventory::read(&request.layout, &request.files());
+        let plan = plan::plan(&request, &inventory).context("nothing was written")?;
+        output::print_plan(&plan, &request.layout, format)?;
+        return Ok(ExitStatus::Success);
+    }
+    let _lock = store::Lock::acquire(cert_dir, LOCK_WAIT)?;
+    if let Some(files) = store::recover(cert_dir)? {
+        eprintln!("[recover] completed an interrupted run: {files} files put in place");
+    }
+    // Only where kubepki writes: the whole PKI tree, and in the kubeconfig directory (which holds
+    // other tools' files too) just its own files and per-node kubeconfigs.
+    let kubeconfig_dir = request.layout.kubeconfig_dir();
+    let swept = store::remove_stale_temporaries(cert_dir, true)
+        + store::remove_stale_temporaries(kubeconfig_dir, false)
+        + store::remove_stale_temporaries(&kubeconfig_dir.join(store::NODE_KUBECONFIG_DIR), true);
+    if swept > 0 {
+        eprintln!("[recover] removed {swept} temporary files an interrupted run left behind");
+    }
+    let inventory = Inventory::read(&request.layout, &request.files());
+    let plan = plan::plan(&request, &inventory).context("nothing was written")?;
+    let outcomes = plan.execute().with_context(|| {
+        format!(
+            "writing to {} failed; files already there are unchanged",
+            request.layout.cert_dir().display()
+        )
+    })?;
+    output::print_outcomes(&outcomes, &request.layout, format)?;
+    if epilogue == Epilogue::RestartAfterRenew
+        && format == OutputFormat::Text
+        && outcomes.iter().any(|o| o.decision.action == Action::Renew)
+    {
+        println!(
+            "Restart kube-apiserver, kube-controller-manager, kube-scheduler and etcd so that \
+             they use the new certificates."
+        );
+    }
+    Ok(ExitStatus::Success)
+}

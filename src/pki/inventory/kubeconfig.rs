@@ -1,0 +1,120 @@
+//! A kubeconfig as read: the parsed file, and its current user's credentials resolved (embedded
+//! data, or files it names, read as safely as any file of the tree).
+
+use std::path::Path;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+
+use super::{FileMeta, Found, Problem};
+use crate::pki::cert::{self, CertFacts};
+use crate::pki::keys::PrivateKey;
+use crate::pki::kubeconfig::Kubeconfig;
+use crate::pki::store;
+
+/// A kubeconfig file and what its current context selects.
+#[derive(Debug)]
+pub struct KubeconfigFile {
+    pub config: Kubeconfig,
+    pub meta: FileMeta,
+    /// The current context's cluster and user, or why they cannot be resolved.
+    pub current: Result<UserCredentials, String>,
+}
+
+/// The cluster and client identity of a kubeconfig's current context.
+#[derive(Debug)]
+pub struct UserCredentials {
+    pub cluster_name: String,
+    pub server: String,
+    /// The CA certificates the kubeconfig trusts (a bundle during CA rotation).
+    pub ca: Result<Vec<Vec<u8>>, String>,
+    /// The client certificate chain and the first certificate's facts.
+    pub client: Result<(Vec<Vec<u8>>, CertFacts), String>,
+    pub client_key: Result<PrivateKey, String>,
+    /// The file named by `client-certificate` when the certificate is not embedded.
+    pub client_certificate_file: Option<String>,
+}
+
+pub(super) fn read(path: &Path) -> Found<KubeconfigFile> {
+    let data = match store::read_file(path) {
+        Ok(None) => return Found::Missing,
+        Ok(Some(d)) => d,
+        Err(e) => return Found::Broken(e.into()),
+    };
+    let config = match Kubeconfig::parse(&data.bytes) {
+        Ok(c) => c,
+        Err(e) => return Found::Broken(Problem::bad(e)),
+    };
+    let current = credentials(&config, store::parent_dir(path));
+    Found::Present(KubeconfigFile {
+        config,
+        meta: FileMeta {
+            mode: data.mode,
+            uid: data.uid,
+        },
+        current,
+    })
+}
+
+fn credentials(config: &Kubeconfig, dir: &Path) -> Result<UserCredentials, String> {
+    let current = config.current()?;
+    let ca = data_or_file(
+        current.cluster.certificate_authority_data.as_deref(),
+        current.cluster.certificate_authority.as_deref(),
+        dir,
+        "certificate-authority",
+    )
+    .and_then(|pem| cert::certs_from_pem(&pem));
+    let client = data_or_file(
+        current.user.client_certificate_data.as_deref(),
+        current.user.client_certificate.as_deref(),
+        dir,
+        "client-certificate",
+    )
+    .and_then(|pem| cert::certs_from_pem(&pem))
+    .and_then(|chain| {
+        let facts = CertFacts::from_der(&chain[0])?;
+        Ok((chain, facts))
+    });
+    let client_key = data_or_file(
+        current.user.client_key_data.as_deref(),
+        current.user.client_key.as_deref(),
+        dir,
+        "client-key",
+    )
+    .and_then(|pem| PrivateKey::from_pem(&pem));
+    Ok(UserCredentials {
+        cluster_name: current.cluster_name.to_string(),
+        server: current.cluster.server.clone(),
+        ca,
+        client,
+        client_key,
+        client_certificate_file: current
+            .user
+            .client_certificate_data
+            .is_none()
+            .then(|| current.user.client_certificate.clone())
+            .flatten(),
+    })
+}
+
+/// Embedded base64 data, or the file a kubeconfig names (relative to its directory). The file
+/// is only read, never written, and read as every file of the tree is (regular, capped).
+fn data_or_file(
+    data: Option<&str>,
+    file: Option<&str>,
+    dir: &Path,
+    what: &str,
+) -> Result<Vec<u8>, String> {
+    match (data, file) {
+        (Some(d), _) => BASE64
+            .decode(d.trim())
+            .map_err(|_| format!("{what}-data is not valid base64")),
+        (None, Some(f)) => match store::read_file(&dir.join(f)) {
+            Ok(Some(data)) => Ok(data.bytes),
+            Ok(None) => Err(format!("{what} {f:?} does not exist")),
+            Err(e) => Err(format!("{what}: {e}")),
+        },
+        (None, None) => Err(format!("has neither {what}-data nor {what}")),
+    }
+}

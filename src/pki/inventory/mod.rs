@@ -1,0 +1,392 @@
+//! What is on disk, read once.
+//!
+//! Every command that decides anything about the tree first reads what it needs into an
+//! [`Inventory`]: certificates parsed, keys loaded, kubeconfigs parsed down to their current
+//! user's credentials, each file's mode and owner. Problems are data ([`Found::Broken`], with a
+//! message that names the problem and never quotes the file). The planner, the expiry report and
+//! every later reader (audit, inspect, CA rotation status) decide from this, never from disk, so
+//! what one learned about the tree the others can reuse, and deciding is a pure function.
+//!
+//! Reading goes through [`store::read_file`]: regular files only, never blocking, at most
+//! [`store::MAX_FILE_SIZE`] bytes.
+
+mod kubeconfig;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use super::catalog::{self, KubeconfigPlacement, Profile};
+use super::cert::{self, CertFacts};
+use super::error::{Error, ErrorKind};
+use super::keys::PrivateKey;
+use super::store::{self, FileData, Layout, NODE_DIR, NODE_KUBECONFIG_DIR};
+
+pub use kubeconfig::{KubeconfigFile, UserCredentials};
+
+/// What a read found at a path.
+#[derive(Debug)]
+pub enum Found<T> {
+    Missing,
+    /// Present but unusable: unreadable, not a regular file, too large, or not parseable.
+    Broken(Problem),
+    Present(T),
+}
+
+impl<T> Found<T> {
+    pub fn present(&self) -> Option<&T> {
+        match self {
+            Found::Present(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// Why it is unusable, when it is.
+    pub fn problem(&self) -> Option<&Problem> {
+        match self {
+            Found::Broken(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    pub fn exists(&self) -> bool {
+        !matches!(self, Found::Missing)
+    }
+}
+
+/// Why a file cannot be used: the kind of error it would be, and a message that names the
+/// problem (never the file's contents).
+#[derive(Debug, Clone)]
+pub struct Problem {
+    pub kind: ErrorKind,
+    pub message: String,
+    /// For I/O problems: what could not be done ("read", "stat").
+    action: Option<&'static str>,
+}
+
+impl Problem {
+    fn bad(message: impl Into<String>) -> Self {
+        Problem {
+            kind: ErrorKind::BadFile,
+            message: message.into(),
+            action: None,
+        }
+    }
+
+    /// The typed error for this problem at `path`.
+    pub fn to_error(&self, path: &Path) -> Error {
+        match (self.kind, self.action) {
+            (ErrorKind::Io, Some(action)) => {
+                Error::io(path, action, std::io::Error::other(self.message.clone()))
+            }
+            _ => Error::bad_file(path, self.message.clone()),
+        }
+    }
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.action {
+            Some(action) => write!(f, "cannot {action}: {}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+impl From<Error> for Problem {
+    fn from(e: Error) -> Self {
+        let kind = e.kind();
+        match e {
+            Error::Io { action, cause, .. } => Problem {
+                kind,
+                message: cause.to_string(),
+                action: Some(action),
+            },
+            Error::BadFile { message, .. }
+            | Error::Conflict { message, .. }
+            | Error::Locked { message, .. } => Problem {
+                kind,
+                message,
+                action: None,
+            },
+            other => Problem {
+                kind,
+                message: other.to_string(),
+                action: None,
+            },
+        }
+    }
+}
+
+/// A file's mode and owner.
+#[derive(Debug, Clone, Copy)]
+pub struct FileMeta {
+    pub mode: u32,
+    pub uid: u32,
+}
+
+/// A certificate file: the chain it holds (a bundle gives several) and the first one's facts.
+#[derive(Debug)]
+pub struct CertFile {
+    pub chain: Vec<Vec<u8>>,
+    pub facts: CertFacts,
+    pub meta: FileMeta,
+}
+
+/// A private key file.
+#[derive(Debug)]
+pub struct KeyFile {
+    pub key: PrivateKey,
+    pub meta: FileMeta,
+}
+
+/// A certificate of the catalog and its key.
+#[derive(Debug)]
+pub struct Pair {
+    pub cert_path: PathBuf,
+    pub key_path: PathBuf,
+    pub cert: Found<CertFile>,
+    pub key: Found<KeyFile>,
+}
+
+impl Pair {
+    /// Whether the key is the certificate's; `None` when either is unusable.
+    pub fn key_matches(&self) -> Option<bool> {
+        let (cert, key) = (self.cert.present()?, self.key.present()?);
+        Some(key.key.public_key_raw() == cert.facts.public_key_raw)
+    }
+}
+
+/// The service-account key pair: `sa.key` and `sa.pub` (kept as read: a public key PEM).
+#[derive(Debug)]
+pub struct ServiceAccountFiles {
+    pub key_path: PathBuf,
+    pub pub_path: PathBuf,
+    pub key: Found<KeyFile>,
+    pub public: Found<Vec<u8>>,
+}
+
+/// A file the caller wants read.
+#[derive(Debug, Clone)]
+pub enum Wanted {
+    /// A catalog certificate and its key, for a node (empty for control-plane files).
+    Pair(&'static Profile, String),
+    ServiceAccount,
+    /// A kubeconfig anywhere (catalog ones, `--out` files, files renewed by path).
+    Kubeconfig(PathBuf),
+}
+
+/// Everything read from the tree for one run.
+#[derive(Debug)]
+pub struct Inventory {
+    layout: Layout,
+    pairs: HashMap<(&'static str, String), Pair>,
+    service_account: Option<ServiceAccountFiles>,
+    kubeconfigs: HashMap<PathBuf, Found<KubeconfigFile>>,
+}
+
+impl Inventory {
+    /// Reads the files in `wanted` (each once), plus the CA of every certificate and of the
+    /// kubeconfigs among them.
+    pub fn read(layout: &Layout, wanted: &[Wanted]) -> Inventory {
+        let mut inventory = Inventory {
+            layout: layout.clone(),
+            pairs: HashMap::new(),
+            service_account: None,
+            kubeconfigs: HashMap::new(),
+        };
+        for w in wanted {
+            match w {
+                Wanted::Pair(profile, node) => {
+                    inventory.read_pair(profile, node);
+                    inventory.read_pair(profile.issuer(), "");
+                }
+                Wanted::ServiceAccount => inventory.read_service_account(),
+                Wanted::Kubeconfig(path) => {
+                    inventory.read_pair(kubeconfig_ca(), "");
+                    if !inventory.kubeconfigs.contains_key(path) {
+                        let found = kubeconfig::read(path);
+                        inventory.kubeconfigs.insert(path.clone(), found);
+                    }
+                }
+            }
+        }
+        inventory
+    }
+
+    /// Reads the whole kubeadm tree: every catalog file, every per-node directory found, every
+    /// kubeconfig (control-plane and per-node).
+    pub fn read_tree(layout: &Layout) -> Inventory {
+        let mut wanted = Vec::new();
+        for profile in catalog::CATALOG.iter().filter(|p| !p.per_node()) {
+            wanted.push(Wanted::Pair(profile, String::new()));
+        }
+        for node in cert_nodes(layout) {
+            for profile in catalog::node_leaves() {
+                wanted.push(Wanted::Pair(profile, node.clone()));
+            }
+        }
+        wanted.push(Wanted::ServiceAccount);
+        let nodes = kubeconfig_nodes(layout);
+        for profile in catalog::KUBECONFIGS {
+            match profile.placement {
+                KubeconfigPlacement::ControlPlane => {
+                    wanted.push(Wanted::Kubeconfig(layout.kubeconfig_path(profile, "")));
+                }
+                KubeconfigPlacement::PerNode => wanted.extend(
+                    nodes
+                        .iter()
+                        .map(|n| Wanted::Kubeconfig(layout.kubeconfig_path(profile, n))),
+                ),
+            }
+        }
+        Inventory::read(layout, &wanted)
+    }
+
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// A certificate and key that [`Inventory::read`] was asked for.
+    pub fn pair(&self, profile: &Profile, node: &str) -> Option<&Pair> {
+        let node = if profile.per_node() { node } else { "" };
+        self.pairs.get(&(profile.name, node.to_string()))
+    }
+
+    pub fn service_account(&self) -> Option<&ServiceAccountFiles> {
+        self.service_account.as_ref()
+    }
+
+    pub fn kubeconfig(&self, path: &Path) -> Option<&Found<KubeconfigFile>> {
+        self.kubeconfigs.get(path)
+    }
+
+    /// Every file read that holds a secret (keys, kubeconfigs) and is readable or writable by
+    /// group or others, with its mode: kubepki warns about them on every run that reads them.
+    pub fn exposed_secrets(&self) -> Vec<(PathBuf, u32)> {
+        let mut out = Vec::new();
+        for pair in self.pairs.values() {
+            if let Found::Present(k) = &pair.key
+                && k.meta.mode & 0o077 != 0
+            {
+                out.push((pair.key_path.clone(), k.meta.mode));
+            }
+        }
+        if let Some(sa) = &self.service_account
+            && let Found::Present(k) = &sa.key
+            && k.meta.mode & 0o077 != 0
+        {
+            out.push((sa.key_path.clone(), k.meta.mode));
+        }
+        for (path, found) in &self.kubeconfigs {
+            if let Found::Present(k) = found
+                && k.meta.mode & 0o077 != 0
+            {
+                out.push((path.clone(), k.meta.mode));
+            }
+        }
+        out.sort();
+        out
+    }
+
+    fn read_pair(&mut self, profile: &'static Profile, node: &str) {
+        let node = if profile.per_node() { node } else { "" };
+        let id = (profile.name, node.to_string());
+        if self.pairs.contains_key(&id) {
+            return;
+        }
+        let cert_path = self.layout.cert_path(profile, node);
+        let key_path = self.layout.key_path(profile, node);
+        let pair = Pair {
+            cert: read_cert(&cert_path),
+            key: read_key(&key_path),
+            cert_path,
+            key_path,
+        };
+        self.pairs.insert(id, pair);
+    }
+
+    fn read_service_account(&mut self) {
+        if self.service_account.is_some() {
+            return;
+        }
+        let key_path = self.layout.sa_key();
+        let pub_path = self.layout.sa_pub();
+        let public = match store::read_file(&pub_path) {
+            Ok(None) => Found::Missing,
+            Ok(Some(f)) => Found::Present(f.bytes),
+            Err(e) => Found::Broken(e.into()),
+        };
+        self.service_account = Some(ServiceAccountFiles {
+            key: read_key(&key_path),
+            public,
+            key_path,
+            pub_path,
+        });
+    }
+}
+
+/// The CA that signs every kubeconfig's client certificate.
+pub fn kubeconfig_ca() -> &'static Profile {
+    catalog::find(catalog::KUBECONFIG_CA).expect("catalog invariant: the kubeconfig CA exists")
+}
+
+/// The per-node certificate directories found (`<cert-dir>/kubelet/<node>`), sorted.
+pub fn cert_nodes(layout: &Layout) -> Vec<String> {
+    store::subdirectories(&layout.cert_dir().join(NODE_DIR))
+}
+
+/// The per-node kubeconfig directories found (`<kubeconfig-dir>/nodes/<node>`), sorted.
+pub fn kubeconfig_nodes(layout: &Layout) -> Vec<String> {
+    store::subdirectories(&layout.kubeconfig_dir().join(NODE_KUBECONFIG_DIR))
+}
+
+fn read(path: &Path) -> Found<FileData> {
+    match store::read_file(path) {
+        Ok(None) => Found::Missing,
+        Ok(Some(f)) => Found::Present(f),
+        Err(e) => Found::Broken(e.into()),
+    }
+}
+
+/// Reads a certificate file (a bundle is fine; the first certificate is the one described).
+pub fn read_cert(path: &Path) -> Found<CertFile> {
+    let data = match read(path) {
+        Found::Present(d) => d,
+        Found::Missing => return Found::Missing,
+        Found::Broken(p) => return Found::Broken(p),
+    };
+    let parsed = cert::certs_from_pem(&data.bytes).and_then(|chain| {
+        let facts = CertFacts::from_der(&chain[0])?;
+        Ok((chain, facts))
+    });
+    match parsed {
+        Ok((chain, facts)) => Found::Present(CertFile {
+            chain,
+            facts,
+            meta: FileMeta {
+                mode: data.mode,
+                uid: data.uid,
+            },
+        }),
+        Err(e) => Found::Broken(Problem::bad(e)),
+    }
+}
+
+/// Reads a private key file.
+pub fn read_key(path: &Path) -> Found<KeyFile> {
+    let data = match read(path) {
+        Found::Present(d) => d,
+        Found::Missing => return Found::Missing,
+        Found::Broken(p) => return Found::Broken(p),
+    };
+    match PrivateKey::from_pem(&data.bytes) {
+        Ok(key) => Found::Present(KeyFile {
+            key,
+            meta: FileMeta {
+                mode: data.mode,
+                uid: data.uid,
+            },
+        }),
+        Err(e) => Found::Broken(Problem::bad(e)),
+    }
+}

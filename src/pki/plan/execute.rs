@@ -1,0 +1,388 @@
+//! Executing a plan: keys generated up front in parallel, CAs made first (they sign what
+//! follows), every other item realised on all cores, every file staged, then the whole batch
+//! committed by the store.
+
+use std::path::Path;
+
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use super::renew;
+use super::{Action, Decision, Plan, PlanItem, Work};
+use crate::pki::catalog;
+use crate::pki::cert::{self, Authority, CertFacts};
+use crate::pki::error::{Error, Result};
+use crate::pki::keys::{self, KeyAlgorithm, PrivateKey};
+use crate::pki::kubeconfig::Kubeconfig;
+use crate::pki::store::{self, FileKind, FileWrite};
+
+/// What a run did, item by item.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Outcome {
+    #[serde(flatten)]
+    pub decision: Decision,
+    /// For certificates written or kept: what they hold, read back from the DER.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<CertFacts>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_algorithm: Option<KeyAlgorithm>,
+    /// A kubeconfig made for stdout rather than a file.
+    #[serde(skip)]
+    pub kubeconfig: Option<String>,
+}
+
+impl PlanItem {
+    fn needs_new_key(&self) -> bool {
+        matches!(
+            self.work,
+            Work::Cert {
+                reuse_key: None,
+                ..
+            } | Work::ServiceAccount { .. }
+                | Work::Kubeconfig { .. }
+                | Work::RenewKubeconfig {
+                    reuse_key: None,
+                    ..
+                }
+        )
+    }
+}
+
+impl Plan {
+    /// Whether executing the plan would write anything.
+    pub fn writes_anything(&self) -> bool {
+        self.items
+            .iter()
+            .any(|i| !matches!(i.decision.action, Action::Reuse | Action::Skip))
+    }
+
+    pub fn execute(mut self) -> Result<Vec<Outcome>> {
+        // Every item that needs a new key gets one of its own algorithm, generated up front in
+        // parallel (RSA generation is the expensive part of a run).
+        let algorithms: Vec<KeyAlgorithm> = self
+            .items
+            .iter()
+            .filter(|i| i.needs_new_key())
+            .filter_map(|i| i.key_algorithm)
+            .collect();
+        let mut new_keys = keys::generate_many(&algorithms)?.into_iter();
+        let mut jobs = Vec::with_capacity(self.items.len());
+        for item in std::mem::take(&mut self.items) {
+            let key = match item.needs_new_key() {
+                true => Some(next_key(&mut new_keys)?),
+                false => None,
+            };
+            jobs.push((item, key));
+        }
+        // Runs are serialised by the directory lock, so this probe is race-free: two runs that
+        // start in the same millisecond still get backup directories of their own.
+        let stamp = self
+            .layout
+            .unique_backup_stamp(&backup_stamp(self.options.now));
+
+        // Directories first (so parallel staging finds them), remembered so that a failed run
+        // can remove the ones it made.
+        let writing: Vec<&PlanItem> = jobs
+            .iter()
+            .map(|(item, _)| item)
+            .filter(|i| !matches!(i.work, Work::Nothing))
+            .collect();
+        let durability =
+            store::Durability::for_files(writing.iter().map(|i| i.decision.files.len()).sum());
+        let mut dirs: Vec<&Path> = Vec::new();
+        for dir in writing
+            .iter()
+            .flat_map(|i| &i.decision.files)
+            .filter_map(|f| f.parent())
+        {
+            if !dir.as_os_str().is_empty() && !dirs.contains(&dir) {
+                dirs.push(dir);
+            }
+        }
+        let created = store::create_dirs(dirs)?;
+        let result = self.realize_and_commit(jobs, &stamp, durability);
+        if result.is_err() {
+            store::remove_empty_dirs(&created);
+        }
+        result
+    }
+
+    fn realize_and_commit(
+        mut self,
+        jobs: Vec<(PlanItem, Option<PrivateKey>)>,
+        stamp: &str,
+        durability: store::Durability,
+    ) -> Result<Vec<Outcome>> {
+        // CAs made now sign what follows them, so they are realised first, in order; everything
+        // else is independent and spread over the cores (a thousand kubelet certificates).
+        let (cas, others): (Vec<_>, Vec<_>) = jobs
+            .into_iter()
+            .enumerate()
+            .partition(|(_, (item, _))| matches!(item.work, Work::Cert { ca: None, .. }));
+        let mut done: Vec<(usize, Realized)> = Vec::with_capacity(cas.len() + others.len());
+        for (index, (item, key)) in cas {
+            let mut realized = self.realize(item, key, stamp, durability)?;
+            if let Some((name, authority)) = realized.authority.take() {
+                self.loaded_cas.insert(name, authority);
+            }
+            done.push((index, realized));
+        }
+        done.extend(self.realize_all(others, stamp, durability)?);
+        done.sort_by_key(|(index, _)| *index);
+
+        let mut staged = Vec::new();
+        let mut outcomes = Vec::with_capacity(done.len());
+        for (_, realized) in done {
+            staged.extend(realized.staged);
+            outcomes.push(realized.outcome);
+        }
+        store::commit_staged(staged, self.layout.cert_dir(), durability)?;
+        Ok(outcomes)
+    }
+
+    /// Realises independent items on all cores, keeping their indices.
+    fn realize_all(
+        &self,
+        jobs: Vec<(usize, (PlanItem, Option<PrivateKey>))>,
+        stamp: &str,
+        durability: store::Durability,
+    ) -> Result<Vec<(usize, Realized)>> {
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(jobs.len() / 16 + 1);
+        if threads <= 1 {
+            return jobs
+                .into_iter()
+                .map(|(index, (item, key))| {
+                    Ok((index, self.realize(item, key, stamp, durability)?))
+                })
+                .collect();
+        }
+        let mut shares: Vec<Vec<_>> = (0..threads).map(|_| Vec::new()).collect();
+        for (n, job) in jobs.into_iter().enumerate() {
+            shares[n % threads].push(job);
+        }
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = shares
+                .into_iter()
+                .map(|share| {
+                    scope.spawn(move || {
+                        share
+                            .into_iter()
+                            .map(|(index, (item, key))| {
+                                Ok((index, self.realize(item, key, stamp, durability)?))
+                            })
+                            .collect::<Result<Vec<_>>>()
+                    })
+                })
+                .collect();
+            let mut all = Vec::new();
+            for handle in handles {
+                let part = handle
+                    .join()
+                    .map_err(|_| Error::Crypto("a signing thread failed".into()))??;
+                all.extend(part);
+            }
+            Ok(all)
+        })
+    }
+
+    /// Makes what one item asks for (its certificate, key, kubeconfig) and stages the files.
+    fn realize(
+        &self,
+        item: PlanItem,
+        new_key: Option<PrivateKey>,
+        stamp: &str,
+        durability: store::Durability,
+    ) -> Result<Realized> {
+        let backup = |path: &Path| {
+            matches!(item.decision.action, Action::Replace | Action::Renew)
+                .then(|| self.layout.backup_path(stamp, path))
+        };
+        let authority_for = |ca: &str| {
+            self.loaded_cas
+                .get(ca)
+                .ok_or_else(|| Error::Crypto(format!("internal: CA {ca} is not loaded")))
+        };
+        let take_key = |key: Option<PrivateKey>| {
+            key.ok_or_else(|| Error::Crypto("internal: no key generated for an item".into()))
+        };
+        let mut writes = Vec::new();
+        let mut certificate = None;
+        let mut kubeconfig = None;
+        let mut authority = None;
+        match &item.work {
+            Work::Nothing => {
+                certificate = item
+                    .decision
+                    .files
+                    .iter()
+                    .find(|f| f.extension().is_some_and(|e| e == "crt"))
+                    .and_then(|f| store::read_optional(f).ok().flatten())
+                    .and_then(|pem| cert::certs_from_pem(&pem).ok())
+                    .and_then(|c| CertFacts::from_der(&c[0]).ok());
+            }
+            Work::Cert {
+                ca,
+                cert_path,
+                key_path,
+                reuse_key,
+            } => {
+                let key = match reuse_key {
+                    Some(k) => k,
+                    None => new_key.as_ref().ok_or_else(|| {
+                        Error::Crypto("internal: no key generated for a certificate".into())
+                    })?,
+                };
+                let spec = item.spec.as_ref().expect("certificate items carry a spec");
+                let der = match ca {
+                    None => cert::issue(spec, key, None)?,
+                    Some(ca) => cert::issue(spec, key, Some(authority_for(ca)?))?,
+                };
+                certificate = CertFacts::from_der(&der).ok();
+                if reuse_key.is_none() {
+                    writes.push(FileWrite {
+                        path: key_path.clone(),
+                        kind: FileKind::PrivateKey,
+                        contents: key.to_pem()?.into_bytes(),
+                        backup: backup(key_path),
+                    });
+                }
+                writes.push(FileWrite {
+                    path: cert_path.clone(),
+                    kind: FileKind::Certificate,
+                    contents: cert::cert_pem(&der).into_bytes(),
+                    backup: backup(cert_path),
+                });
+                if ca.is_none() {
+                    // A CA made now signs the leaves that follow it in the plan.
+                    let name = catalog::find(&item.decision.name)
+                        .map(|p| p.name)
+                        .expect("CA items are catalog profiles");
+                    let key = take_key(new_key)?;
+                    authority = Some((name, Authority::new(der, key).map_err(Error::Crypto)?));
+                }
+            }
+            Work::ServiceAccount { key_path, pub_path } => {
+                let key = take_key(new_key)?;
+                writes.push(FileWrite {
+                    path: key_path.clone(),
+                    kind: FileKind::PrivateKey,
+                    contents: key.to_pem()?.into_bytes(),
+                    backup: backup(key_path),
+                });
+                writes.push(FileWrite {
+                    path: pub_path.clone(),
+                    kind: FileKind::PublicKey,
+                    contents: key.public_key_pem().into_bytes(),
+                    backup: backup(pub_path),
+                });
+            }
+            Work::Kubeconfig {
+                dest,
+                server,
+                cluster_name,
+            } => {
+                let key = take_key(new_key)?;
+                let spec = item.spec.as_ref().expect("kubeconfig items carry a spec");
+                let ca = authority_for(catalog::KUBECONFIG_CA)?;
+                let der = cert::issue(spec, &key, Some(ca))?;
+                certificate = CertFacts::from_der(&der).ok();
+                let yaml = Kubeconfig::with_client_cert(
+                    cluster_name,
+                    server,
+                    &cert::cert_pem(&ca.cert_der),
+                    &spec.common_name,
+                    &cert::cert_pem(&der),
+                    &key.to_pem()?,
+                )
+                .to_yaml()
+                .map_err(Error::Crypto)?;
+                match dest {
+                    Some(path) => writes.push(FileWrite {
+                        path: path.clone(),
+                        kind: FileKind::Kubeconfig,
+                        contents: yaml.into_bytes(),
+                        backup: backup(path),
+                    }),
+                    None => kubeconfig = Some(yaml),
+                }
+            }
+            Work::RenewKubeconfig {
+                path,
+                config,
+                reuse_key,
+            } => {
+                let key = match reuse_key {
+                    Some(k) => k,
+                    None => new_key.as_ref().ok_or_else(|| {
+                        Error::Crypto("internal: no key generated for a kubeconfig".into())
+                    })?,
+                };
+                let spec = item.spec.as_ref().expect("renew items carry a spec");
+                let ca = authority_for(catalog::KUBECONFIG_CA)?;
+                let der = cert::issue(spec, key, Some(ca))?;
+                certificate = CertFacts::from_der(&der).ok();
+                let yaml = renew::rewrite_kubeconfig(
+                    config,
+                    &cert::cert_pem(&ca.cert_der),
+                    &cert::cert_pem(&der),
+                    &key.to_pem()?,
+                )?;
+                writes.push(FileWrite {
+                    path: path.clone(),
+                    kind: FileKind::Kubeconfig,
+                    contents: yaml.into_bytes(),
+                    backup: backup(path),
+                });
+            }
+            Work::ServiceAccountPublic { key, pub_path } => writes.push(FileWrite {
+                path: pub_path.clone(),
+                kind: FileKind::PublicKey,
+                contents: key.public_key_pem().into_bytes(),
+                backup: None,
+            }),
+        }
+        // Staged now, the contents need not be held until the commit.
+        let staged = writes
+            .iter()
+            .map(|w| store::stage(w, durability))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Realized {
+            outcome: Outcome {
+                key_algorithm: certificate
+                    .as_ref()
+                    .and_then(|c| c.key_algorithm)
+                    .or(item.key_algorithm),
+                decision: item.decision,
+                certificate,
+                kubeconfig,
+            },
+            staged,
+            authority,
+        })
+    }
+}
+
+/// One realised item: what it reports, the files it staged, and the CA it made (if it is one).
+struct Realized {
+    outcome: Outcome,
+    staged: Vec<store::Staged>,
+    authority: Option<(&'static str, Authority)>,
+}
+
+fn next_key(keys: &mut impl Iterator<Item = PrivateKey>) -> Result<PrivateKey> {
+    keys.next()
+        .ok_or_else(|| Error::Crypto("internal: fewer keys generated than planned".into()))
+}
+
+/// A backup directory name for this run: the UTC time to the millisecond.
+fn backup_stamp(now: OffsetDateTime) -> String {
+    let f = time::macros::format_description!(
+        "[year][month][day]T[hour][minute][second].[subsecond digits:3]Z"
+    );
+    now.to_offset(time::UtcOffset::UTC)
+        .format(&f)
+        .unwrap_or_else(|_| now.unix_timestamp().to_string())
+}
