@@ -40,6 +40,7 @@ pub(super) fn write(
             .into());
         }
         let inventory = Inventory::read(&request.layout, &request.files());
+        warn_exposed(&inventory);
         let plan = plan::plan(&request, &inventory).context("nothing was written")?;
         output::print_plan(&plan, &request.layout, format)?;
         return Ok(ExitStatus::Success);
@@ -58,6 +59,7 @@ pub(super) fn write(
         eprintln!("[recover] removed {swept} temporary files an interrupted run left behind");
     }
     let inventory = Inventory::read(&request.layout, &request.files());
+    warn_exposed(&inventory);
     let plan = plan::plan(&request, &inventory).context("nothing was written")?;
     let outcomes = plan.execute().with_context(|| {
         format!(
@@ -76,4 +78,17 @@ pub(super) fn write(
         );
     }
     Ok(ExitStatus::Success)
+}
+
+/// Keys and kubeconfigs readable by others are used (they may be in use right now), but never
+/// without a word.
+fn warn_exposed(inventory: &Inventory) {
+    for (path, mode) in inventory.exposed_secrets() {
+        eprintln!(
+            "[warning] {}: mode {mode:04o}: a private key or kubeconfig readable or writable by \
+             group or others; it should be 0600 (chmod 600 {})",
+            path.display(),
+            path.display()
+        );
+    }
 }

@@ -33,8 +33,10 @@ fn emit<T: Serialize>(
 ) -> anyhow::Result<()> {
     match format {
         OutputFormat::Json => {
-            serde_json::to_writer_pretty(&mut *out, doc)?;
-            out.write_all(b"\n")?;
+            // Serialised first, so that a closed pipe is an I/O error the caller recognises.
+            let mut text = serde_json::to_string_pretty(doc)?;
+            text.push('\n');
+            out.write_all(text.as_bytes())?;
         }
         OutputFormat::Yaml => out.write_all(yaml_serde::to_string(doc)?.as_bytes())?,
         OutputFormat::Text => unreachable!("text is rendered by the callers"),
@@ -200,12 +202,18 @@ pub fn print_outcomes(
 /// The expiry report: kubeadm's two tables (certificates, then CAs) with a STATUS column, the
 /// kubelet rotation windows, and the reasons for invalid rows; or the report as JSON/YAML.
 pub fn print_expiration(report: &expiration::Report, format: OutputFormat) -> anyhow::Result<()> {
+    if format == OutputFormat::Text {
+        for w in &report.warnings {
+            eprintln!("[warning] {}: {}", w.path.display(), w.message);
+        }
+    }
     let mut out = std::io::stdout().lock();
     if format != OutputFormat::Text {
         match format {
             OutputFormat::Json => {
-                serde_json::to_writer_pretty(&mut out, report)?;
-                out.write_all(b"\n")?;
+                let mut text = serde_json::to_string_pretty(report)?;
+                text.push('\n');
+                out.write_all(text.as_bytes())?;
             }
             _ => out.write_all(yaml_serde::to_string(report)?.as_bytes())?,
         }

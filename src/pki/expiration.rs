@@ -12,8 +12,9 @@ use time::{Duration, OffsetDateTime};
 
 use super::catalog::{self, KubeconfigPlacement};
 use super::cert::{self, CertFacts};
+use super::inventory::{self, Found, Inventory, KubeconfigFile};
 use super::kubeconfig::Kubeconfig;
-use super::store::{self, BACKUP_DIR, Layout, NODE_DIR, NODE_KUBECONFIG_DIR};
+use super::store::{self, BACKUP_DIR, Layout};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -90,6 +91,16 @@ pub struct Report {
     pub fail_within_seconds: Option<i64>,
     pub certificates: Vec<Entry>,
     pub certificate_authorities: Vec<Entry>,
+    /// Files that are usable but unsafe (a key readable by others), with what to do.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<FileWarning>,
+}
+
+/// A problem with a file that does not make its row invalid.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileWarning {
+    pub path: PathBuf,
+    pub message: String,
 }
 
 impl Report {
@@ -128,8 +139,15 @@ pub struct Request {
 pub fn report(request: &Request) -> Report {
     let mut certificates = Vec::new();
     let mut authorities = Vec::new();
+    let mut warnings = Vec::new();
     if let Some(layout) = &request.layout {
-        catalog_entries(layout, request, &mut certificates, &mut authorities);
+        catalog_entries(
+            layout,
+            request,
+            &mut certificates,
+            &mut authorities,
+            &mut warnings,
+        );
     }
     for path in &request.paths {
         scan(path, true, request, &mut certificates);
@@ -147,6 +165,7 @@ pub fn report(request: &Request) -> Report {
         fail_within_seconds: request.fail_within.map(|d| d.whole_seconds()),
         certificates,
         certificate_authorities: authorities,
+        warnings,
     }
 }
 
@@ -155,32 +174,90 @@ fn catalog_entries(
     request: &Request,
     certificates: &mut Vec<Entry>,
     authorities: &mut Vec<Entry>,
+    warnings: &mut Vec<FileWarning>,
 ) {
-    let ca_key_present = |ca: &catalog::Profile| store::exists(&layout.key_path(ca, ""));
-    for profile in catalog::CATALOG.iter().filter(|p| !p.per_node()) {
-        let path = layout.cert_path(profile, "");
-        let mut entry = from_cert_file(profile.name, &path, request);
+    let inventory = Inventory::read_tree(layout);
+    let ca_key_present =
+        |ca: &catalog::Profile| inventory.pair(ca, "").is_some_and(|p| p.key.exists());
+    let ca_certs = |ca: &catalog::Profile| -> Option<&[Vec<u8>]> {
+        inventory
+            .pair(ca, "")
+            .and_then(|p| p.cert.present())
+            .map(|c| &c.chain[..])
+    };
+    let pair_entry = |profile: &catalog::Profile, node: &str| -> Option<Entry> {
+        let pair = inventory.pair(profile, node)?;
+        let mut entry = match &pair.cert {
+            Found::Missing => blank(profile.name, &pair.cert_path, Status::Missing, None),
+            Found::Broken(p) => blank(
+                profile.name,
+                &pair.cert_path,
+                Status::Invalid,
+                Some(p.to_string()),
+            ),
+            Found::Present(c) => from_facts(profile.name, &pair.cert_path, &c.facts, request),
+        };
+        if let Found::Present(c) = &pair.cert {
+            let mut problems = Vec::new();
+            if !profile.is_ca() {
+                match &pair.key {
+                    Found::Missing => {
+                        problems.push(format!("its key {} is missing", pair.key_path.display()))
+                    }
+                    Found::Broken(p) => {
+                        problems.push(format!("its key {}: {p}", pair.key_path.display()))
+                    }
+                    Found::Present(_) if pair.key_matches() == Some(false) => problems.push(
+                        format!("its key {} does not match it", pair.key_path.display()),
+                    ),
+                    Found::Present(_) => {}
+                }
+                if let Some(cas) = ca_certs(profile.issuer())
+                    && let Some(e) = chain_problem(&c.chain, cas)
+                {
+                    problems.push(format!(
+                        "it does not chain to {}: {e}",
+                        layout.cert_path(profile.issuer(), "").display()
+                    ));
+                }
+            } else if pair.key_matches() == Some(false) {
+                problems.push(format!(
+                    "its key {} does not match it",
+                    pair.key_path.display()
+                ));
+            }
+            invalidate(&mut entry, problems);
+        }
         entry.certificate_authority = (!profile.is_ca()).then(|| profile.issuer().name.to_string());
         entry.externally_managed = !ca_key_present(profile.issuer());
+        Some(entry)
+    };
+    for profile in catalog::CATALOG.iter().filter(|p| !p.per_node()) {
+        let Some(entry) = pair_entry(profile, "") else {
+            continue;
+        };
         if profile.is_ca() {
             authorities.push(entry);
         } else {
             certificates.push(entry);
         }
     }
-    for node in store::subdirectories(&layout.cert_dir().join(NODE_DIR)) {
+    for node in inventory::cert_nodes(layout) {
         for profile in catalog::node_leaves() {
-            let path = layout.cert_path(profile, &node);
-            let mut entry = from_cert_file(profile.name, &path, request);
+            let Some(mut entry) = pair_entry(profile, &node) else {
+                continue;
+            };
             entry.node = Some(node.clone());
-            entry.certificate_authority = Some(profile.issuer().name.to_string());
-            entry.externally_managed = !ca_key_present(profile.issuer());
-            entry.kubelet_rotation = rotation(&entry);
+            // The kubelet rotates only the certificates it obtained itself (its client
+            // certificate); a serving certificate given to it by file is never rotated.
+            if profile.usages.contains(&catalog::ExtUsage::ClientAuth) {
+                entry.kubelet_rotation = rotation(&entry);
+            }
             certificates.push(entry);
         }
     }
-    let ca = catalog::find(catalog::KUBECONFIG_CA).expect("catalog invariant");
-    let nodes = store::subdirectories(&layout.kubeconfig_dir().join(NODE_KUBECONFIG_DIR));
+    let ca = inventory::kubeconfig_ca();
+    let nodes = inventory::kubeconfig_nodes(layout);
     for profile in catalog::KUBECONFIGS {
         let targets: Vec<(String, Option<String>)> = match profile.placement {
             KubeconfigPlacement::ControlPlane => vec![(String::new(), None)],
@@ -190,7 +267,20 @@ fn catalog_entries(
         };
         for (node, node_label) in targets {
             let path = layout.kubeconfig_path(profile, &node);
-            let mut entry = from_kubeconfig_file(profile.file_name, &path, request);
+            let mut entry = match inventory.kubeconfig(&path) {
+                None | Some(Found::Missing) => {
+                    blank(profile.file_name, &path, Status::Missing, None)
+                }
+                Some(Found::Broken(p)) => blank(
+                    profile.file_name,
+                    &path,
+                    Status::Invalid,
+                    Some(p.to_string()),
+                ),
+                Some(Found::Present(file)) => {
+                    kubeconfig_entry(profile.file_name, &path, file, ca_certs(ca), request)
+                }
+            };
             entry.node = node_label;
             entry.certificate_authority = Some(ca.name.to_string());
             entry.externally_managed = !ca_key_present(ca);
@@ -199,6 +289,69 @@ fn catalog_entries(
             }
             certificates.push(entry);
         }
+    }
+    for (path, mode) in inventory.exposed_secrets() {
+        warnings.push(FileWarning {
+            message: format!(
+                "mode {mode:04o}: readable or writable by group or others; a private key or \
+                 kubeconfig should be 0600 (chmod 600 {})",
+                path.display()
+            ),
+            path,
+        });
+    }
+}
+
+/// A row for a kubeconfig's client certificate, invalid when its key does not match it or it
+/// does not chain to the cluster CA.
+fn kubeconfig_entry(
+    name: &str,
+    path: &Path,
+    file: &KubeconfigFile,
+    cas: Option<&[Vec<u8>]>,
+    request: &Request,
+) -> Entry {
+    let current = match &file.current {
+        Ok(c) => c,
+        Err(e) => return blank(name, path, Status::Invalid, Some(e.clone())),
+    };
+    let (chain, facts) = match &current.client {
+        Ok(c) => c,
+        Err(e) => return blank(name, path, Status::Invalid, Some(e.clone())),
+    };
+    let mut entry = from_facts(name, path, facts, request);
+    let mut problems = Vec::new();
+    match &current.client_key {
+        Ok(k) if k.public_key_raw() == facts.public_key_raw => {}
+        Ok(_) => problems.push("its client key does not match its client certificate".into()),
+        Err(e) => problems.push(format!("its client key: {e}")),
+    }
+    if let Some(cas) = cas
+        && let Some(e) = chain_problem(chain, cas)
+    {
+        problems.push(format!("its client certificate does not chain to ca: {e}"));
+    }
+    invalidate(&mut entry, problems);
+    entry
+}
+
+/// Why `chain` is not signed by any certificate of the CA file `cas` (several during CA
+/// rotation); `None` when one signs it.
+fn chain_problem(chain: &[Vec<u8>], cas: &[Vec<u8>]) -> Option<String> {
+    let mut last = None;
+    for ca in cas {
+        match cert::verify_chain(chain, ca) {
+            Ok(()) => return None,
+            Err(e) => last = Some(e),
+        }
+    }
+    last
+}
+
+fn invalidate(entry: &mut Entry, problems: Vec<String>) {
+    if !problems.is_empty() {
+        entry.status = Status::Invalid;
+        entry.error = Some(problems.join("; "));
     }
 }
 
@@ -240,19 +393,6 @@ fn from_facts(name: &str, path: &Path, facts: &CertFacts, request: &Request) -> 
         status,
         subject: Some(facts.subject.clone()),
         ..blank(name, path, status, None)
-    }
-}
-
-fn from_cert_file(name: &str, path: &Path, request: &Request) -> Entry {
-    match store::read_optional(path) {
-        Ok(None) => blank(name, path, Status::Missing, None),
-        Err(e) => blank(name, path, Status::Invalid, Some(e.to_string())),
-        Ok(Some(pem)) => {
-            match cert::certs_from_pem(&pem).and_then(|c| CertFacts::from_der(&c[0])) {
-                Ok(facts) => from_facts(name, path, &facts, request),
-                Err(e) => blank(name, path, Status::Invalid, Some(e)),
-            }
-        }
     }
 }
 
@@ -312,9 +452,18 @@ fn scan(path: &Path, explicit: bool, request: &Request, out: &mut Vec<Entry>) {
         }
         return;
     }
-    let data = match std::fs::read(path) {
-        Ok(d) => d,
-        Err(e) => return out.push(blank(&name, path, Status::Invalid, Some(e.to_string()))),
+    let data = match store::read_file(path) {
+        Ok(Some(d)) => d.bytes,
+        Ok(None) => return out.push(blank(&name, path, Status::Missing, None)),
+        Err(e) => {
+            let problem = inventory::Problem::from(e);
+            return out.push(blank(
+                &name,
+                path,
+                Status::Invalid,
+                Some(problem.to_string()),
+            ));
+        }
     };
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
     if contains(&data, b"-----BEGIN CERTIFICATE-----") {
