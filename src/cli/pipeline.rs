@@ -31,13 +31,16 @@ pub(super) fn write(
     let cert_dir = request.layout.cert_dir();
     if dry_run {
         // A dry run writes nothing, not even the lock; it cannot complete an interrupted run.
-        if store::interrupted(cert_dir) {
-            return Err(Error::bad_file(
-                cert_dir.join(store::JOURNAL),
-                "an interrupted kubepki run left this journal; run any command without \
-                 --dry-run to complete it",
-            )
-            .into());
+        for root in roots(&request) {
+            // A journal that would be refused says so; a sound one needs a real run.
+            if store::pending(root)? {
+                return Err(Error::bad_file(
+                    root.join(store::JOURNAL),
+                    "an interrupted kubepki run left this journal; run the same command without \
+                     --dry-run to complete it",
+                )
+                .into());
+            }
         }
         let inventory = Inventory::read(&request.layout, &request.files());
         warn_exposed(&inventory);
@@ -46,8 +49,16 @@ pub(super) fn write(
         return Ok(ExitStatus::Success);
     }
     let _lock = store::Lock::acquire(cert_dir, LOCK_WAIT)?;
-    if let Some(files) = store::recover(cert_dir)? {
-        eprintln!("[recover] completed an interrupted run: {files} files put in place");
+    for root in roots(&request) {
+        if let Some(r) = store::recover(root)? {
+            eprintln!(
+                "[recover] {}: completed an interrupted run: {} of its {} files put in place now \
+                 (the others were in place already)",
+                root.display(),
+                r.renamed,
+                r.listed
+            );
+        }
     }
     // Only where kubepki writes: the whole PKI tree, and in the kubeconfig directory (which holds
     // other tools' files too) just its own files and per-node kubeconfigs.
@@ -91,4 +102,12 @@ fn warn_exposed(inventory: &Inventory) {
             path.display()
         );
     }
+}
+
+/// The directories kubepki journals in: the certificate directory and the kubeconfig directory.
+fn roots(request: &Request) -> Vec<&std::path::Path> {
+    let layout = &request.layout;
+    let mut roots = vec![layout.cert_dir(), layout.kubeconfig_dir()];
+    roots.dedup();
+    roots
 }

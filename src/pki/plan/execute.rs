@@ -137,7 +137,11 @@ impl Plan {
             staged.extend(realized.staged);
             outcomes.push(realized.outcome);
         }
-        store::commit_staged(staged, self.layout.cert_dir(), durability)?;
+        store::commit_staged(
+            staged,
+            &[self.layout.cert_dir(), self.layout.kubeconfig_dir()],
+            durability,
+        )?;
         Ok(outcomes)
     }
 

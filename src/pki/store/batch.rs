@@ -6,7 +6,8 @@ use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
 use super::atomic::{FileWrite, keep_backup, sync_dir, write_temporary};
-use super::journal::{self, JOURNAL, JournalEntry};
+use super::journal::{self, JOURNAL, Journal, JournalEntry};
+use super::layout::is_kubepki_file;
 use super::{create_dir, exists, parent};
 use crate::pki::error::{Error, Result};
 
@@ -97,24 +98,27 @@ pub fn remove_empty_dirs(created: &[PathBuf]) {
     }
 }
 
-/// Writes every file of `writes` atomically (see the module docs), in order, with the journal
-/// in `journal_dir`: a key and its certificate are replaced together, even across a crash.
-pub fn commit(writes: &[FileWrite], journal_dir: &Path) -> Result<()> {
+/// Writes every file of `writes` atomically (see the module docs), in order, journalled in
+/// `root`: a key and its certificate are replaced together, even across a crash.
+pub fn commit(writes: &[FileWrite], root: &Path) -> Result<()> {
     let durability = Durability::for_files(writes.len());
     let mut staged = Vec::with_capacity(writes.len());
     for w in writes {
         create_dir(parent(&w.path))?;
         staged.push(stage(w, durability)?);
     }
-    commit_staged(staged, journal_dir, durability)
+    commit_staged(staged, &[root], durability)
 }
 
-/// Puts staged files in place, in order: backups of what they replace, the journal, the renames.
-pub fn commit_staged(
-    staged: Vec<Staged>,
-    journal_dir: &Path,
-    durability: Durability,
-) -> Result<()> {
+/// Puts staged files in place, in order: backups of what they replace, the journals, the
+/// renames. Each file below one of `roots` (the certificate and kubeconfig directories) is
+/// journalled in the innermost root that holds it, with paths relative to it; a file elsewhere
+/// (a kubeconfig written with `--out`) is one atomic rename after the journalled ones. A batch
+/// with nothing in it writes nothing.
+pub fn commit_staged(staged: Vec<Staged>, roots: &[&Path], durability: Durability) -> Result<()> {
+    if staged.is_empty() {
+        return Ok(());
+    }
     let per_file = durability == Durability::PerFile;
     let mut dirs: Vec<PathBuf> = Vec::new();
     for s in &staged {
@@ -134,35 +138,70 @@ pub fn commit_staged(
     if !per_file {
         sync_filesystems(&dirs)?;
     }
-    // From here on the staged files must survive a crash: the journal names them.
-    let mut entries = Vec::with_capacity(staged.len());
+    // Innermost root first, so that the cert dir wins over its parent, the kubeconfig dir.
+    let mut roots: Vec<&Path> = roots.to_vec();
+    roots.sort_by_key(|r| std::cmp::Reverse(r.components().count()));
+    roots.dedup();
+    // From here on the staged files must survive a crash: the journals name them.
+    let mut journals: Vec<(&Path, Vec<JournalEntry>)> =
+        roots.iter().map(|r| (*r, vec![])).collect();
+    let mut loose = Vec::new();
     let mut kept = Vec::with_capacity(staged.len());
     for s in staged {
-        let target =
-            std::path::absolute(&s.target).map_err(|e| Error::io(&s.target, "resolve", e))?;
         let path = s
             .temp
             .keep()
             .map_err(|e| Error::io(&s.target, "keep the staged file for", e.error))?;
         kept.push(path.clone());
-        let staged = std::path::absolute(&path).map_err(|e| Error::io(&path, "resolve", e))?;
-        entries.push(JournalEntry { staged, target });
-    }
-    let journal = journal_dir.join(JOURNAL);
-    let text = serde_json::to_vec_pretty(&entries).map_err(|e| Error::Crypto(e.to_string()))?;
-    if let Err(e) = journal::write_journal(&journal, &text) {
-        for path in &kept {
-            let _ = fs::remove_file(path);
+        let relative = journals.iter_mut().find_map(|(root, entries)| {
+            let target = s.target.strip_prefix(&*root).ok()?;
+            let staged = path.strip_prefix(&*root).ok()?;
+            is_kubepki_file(target).then(|| (entries, target.to_path_buf(), staged.to_path_buf()))
+        });
+        match relative {
+            Some((entries, target, staged)) => entries.push(JournalEntry { staged, target }),
+            None => loose.push((path, s.target)),
         }
-        return Err(e);
+    }
+    let journals: Vec<_> = journals
+        .into_iter()
+        .filter(|(_, e)| !e.is_empty())
+        .collect();
+    for (root, entries) in &journals {
+        let text = serde_json::to_vec_pretty(&Journal {
+            version: journal::VERSION,
+            entries: entries.clone(),
+        })
+        .map_err(|e| Error::Crypto(e.to_string()))?;
+        if let Err(e) = journal::write_journal(&root.join(JOURNAL), &text) {
+            for (root, _) in &journals {
+                let _ = fs::remove_file(root.join(JOURNAL));
+            }
+            for path in &kept {
+                let _ = fs::remove_file(path);
+            }
+            return Err(e);
+        }
     }
     let crash_after = crash_after();
-    journal::apply(&entries, crash_after, per_file)?;
+    for (root, entries) in &journals {
+        journal::apply(root, entries, crash_after, per_file)?;
+    }
+    for (staged, target) in &loose {
+        fs::rename(staged, target).map_err(|e| Error::io(target, "replace", e))?;
+        if per_file {
+            sync_dir(parent(target))?;
+        }
+    }
     if !per_file {
         sync_filesystems(&dirs)?;
     }
-    fs::remove_file(&journal).map_err(|e| Error::io(&journal, "remove", e))?;
-    sync_dir(journal_dir)
+    for (root, _) in &journals {
+        let path = root.join(JOURNAL);
+        fs::remove_file(&path).map_err(|e| Error::io(&path, "remove", e))?;
+        sync_dir(root)?;
+    }
+    Ok(())
 }
 
 /// One `syncfs(2)` for each filesystem the directories are on.

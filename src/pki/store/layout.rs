@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::{exists, parent};
 use crate::pki::catalog::{
-    KubeconfigPlacement, KubeconfigProfile, Profile, SERVICE_ACCOUNT_KEY_BASE,
+    self, KubeconfigPlacement, KubeconfigProfile, Profile, SERVICE_ACCOUNT_KEY_BASE,
 };
 
 /// Where per-node certificates live below the certificate directory: `kubelet/<node>/`.
@@ -129,4 +129,43 @@ fn with_extension(stem: PathBuf, ext: &str) -> PathBuf {
     s.push(".");
     s.push(ext);
     PathBuf::from(s)
+}
+
+/// Whether `relative` (below the certificate or kubeconfig directory) is a file kubepki writes:
+/// a catalog certificate or key, `sa.key`/`sa.pub`, a per-node certificate or key
+/// (`kubelet/<node>/...`), one of kubeadm's kubeconfigs, or a per-node kubeconfig
+/// (`nodes/<node>/kubelet.conf`). Journals and the sweep of temporaries touch nothing else.
+pub fn is_kubepki_file(relative: &Path) -> bool {
+    let parts: Vec<&str> = relative
+        .components()
+        .map(|c| match c {
+            std::path::Component::Normal(s) => s.to_str(),
+            _ => None,
+        })
+        .collect::<Option<Vec<_>>>()
+        .unwrap_or_default();
+    if parts.is_empty() {
+        return false;
+    }
+    let joined = parts.join("/");
+    let with_ext = |base: &str| [format!("{base}.crt"), format!("{base}.key")];
+    let catalog_file = catalog::CATALOG
+        .iter()
+        .filter(|p| !p.per_node())
+        .any(|p| with_ext(p.base_name).contains(&joined));
+    let sa = [
+        format!("{SERVICE_ACCOUNT_KEY_BASE}.key"),
+        format!("{SERVICE_ACCOUNT_KEY_BASE}.pub"),
+    ]
+    .contains(&joined);
+    let kubeconfig = catalog::KUBECONFIGS.iter().any(|k| match k.placement {
+        KubeconfigPlacement::ControlPlane => joined == k.file_name,
+        KubeconfigPlacement::PerNode => {
+            parts.len() == 3 && parts[0] == NODE_KUBECONFIG_DIR && parts[2] == k.file_name
+        }
+    });
+    let node_file = parts.len() == 3
+        && parts[0] == NODE_DIR
+        && catalog::node_leaves().any(|p| with_ext(p.base_name).contains(&parts[2].to_string()));
+    catalog_file || sa || kubeconfig || node_file
 }

@@ -25,8 +25,8 @@ pub use atomic::{FileKind, FileWrite};
 #[cfg(feature = "test-hooks")]
 pub use batch::inject_crash_after_renames;
 pub use batch::{Durability, Staged, commit, commit_staged, create_dirs, remove_empty_dirs, stage};
-pub use journal::{JOURNAL, interrupted, recover, remove_stale_temporaries};
-pub use layout::{BACKUP_DIR, Layout, NODE_DIR, NODE_KUBECONFIG_DIR};
+pub use journal::{JOURNAL, Recovered, interrupted, pending, recover, remove_stale_temporaries};
+pub use layout::{BACKUP_DIR, Layout, NODE_DIR, NODE_KUBECONFIG_DIR, is_kubepki_file};
 pub use lock::Lock;
 
 /// The names of the directories in `dir`, sorted; empty when `dir` does not exist.
@@ -265,7 +265,13 @@ mod tests {
         assert_eq!(fs::read_to_string(&key).unwrap(), "new key");
         assert_eq!(fs::read_to_string(&crt).unwrap(), "old cert");
         assert!(interrupted(dir.path()));
-        assert_eq!(recover(dir.path()).unwrap(), Some(2));
+        assert_eq!(
+            recover(dir.path()).unwrap(),
+            Some(Recovered {
+                listed: 2,
+                renamed: 1
+            })
+        );
         assert_eq!(fs::read_to_string(&crt).unwrap(), "new cert");
         assert_eq!(fs::metadata(&crt).unwrap().mode() & 0o777, 0o644);
         assert_eq!(fs::metadata(&key).unwrap().mode() & 0o777, 0o600);
