@@ -154,8 +154,8 @@ pub fn commit_staged(staged: Vec<Staged>, roots: &[&Path], durability: Durabilit
             .map_err(|e| Error::io(&s.target, "keep the staged file for", e.error))?;
         kept.push(path.clone());
         let relative = journals.iter_mut().find_map(|(root, entries)| {
-            let target = s.target.strip_prefix(&*root).ok()?;
-            let staged = path.strip_prefix(&*root).ok()?;
+            let target = s.target.strip_prefix(*root).ok()?;
+            let staged = path.strip_prefix(*root).ok()?;
             is_kubepki_file(target).then(|| (entries, target.to_path_buf(), staged.to_path_buf()))
         });
         match relative {
