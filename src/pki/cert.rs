@@ -21,6 +21,7 @@ use x509_parser::extensions::{GeneralName, ParsedExtension};
 use x509_parser::prelude::FromDer;
 
 use super::catalog::ExtUsage;
+use super::duration::{X509_EARLIEST, X509_LATEST, check_validity};
 use super::error::{Error, Result};
 use super::keys::{KeyAlgorithm, PrivateKey, encode_pem};
 use super::names::AltNames;
@@ -50,9 +51,37 @@ pub struct CertSpec {
 }
 
 /// kubeadm's validity window for a run that started at `now`: [now − 5 min, now + period].
+///
+/// Never panics: a window that `time` cannot represent or X.509 cannot hold is clamped to
+/// [`X509_EARLIEST`, `X509_LATEST`] (and [`issue`] refuses to sign such a window). Check user
+/// input with [`try_validity`] or [`super::duration::check_validity`] first, so the user gets an
+/// error naming the flag instead.
 pub fn validity(now: OffsetDateTime, period: Duration) -> (OffsetDateTime, OffsetDateTime) {
     let now = now.replace_nanosecond(0).unwrap_or(now);
-    (now - BACKDATE, now + period)
+    let clamp = |t: Option<OffsetDateTime>, overflow: OffsetDateTime| {
+        t.unwrap_or(overflow).clamp(X509_EARLIEST, X509_LATEST)
+    };
+    let overflow = if period.is_negative() {
+        X509_EARLIEST
+    } else {
+        X509_LATEST
+    };
+    (
+        clamp(now.checked_sub(BACKDATE), X509_EARLIEST),
+        clamp(now.checked_add(period), overflow),
+    )
+}
+
+/// [`validity`], or an error naming `what` (the flag or field the period came from) when the
+/// period is shorter than the CSR API's 10 minutes or the window does not fit in X.509's range
+/// (see [`super::duration::check_validity`]).
+pub fn try_validity(
+    now: OffsetDateTime,
+    period: Duration,
+    what: &str,
+) -> std::result::Result<(OffsetDateTime, OffsetDateTime), String> {
+    check_validity(now, period, what)?;
+    Ok(validity(now, period))
 }
 
 /// A CA able to sign: its certificate and its private key, checked to belong together.
@@ -83,6 +112,7 @@ pub fn issue(
     subject_key: &PrivateKey,
     issuer: Option<&Authority>,
 ) -> Result<Vec<u8>> {
+    check_spec(spec)?;
     let mut params = CertificateParams::default();
     params.not_before = spec.not_before;
     params.not_after = spec.not_after;
@@ -164,6 +194,30 @@ pub fn issue(
         ))
     })?;
     Ok(der)
+}
+
+/// The last line of defence before signing: a window X.509 can hold and a subject without
+/// control characters (the planner and the CLI check these earlier, with better messages).
+fn check_spec(spec: &CertSpec) -> Result<()> {
+    let in_range = |t: OffsetDateTime| (X509_EARLIEST..=X509_LATEST).contains(&t);
+    if !in_range(spec.not_before) || !in_range(spec.not_after) || spec.not_after < spec.not_before {
+        return Err(Error::Crypto(format!(
+            "cannot issue {:?}: the validity {} to {} is not a window an X.509 certificate can \
+             hold (up to 9999-12-31T23:59:59Z)",
+            spec.common_name, spec.not_before, spec.not_after
+        )));
+    }
+    // Not validate_subject_value's 64-character bound: kubeadm's node CNs
+    // (`system:node:<253-character name>`) may be longer.
+    for value in std::iter::once(&spec.common_name).chain(&spec.organizations) {
+        if value.chars().any(char::is_control) {
+            return Err(Error::Crypto(format!(
+                "cannot issue a certificate whose subject holds a control character ({})",
+                super::error::quote_input(value)
+            )));
+        }
+    }
+    Ok(())
 }
 
 pub fn cert_pem(der: &[u8]) -> String {
@@ -285,7 +339,8 @@ fn key_identifier(public_key_raw: &[u8]) -> Vec<u8> {
 
 /// Reads every CERTIFICATE block of a PEM file (a `.crt` may hold a chain, leaf first).
 pub fn certs_from_pem(data: &[u8]) -> std::result::Result<Vec<Vec<u8>>, String> {
-    let blocks = pem::parse_many(data).map_err(|e| format!("not valid PEM: {e}"))?;
+    let blocks = pem::parse_many(data)
+        .map_err(|e| format!("not valid PEM: {}", super::keys::pem_problem(&e)))?;
     let certs: Vec<Vec<u8>> = blocks
         .into_iter()
         .filter(|b| b.tag() == "CERTIFICATE")

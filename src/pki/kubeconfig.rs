@@ -12,6 +12,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::{Deserialize, Serialize};
 
+use super::error::{describe_yaml_error, show_untrusted};
+
 type Extra = BTreeMap<String, yaml_serde::Value>;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -154,14 +156,22 @@ impl Kubeconfig {
         yaml_serde::to_string(self).map_err(|e| format!("cannot serialise kubeconfig: {e}"))
     }
 
-    /// Parses a kubeconfig; the error carries yaml_serde's line and column.
+    /// Parses a kubeconfig. The error names the field path, the line and column and the kind of
+    /// problem, never the file's content (a kubeconfig holds a private key): see
+    /// [`describe_yaml_error`].
     pub fn parse(text: &[u8]) -> Result<Self, String> {
-        let config: Kubeconfig =
-            yaml_serde::from_slice(text).map_err(|e| format!("is not a valid kubeconfig: {e}"))?;
+        if let Err(e) = std::str::from_utf8(text) {
+            let (line, column) = line_and_column(text, e.valid_up_to());
+            return Err(format!(
+                "is not a valid kubeconfig: line {line} column {column}: the file is not UTF-8 text"
+            ));
+        }
+        let config: Kubeconfig = yaml_serde::from_slice(text)
+            .map_err(|e| format!("is not a valid kubeconfig: {}", describe_yaml_error(&e, 1)))?;
         if !config.kind.is_empty() && config.kind != "Config" {
             return Err(format!(
-                "has kind {:?}, not a kubeconfig (Config)",
-                config.kind
+                "has kind {}, not a kubeconfig (Config)",
+                show_untrusted(&config.kind)
             ));
         }
         Ok(config)
@@ -210,17 +220,32 @@ impl Kubeconfig {
             .contexts
             .iter()
             .find(|c| c.name == self.current_context)
-            .ok_or_else(|| format!("current-context {:?} is not defined", self.current_context))?;
+            .ok_or_else(|| {
+                format!(
+                    "current-context {} is not defined",
+                    show_untrusted(&self.current_context)
+                )
+            })?;
         let cluster = self
             .clusters
             .iter()
             .find(|c| c.name == context.context.cluster)
-            .ok_or_else(|| format!("cluster {:?} is not defined", context.context.cluster))?;
+            .ok_or_else(|| {
+                format!(
+                    "cluster {} is not defined",
+                    show_untrusted(&context.context.cluster)
+                )
+            })?;
         let user = self
             .users
             .iter()
             .find(|u| u.name == context.context.user)
-            .ok_or_else(|| format!("user {:?} is not defined", context.context.user))?;
+            .ok_or_else(|| {
+                format!(
+                    "user {} is not defined",
+                    show_untrusted(&context.context.user)
+                )
+            })?;
         Ok(Current {
             cluster_name: &cluster.name,
             cluster: &cluster.cluster,
@@ -267,14 +292,45 @@ fn data_or_file(
     what: &str,
 ) -> Result<Vec<u8>, String> {
     match (data, file) {
-        (Some(d), _) => BASE64
-            .decode(d.trim())
-            .map_err(|e| format!("{what}-data is not valid base64: {e}")),
+        // The decoder's message names the offending byte; say where, not what.
+        (Some(d), _) => BASE64.decode(d.trim()).map_err(|e| {
+            let at = match e {
+                base64::DecodeError::InvalidByte(offset, _)
+                | base64::DecodeError::InvalidLastSymbol { offset, .. } => {
+                    format!(" (at character {})", offset + 1)
+                }
+                _ => String::new(),
+            };
+            format!("{what}-data is not valid base64{at}")
+        }),
         (None, Some(f)) => {
-            std::fs::read(dir.join(f)).map_err(|e| format!("{what} {f:?} cannot be read: {e}"))
+            // A key pasted where a path belongs is not a path: do not print it.
+            let shown = if is_plausible_path(f) {
+                format!("{f:?}")
+            } else {
+                format!("(a value of {} bytes that is not a file path)", f.len())
+            };
+            std::fs::read(dir.join(f)).map_err(|e| format!("{what} {shown} cannot be read: {e}"))
         }
         (None, None) => Err(format!("has neither {what}-data nor {what}")),
     }
+}
+
+/// A path as a kubeconfig may name one: one line, no control characters, no component longer
+/// than a file name can be.
+fn is_plausible_path(f: &str) -> bool {
+    !f.is_empty()
+        && f.len() <= 4096
+        && !f.chars().any(char::is_control)
+        && f.split('/').all(|c| c.len() <= 255)
+}
+
+/// The 1-based line and column of byte `offset` of `text`.
+fn line_and_column(text: &[u8], offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+    let column = before.iter().rev().take_while(|b| **b != b'\n').count() + 1;
+    (line, column)
 }
 
 #[cfg(test)]
