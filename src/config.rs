@@ -641,8 +641,7 @@ fn apply_cluster(
         |v: Option<String>, field: &str| -> std::result::Result<Option<Duration>, String> {
             v.map(|p| {
                 let d = parse_duration(&p).map_err(|e| fail(&[field], &p, "a duration", e))?;
-                check_period(d, field)
-                    .map_err(|e| format!("{doc_name}: {}: {e}", doc.field(&[field])))?;
+                check_period(d, &doc.field(&[field])).map_err(|e| format!("{doc_name}: {e}"))?;
                 Ok(d)
             })
             .transpose()
@@ -751,5 +750,189 @@ cgroupDriver: systemd
         let c = parse(v3, Path::new("k")).unwrap();
         assert_eq!(c.key_algorithm, Some(KeyAlgorithm::EcdsaP256));
         assert_eq!(c.external_etcd, Some(PathBuf::from("/etc/etcd/client.crt")));
+    }
+
+    const MARKER: &str = "SECRETxMARKERxSECRET";
+
+    fn pasted_key() -> String {
+        format!(
+            "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEI{MARKER}+/0123456789abcdefABCDEF==\n-----END EC PRIVATE KEY-----"
+        )
+    }
+
+    fn assert_no_secret(err: &Error, secrets: &[&str]) {
+        let chained = anyhow::Error::from(Error::bad_file("x", err.to_string())).context("init");
+        for text in [
+            err.to_string(),
+            format!("{err:?}"),
+            format!("{chained:#}"),
+            format!("{chained:?}"),
+        ] {
+            for secret in secrets {
+                assert!(!text.contains(secret), "{secret:?} leaked in: {text}");
+            }
+        }
+    }
+
+    #[test]
+    fn errors_never_quote_secrets_from_the_file() {
+        let key = pasted_key();
+        let b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &key);
+        let one_line = format!("{key:?}");
+        let cluster = |body: &str| {
+            format!("apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\n{body}")
+        };
+        let init = |body: &str| {
+            format!("apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\n{body}")
+        };
+        let cases: Vec<(&str, String, &str)> = vec![
+            (
+                "broken YAML around a key",
+                cluster(&format!("networking:\n{key}\n")),
+                "line 5 column 1",
+            ),
+            (
+                "a key as a field name",
+                cluster(&format!("{one_line}: 1\n")),
+                "an unknown field",
+            ),
+            (
+                "a base64 key as a field name",
+                cluster(&format!("networking:\n  {b64}: 1\n")),
+                "networking: line 4 column 3: an unknown field",
+            ),
+            (
+                "a key where a mapping belongs",
+                cluster(&format!("networking: {b64}\n")),
+                "networking: line 3 column 13: expected a mapping, found a string",
+            ),
+            (
+                "a key where a port belongs",
+                init(&format!("localAPIEndpoint:\n  bindPort: {b64}\n")),
+                "localAPIEndpoint.bindPort: line 4 column 13: expected an integer from 0 to 65535",
+            ),
+            (
+                "a key as the kind",
+                format!("apiVersion: kubeadm.k8s.io/v1beta4\nkind: {b64}\n"),
+                "unknown kubeadm kind a value of",
+            ),
+            (
+                "a key as the apiVersion",
+                format!("apiVersion: {b64}\nkind: X\n"),
+                "with apiVersion a value of",
+            ),
+            (
+                "a key as the serviceSubnet",
+                cluster(&format!("networking:\n  serviceSubnet: {b64}\n")),
+                "networking.serviceSubnet: line 4: a value of",
+            ),
+            (
+                "a key among the certSANs",
+                cluster(&format!(
+                    "apiServer:\n  certSANs:\n  - a.example\n  - {b64}\n"
+                )),
+                "apiServer.certSANs[1]: line 4: a value of",
+            ),
+            (
+                "a key as the endpoint",
+                cluster(&format!("controlPlaneEndpoint: {one_line}\n")),
+                "controlPlaneEndpoint: line 3: a value of",
+            ),
+            (
+                "a key as certificatesDir",
+                cluster(&format!("certificatesDir: {b64}\n")),
+                "certificatesDir: line 3: a value of",
+            ),
+            (
+                "a key as the validity",
+                cluster(&format!("certificateValidityPeriod: {b64}\n")),
+                "certificateValidityPeriod: line 3: a value of",
+            ),
+            (
+                "a key as the node name",
+                init(&format!("nodeRegistration:\n  name: {b64}\n")),
+                "nodeRegistration.name: line 4: a value of",
+            ),
+            (
+                "a key as a feature gate",
+                cluster(&format!("featureGates:\n  PublicKeysECDSA: {b64}\n")),
+                "featureGates.PublicKeysECDSA: line 4 column 20: expected a boolean, found a string",
+            ),
+        ];
+        for (what, text, want) in cases {
+            let err = parse(&text, Path::new("kubeadm.yaml")).expect_err(what);
+            let shown = err.to_string();
+            assert!(shown.contains(want), "{what}: {want:?} in {shown}");
+            assert!(shown.starts_with("kubeadm.yaml: "), "{what}: {shown}");
+            assert_no_secret(&err, &[MARKER, &b64[..24]]);
+        }
+
+        // Bytes that are not UTF-8: the line, not the bytes.
+        let mut data = cluster(&format!("clusterName: {MARKER}\n")).into_bytes();
+        data.extend_from_slice(b"networking: \xff\xfe\n");
+        let err = parse_bytes(&data, Path::new("k.yaml")).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("line 4 column 13: is not UTF-8 text"),
+            "{err}"
+        );
+        assert_no_secret(&err, &[MARKER]);
+    }
+
+    #[test]
+    fn a_relative_certificates_dir_is_refused() {
+        let text = V4.replace("certificatesDir: /srv/pki", "certificatesDir: srv/pki");
+        let err = parse(&text, Path::new("k.yaml")).unwrap_err().to_string();
+        assert!(
+            err.contains("document 2 (ClusterConfiguration")
+                && err.contains("certificatesDir: line 15")
+                && err.contains("\"srv/pki\" is not an absolute path"),
+            "{err}"
+        );
+        let text = V4.replace("certificatesDir: /srv/pki", "certificatesDir: ./pki");
+        assert!(parse(&text, Path::new("k.yaml")).is_err());
+    }
+
+    #[test]
+    fn kubeadm_refusals_carry_field_and_line() {
+        let text = V4.replace(
+            "serviceSubnet: 10.100.0.0/16,fd00:100::/108",
+            "serviceSubnet: 10.96.0.5/32",
+        );
+        let err = parse(&text, Path::new("k.yaml")).unwrap_err().to_string();
+        assert!(
+            err.contains("networking.serviceSubnet: line 20")
+                && err.contains("\"10.96.0.5/32\" is too small"),
+            "{err}"
+        );
+        for (period, want) in [
+            ("0s", "shorter than 10 minutes"),
+            ("99999999h", "9999-12-31T23:59:59Z"),
+            ("999999999y", "9999-12-31T23:59:59Z"),
+        ] {
+            let text = V4.replace(
+                "certificateValidityPeriod: 2160h0m0s",
+                &format!("certificateValidityPeriod: {period}"),
+            );
+            let err = parse(&text, Path::new("k.yaml")).unwrap_err().to_string();
+            assert!(
+                err.contains("certificateValidityPeriod: line 17") && err.contains(want),
+                "{period}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn load_reads_only_regular_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("is not a regular file"), "{err}");
+        let big = dir.path().join("big.yaml");
+        std::fs::write(&big, vec![b'#'; MAX_CONFIG_BYTES as usize + 1]).unwrap();
+        let err = load(&big).unwrap_err().to_string();
+        assert!(err.contains("is larger than"), "{err}");
+        let ok = dir.path().join("k.yaml");
+        std::fs::write(&ok, V4).unwrap();
+        assert_eq!(load(&ok).unwrap().node_name.as_deref(), Some("cp-1"));
     }
 }

@@ -625,4 +625,62 @@ mod tests {
         assert_eq!(facts.missing_names(&want("a.b.example.com")).len(), 1);
         assert_eq!(facts.missing_names(&want("example.com")).len(), 1);
     }
+
+    #[test]
+    fn validity_never_panics_and_try_validity_names_the_flag() {
+        let now = OffsetDateTime::now_utc();
+        for period in [
+            Duration::MAX,
+            Duration::MIN,
+            Duration::ZERO,
+            Duration::days(365 * 9000),
+            crate::pki::duration::parse_duration("999999999y").unwrap(),
+        ] {
+            let (start, end) = validity(now, period);
+            assert!(start >= X509_EARLIEST && end <= X509_LATEST, "{period}");
+        }
+        for edge in [X509_LATEST, X509_EARLIEST, OffsetDateTime::UNIX_EPOCH] {
+            let _ = validity(edge, Duration::MAX);
+            let _ = validity(edge, Duration::MIN);
+        }
+        let (start, end) = try_validity(now, DEFAULT_VALIDITY, "--validity").unwrap();
+        assert_eq!(end - start, DEFAULT_VALIDITY + BACKDATE);
+        let err = try_validity(now, Duration::days(365 * 9000), "--ca-validity").unwrap_err();
+        assert!(
+            err.contains("--ca-validity") && err.contains("9999"),
+            "{err}"
+        );
+        let err = try_validity(now, Duration::ZERO, "--validity").unwrap_err();
+        assert!(
+            err.contains("--validity") && err.contains("10 minutes"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn issue_refuses_what_x509_cannot_hold() {
+        let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+        // `time` stops at year 9999 itself; before year 1 is what it can hold and X.509 cannot.
+        let mut early = spec("ca", true);
+        early.not_before = time::macros::datetime!(-0001-06-01 00:00 UTC);
+        let err = issue(&early, &key, None).unwrap_err().to_string();
+        assert!(err.contains("9999-12-31"), "{err}");
+        let mut backwards = spec("ca", true);
+        backwards.not_after = backwards.not_before - Duration::days(1);
+        assert!(issue(&backwards, &key, None).is_err());
+        let mut forged = spec("jane\n[certs] renewed FAKE", true);
+        let err = issue(&forged, &key, None).unwrap_err().to_string();
+        assert!(
+            err.contains("control character") && !err.contains('\n'),
+            "{err}"
+        );
+        forged = spec("jane", false);
+        forged.organizations = vec!["ops\u{7}".into()];
+        assert!(issue(&forged, &key, None).is_err());
+        // At the very limit, issuing works (GeneralizedTime 99991231235959Z).
+        let mut edge = spec("ca", true);
+        edge.not_after = X509_LATEST;
+        let der = issue(&edge, &key, None).unwrap();
+        assert_eq!(CertFacts::from_der(&der).unwrap().not_after, X509_LATEST);
+    }
 }

@@ -257,7 +257,7 @@ fn serde_problem(text: &str) -> Option<(String, String)> {
         "invalid value: " => {
             let (found, expected) = rest.rsplit_once(", expected ").unwrap_or((rest, ""));
             format!(
-                "expected {}, found {} that is not one",
+                "expected {}, found {} that is out of range or not allowed",
                 expected_kind(expected),
                 found_kind(found)
             )
@@ -516,5 +516,113 @@ fn libyaml_problem(text: &str) -> String {
             "the file is not UTF-8 text".to_string()
         }
         None => "the YAML does not have the expected structure".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Doc {
+        name: Option<String>,
+        port: Option<u16>,
+        items: Option<Vec<Item>>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Item {
+        key: String,
+    }
+
+    fn describe(text: &str) -> String {
+        let e = yaml_serde::from_str::<Doc>(text).unwrap_err();
+        describe_yaml_error(&e, 1)
+    }
+
+    const SECRET: &str = "c2VjcmV0+/c2VjcmV0c2VjcmV0==";
+
+    #[test]
+    fn yaml_errors_keep_path_line_and_kind_but_no_value() {
+        for (text, want) in [
+            (
+                format!("items:\n- key: {SECRET}\n  other: 1\n"),
+                "items[0]: line 3 column 3: unknown field `other`, expected `key`".to_string(),
+            ),
+            (
+                format!("items:\n- {SECRET}\n"),
+                "items[0]: line 2 column 3: expected a mapping, found a string".to_string(),
+            ),
+            (
+                format!("port: {SECRET}\n"),
+                "port: line 1 column 7: expected an integer from 0 to 65535, found a string"
+                    .to_string(),
+            ),
+            (
+                "port: 70000\n".to_string(),
+                "port: line 1 column 7: expected an integer from 0 to 65535, found an integer \
+                 that is out of range or not allowed"
+                    .to_string(),
+            ),
+            (
+                format!("{SECRET}: 1\n"),
+                "line 1 column 1: an unknown field, expected one of `name`, `port`, `items`"
+                    .to_string(),
+            ),
+            (
+                format!("port: 1\n{SECRET}\n"),
+                "line 3 column 1: could not find expected ':', while scanning a simple key"
+                    .to_string(),
+            ),
+            (
+                format!("items:\n- {{}}\n"),
+                "items[0]: line 2 column 3: missing field `key`".to_string(),
+            ),
+            (
+                format!("name: a\nname: {SECRET}\n"),
+                "line 1 column 1: duplicate field `name`".to_string(),
+            ),
+        ] {
+            let got = describe(&text);
+            assert_eq!(got, want, "{text:?}");
+            assert!(!got.contains("c2VjcmV0"), "{got}");
+        }
+        // The line is counted in the file when the document starts further down.
+        let e = yaml_serde::from_str::<Doc>("port: x\n").unwrap_err();
+        assert!(describe_yaml_error(&e, 10).starts_with("port: line 10 column 7"));
+    }
+
+    #[test]
+    fn paths_and_names_from_the_document_are_shown_only_when_they_look_like_names() {
+        assert_eq!(safe_path("users[0].user"), "users[0].user");
+        assert_eq!(safe_path("."), "");
+        assert_eq!(safe_path("a.-----BEGIN KEY-----x[0].b"), "a.?.b");
+        assert_eq!(safe_path("a[zz].b"), "a.b");
+        assert!(is_identifier("dnsDomian") && is_identifier("client-key-data"));
+        assert!(!is_identifier("abcdef.0123456789abcdef")); // a bootstrap token
+        assert!(!is_identifier(&"a".repeat(41)));
+        assert!(!is_identifier("9lives") && !is_identifier("a b") && !is_identifier(""));
+        assert!(is_showable("kubernetes-admin@kubernetes") && is_showable("10.96.0.0/12"));
+        assert!(!is_showable(SECRET) && !is_showable("-----BEGIN") && !is_showable("a\nb"));
+        assert_eq!(show_untrusted(SECRET), "a value of 28 bytes (not shown)");
+        assert_eq!(found_kind("string \"x, expected y\""), "a string");
+        assert_eq!(expected_kind("struct UserEntry"), "a mapping");
+        assert_eq!(expected_kind("\"quoted\" text"), "another type");
+    }
+
+    #[test]
+    fn flag_values_are_quoted_escaped_and_abbreviated() {
+        assert_eq!(quote_input("a\nb"), "\"a\\nb\"");
+        let long = "é".repeat(100);
+        let q = quote_input(&long);
+        assert!(
+            q.ends_with("... (100 characters)") && q.chars().count() < 90,
+            "{q}"
+        );
     }
 }

@@ -271,7 +271,7 @@ impl PrivateKey {
             other if is_plain_label(other) => {
                 return Err(format!("holds a {other:?} PEM block, not a private key"));
             }
-            _ => return Err("holds a PEM block that is not a private key".into()),
+            _ => return Err("holds a PEM block with an unknown label, not a private key".into()),
         };
         Self::from_pkcs8(&pkcs8)
     }
@@ -388,12 +388,26 @@ fn is_pkcs1(der: &[u8]) -> bool {
     .is_ok()
 }
 
-/// A PEM label that may be quoted: the upper-case words PEM labels are made of.
+/// A PEM label that may be named in a message: one of the labels of RFC 7468 and OpenSSL's
+/// usual ones. Any other label is the file's own text and is not repeated.
 fn is_plain_label(label: &str) -> bool {
-    (1..=40).contains(&label.len())
-        && label
-            .bytes()
-            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b' ')
+    const KNOWN: [&str; 14] = [
+        "CERTIFICATE",
+        "X509 CERTIFICATE",
+        "TRUSTED CERTIFICATE",
+        "CERTIFICATE REQUEST",
+        "NEW CERTIFICATE REQUEST",
+        "X509 CRL",
+        "PKCS7",
+        "CMS",
+        "PUBLIC KEY",
+        "RSA PUBLIC KEY",
+        "DSA PRIVATE KEY",
+        "OPENSSH PRIVATE KEY",
+        "ENCRYPTED PRIVATE KEY",
+        "PARAMETERS",
+    ];
+    KNOWN.contains(&label)
 }
 
 /// A PEM parse error in words that quote nothing from the file (pem's own messages quote
@@ -558,5 +572,74 @@ mod tests {
         let cert = encode_pem("CERTIFICATE", vec![0x30, 0x00]);
         let err = PrivateKey::from_pem(cert.as_bytes()).unwrap_err();
         assert!(err.contains("CERTIFICATE"), "{err}");
+    }
+
+    /// The DER inside a key's own PEM (PKCS#1, SEC1 or PKCS#8, as kubeadm writes it).
+    fn der_of(key: &PrivateKey) -> Vec<u8> {
+        pem::parse(key.to_pem().unwrap()).unwrap().into_contents()
+    }
+
+    #[test]
+    fn a_label_that_does_not_match_the_key_inside_says_so() {
+        let rsa = PrivateKey::generate(KeyAlgorithm::Rsa(2048)).unwrap();
+        let ec = PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+        let ed = PrivateKey::generate(KeyAlgorithm::Ed25519).unwrap();
+        let cases = [
+            ("RSA PRIVATE KEY", der_of(&ec), "an EC key (SEC1)"),
+            (
+                "RSA PRIVATE KEY",
+                ec.key_pair().serialize_der(),
+                "an EC key in PKCS#8",
+            ),
+            ("RSA PRIVATE KEY", der_of(&ed), "an Ed25519 key"),
+            ("EC PRIVATE KEY", der_of(&rsa), "an RSA key (PKCS#1)"),
+            (
+                "EC PRIVATE KEY",
+                rsa.key_pair().serialize_der(),
+                "an RSA key in PKCS#8",
+            ),
+            ("PRIVATE KEY", der_of(&rsa), "an RSA key (PKCS#1)"),
+            ("PRIVATE KEY", der_of(&ec), "an EC key (SEC1)"),
+        ];
+        for (label, der, holds) in cases {
+            let text = encode_pem(label, der.clone());
+            let err = PrivateKey::from_pem(text.as_bytes()).unwrap_err();
+            let want =
+                format!("the PEM label {label} does not match the key inside (it holds {holds}");
+            assert!(err.starts_with(&want), "{label}: {err}");
+            assert!(
+                !err.contains("ring") && !err.contains("InvalidEncoding"),
+                "{err}"
+            );
+            // No key material: neither the base64 body nor anything like it.
+            let body: String = text.lines().filter(|l| !l.starts_with("-----")).collect();
+            assert!(!err.contains(&body[..20]), "{err}");
+        }
+        // Garbage under a key label is named as such.
+        let err = PrivateKey::from_pem(encode_pem("RSA PRIVATE KEY", vec![1, 2, 3]).as_bytes())
+            .unwrap_err();
+        assert!(err.contains("not a PKCS#1 RSA key"), "{err}");
+    }
+
+    #[test]
+    fn pem_errors_quote_nothing_from_the_file() {
+        let secret = "SECRETLABELMARKER";
+        let texts = [
+            format!("-----BEGIN {secret}-----\nAAAA\n-----END RSA PRIVATE KEY-----\n"),
+            format!("-----BEGIN {secret} KEY-----\nAAAA\n-----END {secret} KEY-----\n"),
+            format!(
+                "-----BEGIN RSA PRIVATE KEY-----\nProc-Type {secret}\n\nAAAA\n-----END RSA PRIVATE KEY-----\n"
+            ),
+            format!("-----BEGIN RSA PRIVATE KEY-----\n{secret}!!\n-----END RSA PRIVATE KEY-----\n"),
+            format!("-----BEGIN a{secret}b\u{7}-----\nAAAA\n-----END a{secret}b\u{7}-----\n"),
+        ];
+        for text in texts {
+            let err = PrivateKey::from_pem(text.as_bytes()).unwrap_err();
+            assert!(!err.contains(secret), "{err}");
+        }
+        // A plain label is named (it tells the user what the file holds).
+        let err =
+            PrivateKey::from_pem(encode_pem("PUBLIC KEY", vec![0x30, 0]).as_bytes()).unwrap_err();
+        assert!(err.contains("\"PUBLIC KEY\""), "{err}");
     }
 }

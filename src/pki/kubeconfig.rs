@@ -385,4 +385,135 @@ mod tests {
         let err = Kubeconfig::parse(b"clusters: [\n").unwrap_err();
         assert!(err.contains("line"), "{err}");
     }
+
+    /// A private key as someone might paste it where it does not belong; its body holds a
+    /// marker that must never appear in an error.
+    const MARKER: &str = "SECRETxMARKERxSECRET";
+    fn pasted_key() -> String {
+        format!(
+            "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA{MARKER}q+/0123456789abcdefABCDEF==\nZm9vYmFy{MARKER}\n-----END RSA PRIVATE KEY-----\n"
+        )
+    }
+
+    /// Every rendering of the error, as the CLI may print it: the message, the typed error's
+    /// Display and Debug, and anyhow's chain.
+    fn assert_no_secret(err: &str, secrets: &[&str]) {
+        let typed = crate::pki::Error::bad_file("/etc/kubernetes/admin.conf", err.to_string());
+        let chained = anyhow::Error::from(crate::pki::Error::bad_file("admin.conf", err))
+            .context("renew admin.conf");
+        let renderings = [
+            err.to_string(),
+            typed.to_string(),
+            format!("{typed:?}"),
+            format!("{chained:#}"),
+            format!("{chained:?}"),
+        ];
+        for text in renderings {
+            for secret in secrets {
+                assert!(!text.contains(secret), "{secret:?} leaked in: {text}");
+            }
+        }
+    }
+
+    #[test]
+    fn parse_errors_never_quote_the_file() {
+        let key = pasted_key();
+        let key_b64 = BASE64.encode(&key);
+        let indented: String = key.lines().map(|l| format!("    {l}\n")).collect();
+        let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+            (
+                "broken YAML around a PEM key",
+                format!("apiVersion: v1\nkind: Config\nusers:\n- name: a\n  user:\n{key}").into_bytes(),
+                "line 7 column 1: could not find expected ':'",
+            ),
+            (
+                "users[0].user as a base64 string",
+                format!("apiVersion: v1\nkind: Config\nusers:\n- name: a\n  user: {key_b64}\n")
+                    .into_bytes(),
+                "users[0].user: line 5 column 9: expected a mapping, found a string",
+            ),
+            (
+                "users[0].user as a block scalar key",
+                format!("apiVersion: v1\nusers:\n- name: a\n  user: |\n{indented}").into_bytes(),
+                "users[0].user: line 4",
+            ),
+            (
+                "a key as a mapping key",
+                format!(
+                    "apiVersion: v1\nclusters:\n  {:?}: x\n",
+                    key.trim_end()
+                )
+                .into_bytes(),
+                "clusters: line 3 column 3: expected a sequence, found a mapping",
+            ),
+            (
+                "a key as a list entry's mapping key",
+                format!("apiVersion: v1\nusers:\n- {:?}: x\n", key.trim_end()).into_bytes(),
+                "users[0]: line 3",
+            ),
+            (
+                "non-UTF-8 bytes after the key",
+                [
+                    format!("apiVersion: v1\ncurrent-context: {MARKER}\n").as_bytes(),
+                    b"\xff\xfe garbage\n",
+                ]
+                .concat(),
+                "line 3 column 1: the file is not UTF-8 text",
+            ),
+            (
+                "a key as the kind",
+                format!("apiVersion: v1\nkind: {key_b64}\n").into_bytes(),
+                "has kind a value of",
+            ),
+            (
+                "client-key-data as a sequence of key lines",
+                format!(
+                    "apiVersion: v1\nusers:\n- name: a\n  user:\n    client-key-data: [{key_b64}, {MARKER}]\n"
+                )
+                .into_bytes(),
+                "users[0].user.client-key-data: line 5",
+            ),
+            (
+                "preferences as the key",
+                format!("apiVersion: v1\npreferences: {key_b64}\n").into_bytes(),
+                "preferences: line 2",
+            ),
+        ];
+        for (what, text, want) in cases {
+            let err = Kubeconfig::parse(&text).expect_err(what);
+            assert!(err.contains(want), "{what}: {want:?} in {err}");
+            assert_no_secret(&err, &[MARKER, &key_b64[..24], "MIIEowIBAAKCAQEA"]);
+        }
+    }
+
+    #[test]
+    fn errors_about_the_current_entries_never_quote_the_file() {
+        let key = pasted_key();
+        let key_b64 = BASE64.encode(&key);
+        // current-context holds the key.
+        let text =
+            format!("apiVersion: v1\nkind: Config\ncurrent-context: {key_b64}\ncontexts: []\n");
+        let k = Kubeconfig::parse(text.as_bytes()).unwrap();
+        let err = k.current().err().unwrap();
+        assert!(err.starts_with("current-context a value of"), "{err}");
+        assert_no_secret(&err, &[&key_b64[..24]]);
+
+        // A key pasted where a path belongs, and key data that is not base64.
+        let mut k = Kubeconfig::with_client_cert("c", "https://x:6443", "CA", "u", "CERT", "KEY");
+        k.users[0].user.client_key_data = None;
+        k.users[0].user.client_key = Some(key.clone());
+        k.users[0].user.client_certificate_data = Some(format!("{MARKER}!!{MARKER}"));
+        let current = k.current().unwrap();
+        let err = current
+            .client_key_pem(Path::new("/nonexistent"))
+            .unwrap_err();
+        assert!(err.contains("client-key (a value of"), "{err}");
+        assert_no_secret(&err, &[MARKER, "MIIEowIBAAKCAQEA"]);
+        let err = current.client_cert_pem(Path::new(".")).unwrap_err();
+        assert!(
+            err.contains("client-certificate-data is not valid base64"),
+            "{err}"
+        );
+        assert_no_secret(&err, &[MARKER]);
+    }
 }

@@ -627,4 +627,168 @@ mod tests {
         assert_eq!(n.addresses.len(), 3);
         assert!("worker-1=not_an_ip".parse::<NodeSpec>().is_err());
     }
+
+    #[test]
+    fn service_cidrs_are_refused_where_kubeadm_refuses_them() {
+        // No room for the API server's service IP (and the cluster DNS, the tenth address).
+        for (cidr, why) in [
+            ("10.96.0.5/32", "too small"),
+            ("10.96.0.0/29", "too small"),
+            ("fd00::/125", "too small"),
+            ("0.0.0.0/0", "too large"),
+            ("10.0.0.0/11", "too large"),
+            ("fd00::/64", "too large"),
+            ("::/0", "too large"),
+        ] {
+            let err = parse_service_cidrs(cidr).unwrap_err();
+            assert!(err.contains(cidr) && err.contains(why), "{cidr}: {err}");
+        }
+        let err = parse_service_cidrs("0.0.0.0/0").unwrap_err();
+        assert!(err.contains("mask must be >= 12"), "{err}");
+        let err = parse_service_cidrs("fd00::/107").unwrap_err();
+        assert!(err.contains("mask must be >= 108"), "{err}");
+        let err = parse_service_cidrs("10.96.0.5/32").unwrap_err();
+        assert!(err.contains("1 address,") && err.contains("/28"), "{err}");
+
+        // The edges kubeadm accepts.
+        for ok in [
+            "10.96.0.0/12",
+            "10.96.0.0/28",
+            "fd00::/108",
+            "fd00::/124",
+            "10.96.0.0/12,fd00::/108",
+            "fd00:10:96::/112, 10.96.0.0/16",
+        ] {
+            parse_service_cidrs(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
+        }
+        // In a dual-stack value the message names the whole value and the CIDR at fault.
+        let err = parse_service_cidrs("10.96.0.0/12,fd00::/64").unwrap_err();
+        assert!(
+            err.contains("\"10.96.0.0/12,fd00::/64\"") && err.contains("\"fd00::/64\""),
+            "{err}"
+        );
+        let err = parse_service_cidrs("10.96.0.0/12,").unwrap_err();
+        assert!(err.contains("\"\" is not a CIDR"), "{err}");
+        assert!(parse_service_cidrs("10.96.0.0/12,fd00::/108,10.0.0.0/16").is_err());
+        // Host bits set: the network is meant, as Go's net.ParseCIDR (and so kubeadm) reads it.
+        let nets = parse_service_cidrs("10.96.3.7/12").unwrap();
+        assert_eq!(nets[0].to_string(), "10.96.0.0/12");
+        assert_eq!(
+            apiserver_virtual_ip(&nets).unwrap().to_string(),
+            "10.96.0.1"
+        );
+    }
+
+    #[test]
+    fn flag_parsers_name_their_input() {
+        let err = "foo bar".parse::<San>().unwrap_err();
+        assert!(err.contains("\"foo bar\""), "{err}");
+        let err = "lb:99999".parse::<Endpoint>().unwrap_err();
+        assert!(err.contains("\"lb:99999\""), "{err}");
+        let err = "worker-1=10.0.0.1,not_an_ip"
+            .parse::<NodeSpec>()
+            .unwrap_err();
+        assert!(
+            err.contains("\"worker-1=10.0.0.1,not_an_ip\"") && err.contains("\"not_an_ip\""),
+            "{err}"
+        );
+        let err = "=10.0.0.1".parse::<NodeSpec>().unwrap_err();
+        assert!(err.contains("\"=10.0.0.1\""), "{err}");
+        // Control characters are escaped, so they cannot forge an output line.
+        let err = "node\n[certs] renewed FAKE"
+            .parse::<NodeSpec>()
+            .unwrap_err();
+        assert!(!err.contains('\n') && err.contains("\\n"), "{err}");
+        // A long value is quoted abbreviated.
+        let long = "a".repeat(300);
+        let err = long.parse::<San>().unwrap_err();
+        assert!(err.contains("(300 characters)") && err.len() < 250, "{err}");
+    }
+
+    #[test]
+    fn san_lists() {
+        let sans = parse_san_list("10.0.0.1,api.example.com,*.example.com").unwrap();
+        assert_eq!(sans.len(), 3);
+        let err = parse_san_list("api.example.com,Bad_Name").unwrap_err();
+        assert!(
+            err.contains("\"api.example.com,Bad_Name\"") && err.contains("\"Bad_Name\""),
+            "{err}"
+        );
+        let err = parse_san_list("a.example,,b.example").unwrap_err();
+        assert!(err.contains("entry 2 is empty"), "{err}");
+    }
+
+    #[test]
+    fn node_lists() {
+        let text = "\
+# nodes of rack 1
+worker-1 10.0.0.11 fd00::11
+worker-2 10.0.0.12,worker-2.lan   # trailing comment
+
+worker-3
+worker-4=10.0.0.14
+";
+        let nodes = parse_node_list(text).unwrap();
+        let names: Vec<&str> = nodes.iter().map(|n| n.name.as_str()).collect();
+        assert_eq!(names, ["worker-1", "worker-2", "worker-3", "worker-4"]);
+        assert_eq!(nodes[0].addresses.len(), 2);
+        assert_eq!(
+            nodes[1].addresses,
+            [
+                San::Ip("10.0.0.12".parse().unwrap()),
+                San::Dns("worker-2.lan".into())
+            ]
+        );
+        assert!(nodes[2].addresses.is_empty());
+        assert_eq!(nodes[3].addresses.len(), 1);
+        // CRLF line ends are fine.
+        assert_eq!(parse_node_list("a\r\nb\r\n").unwrap().len(), 2);
+
+        for (text, want) in [
+            ("worker-1\nWorker_2\n", "line 2:"),
+            ("worker-1\n\nworker-2 not_an_ip\n", "line 3:"),
+            (
+                "worker-1\nworker-1 10.0.0.1\n",
+                "line 2: node \"worker-1\" is already listed on line 1",
+            ),
+            ("a\u{7}b\n", "line 1:"),
+            ("ok\nbad\u{1b}[31m 10.0.0.1\n", "line 2:"),
+        ] {
+            let err = parse_node_list(text).unwrap_err();
+            assert!(err.starts_with(want), "{text:?}: {err}");
+            assert!(!err.chars().any(char::is_control), "{err:?}");
+        }
+        for empty in ["", "\n\n", "# only comments\n   # more\n"] {
+            let err = parse_node_list(empty).unwrap_err();
+            assert!(err.contains("lists no nodes"), "{err}");
+        }
+    }
+
+    #[test]
+    fn subject_values() {
+        for ok in [
+            "jane",
+            "system:masters",
+            "ops team",
+            "ünïcödé",
+            &"x".repeat(64),
+        ] {
+            validate_subject_value(ok).unwrap_or_else(|e| panic!("{ok:?}: {e}"));
+        }
+        // 64 characters, more than 64 bytes: X.520 counts characters.
+        validate_subject_value(&"é".repeat(64)).unwrap();
+        for (bad, why) in [
+            ("", "empty"),
+            ("   ", "empty"),
+            ("jane\n[certs] renewed FAKE", "control character"),
+            ("a\tb", "control character"),
+            ("a\u{7f}b", "control character"),
+            ("a\u{85}b", "control character"),
+            (&"x".repeat(65), "longer than 64"),
+        ] {
+            let err = validate_subject_value(bad).unwrap_err();
+            assert!(err.contains(why), "{bad:?}: {err}");
+            assert!(!err.chars().any(char::is_control), "{err:?}");
+        }
+    }
 }
