@@ -21,6 +21,7 @@ use x509_parser::extensions::{GeneralName, ParsedExtension};
 use x509_parser::prelude::FromDer;
 
 use super::catalog::ExtUsage;
+use super::duration::{X509_EARLIEST, X509_LATEST, check_validity};
 use super::error::{Error, Result};
 use super::keys::{KeyAlgorithm, PrivateKey, encode_pem};
 use super::names::AltNames;
@@ -50,9 +51,37 @@ pub struct CertSpec {
 }
 
 /// kubeadm's validity window for a run that started at `now`: [now − 5 min, now + period].
+///
+/// Never panics: a window that `time` cannot represent or X.509 cannot hold is clamped to
+/// [`X509_EARLIEST`, `X509_LATEST`] (and [`issue`] refuses to sign such a window). Check user
+/// input with [`try_validity`] or [`super::duration::check_validity`] first, so the user gets an
+/// error naming the flag instead.
 pub fn validity(now: OffsetDateTime, period: Duration) -> (OffsetDateTime, OffsetDateTime) {
     let now = now.replace_nanosecond(0).unwrap_or(now);
-    (now - BACKDATE, now + period)
+    let clamp = |t: Option<OffsetDateTime>, overflow: OffsetDateTime| {
+        t.unwrap_or(overflow).clamp(X509_EARLIEST, X509_LATEST)
+    };
+    let overflow = if period.is_negative() {
+        X509_EARLIEST
+    } else {
+        X509_LATEST
+    };
+    (
+        clamp(now.checked_sub(BACKDATE), X509_EARLIEST),
+        clamp(now.checked_add(period), overflow),
+    )
+}
+
+/// [`validity`], or an error naming `what` (the flag or field the period came from) when the
+/// period is shorter than the CSR API's 10 minutes or the window does not fit in X.509's range
+/// (see [`super::duration::check_validity`]).
+pub fn try_validity(
+    now: OffsetDateTime,
+    period: Duration,
+    what: &str,
+) -> std::result::Result<(OffsetDateTime, OffsetDateTime), String> {
+    check_validity(now, period, what)?;
+    Ok(validity(now, period))
 }
 
 /// A CA able to sign: its certificate and its private key, checked to belong together.
@@ -83,6 +112,7 @@ pub fn issue(
     subject_key: &PrivateKey,
     issuer: Option<&Authority>,
 ) -> Result<Vec<u8>> {
+    check_spec(spec)?;
     let mut params = CertificateParams::default();
     params.not_before = spec.not_before;
     params.not_after = spec.not_after;
@@ -164,6 +194,30 @@ pub fn issue(
         ))
     })?;
     Ok(der)
+}
+
+/// The last line of defence before signing: a window X.509 can hold and a subject without
+/// control characters (the planner and the CLI check these earlier, with better messages).
+fn check_spec(spec: &CertSpec) -> Result<()> {
+    let in_range = |t: OffsetDateTime| (X509_EARLIEST..=X509_LATEST).contains(&t);
+    if !in_range(spec.not_before) || !in_range(spec.not_after) || spec.not_after < spec.not_before {
+        return Err(Error::Crypto(format!(
+            "cannot issue {:?}: the validity {} to {} is not a window an X.509 certificate can \
+             hold (up to 9999-12-31T23:59:59Z)",
+            spec.common_name, spec.not_before, spec.not_after
+        )));
+    }
+    // Not validate_subject_value's 64-character bound: kubeadm's node CNs
+    // (`system:node:<253-character name>`) may be longer.
+    for value in std::iter::once(&spec.common_name).chain(&spec.organizations) {
+        if value.chars().any(char::is_control) {
+            return Err(Error::Crypto(format!(
+                "cannot issue a certificate whose subject holds a control character ({})",
+                super::error::quote_input(value)
+            )));
+        }
+    }
+    Ok(())
 }
 
 pub fn cert_pem(der: &[u8]) -> String {
@@ -285,7 +339,8 @@ fn key_identifier(public_key_raw: &[u8]) -> Vec<u8> {
 
 /// Reads every CERTIFICATE block of a PEM file (a `.crt` may hold a chain, leaf first).
 pub fn certs_from_pem(data: &[u8]) -> std::result::Result<Vec<Vec<u8>>, String> {
-    let blocks = pem::parse_many(data).map_err(|e| format!("not valid PEM: {e}"))?;
+    let blocks = pem::parse_many(data)
+        .map_err(|e| format!("not valid PEM: {}", super::keys::pem_problem(&e)))?;
     let certs: Vec<Vec<u8>> = blocks
         .into_iter()
         .filter(|b| b.tag() == "CERTIFICATE")
@@ -569,5 +624,63 @@ mod tests {
         assert!(facts.missing_names(&want("api.example.com")).is_empty());
         assert_eq!(facts.missing_names(&want("a.b.example.com")).len(), 1);
         assert_eq!(facts.missing_names(&want("example.com")).len(), 1);
+    }
+
+    #[test]
+    fn validity_never_panics_and_try_validity_names_the_flag() {
+        let now = OffsetDateTime::now_utc();
+        for period in [
+            Duration::MAX,
+            Duration::MIN,
+            Duration::ZERO,
+            Duration::days(365 * 9000),
+            crate::pki::duration::parse_duration("999999999y").unwrap(),
+        ] {
+            let (start, end) = validity(now, period);
+            assert!(start >= X509_EARLIEST && end <= X509_LATEST, "{period}");
+        }
+        for edge in [X509_LATEST, X509_EARLIEST, OffsetDateTime::UNIX_EPOCH] {
+            let _ = validity(edge, Duration::MAX);
+            let _ = validity(edge, Duration::MIN);
+        }
+        let (start, end) = try_validity(now, DEFAULT_VALIDITY, "--validity").unwrap();
+        assert_eq!(end - start, DEFAULT_VALIDITY + BACKDATE);
+        let err = try_validity(now, Duration::days(365 * 9000), "--ca-validity").unwrap_err();
+        assert!(
+            err.contains("--ca-validity") && err.contains("9999"),
+            "{err}"
+        );
+        let err = try_validity(now, Duration::ZERO, "--validity").unwrap_err();
+        assert!(
+            err.contains("--validity") && err.contains("10 minutes"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn issue_refuses_what_x509_cannot_hold() {
+        let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+        // `time` stops at year 9999 itself; before year 1 is what it can hold and X.509 cannot.
+        let mut early = spec("ca", true);
+        early.not_before = time::macros::datetime!(-0001-06-01 00:00 UTC);
+        let err = issue(&early, &key, None).unwrap_err().to_string();
+        assert!(err.contains("9999-12-31"), "{err}");
+        let mut backwards = spec("ca", true);
+        backwards.not_after = backwards.not_before - Duration::days(1);
+        assert!(issue(&backwards, &key, None).is_err());
+        let mut forged = spec("jane\n[certs] renewed FAKE", true);
+        let err = issue(&forged, &key, None).unwrap_err().to_string();
+        assert!(
+            err.contains("control character") && !err.contains('\n'),
+            "{err}"
+        );
+        forged = spec("jane", false);
+        forged.organizations = vec!["ops\u{7}".into()];
+        assert!(issue(&forged, &key, None).is_err());
+        // At the very limit, issuing works (GeneralizedTime 99991231235959Z).
+        let mut edge = spec("ca", true);
+        edge.not_after = X509_LATEST;
+        let der = issue(&edge, &key, None).unwrap();
+        assert_eq!(CertFacts::from_der(&der).unwrap().not_after, X509_LATEST);
     }
 }

@@ -230,8 +230,10 @@ impl PrivateKey {
     }
 
     /// Reads a private key from PEM; the error says what is wrong, the caller adds the path.
+    /// No error quotes the file: not its bytes, not a PEM header, not an odd label.
     pub fn from_pem(data: &[u8]) -> std::result::Result<Self, String> {
-        let blocks = pem::parse_many(data).map_err(|e| format!("not valid PEM: {e}"))?;
+        let blocks =
+            pem::parse_many(data).map_err(|e| format!("not valid PEM: {}", pem_problem(&e)))?;
         let mut keys = blocks.iter().filter(|b| b.tag() != "EC PARAMETERS");
         let block = keys
             .next()
@@ -239,20 +241,37 @@ impl PrivateKey {
         if keys.next().is_some() {
             return Err("holds more than one PEM block; expected exactly one private key".into());
         }
+        let der = block.contents();
+        let held = KeyEncoding::sniff(der);
+        let mismatch = |label: &str| {
+            format!(
+                "the PEM label {label} does not match the key inside (it holds {})",
+                held.map_or("no key this label allows", KeyEncoding::describe)
+            )
+        };
         let pkcs8 = match block.tag() {
-            "RSA PRIVATE KEY" => wrap_pkcs1(block.contents())?,
-            "EC PRIVATE KEY" => wrap_sec1(block.contents())?,
-            "PRIVATE KEY" => {
-                PrivateKeyInfoRef::from_der(block.contents()).map_err(|_| {
-                    "the PEM label says PKCS#8 (PRIVATE KEY) but the contents are not PKCS#8"
-                        .to_string()
-                })?;
-                block.contents().to_vec()
-            }
+            label @ "RSA PRIVATE KEY" => match held {
+                Some(KeyEncoding::Pkcs1) => wrap_pkcs1(der)?,
+                Some(_) => return Err(mismatch(label)),
+                None => return Err(format!("the {label} block is not a PKCS#1 RSA key")),
+            },
+            label @ "EC PRIVATE KEY" => match held {
+                Some(KeyEncoding::Sec1) => wrap_sec1(der)?,
+                Some(_) => return Err(mismatch(label)),
+                None => return Err(format!("the {label} block is not a SEC1 EC key")),
+            },
+            label @ "PRIVATE KEY" => match held {
+                Some(KeyEncoding::Pkcs8(_)) => der.to_vec(),
+                Some(_) => return Err(mismatch(label)),
+                None => return Err(format!("the {label} block is not a PKCS#8 key")),
+            },
             "ENCRYPTED PRIVATE KEY" => {
                 return Err("is an encrypted private key; decrypt it first".into());
             }
-            other => return Err(format!("holds a {other:?} PEM block, not a private key")),
+            other if is_plain_label(other) => {
+                return Err(format!("holds a {other:?} PEM block, not a private key"));
+            }
+            _ => return Err("holds a PEM block with an unknown label, not a private key".into()),
         };
         Self::from_pkcs8(&pkcs8)
     }
@@ -294,6 +313,115 @@ impl PrivateKey {
             other => other,
         };
         Ok(PrivateKey { algorithm, pair })
+    }
+}
+
+/// What a private key DER holds, found by its structure (not by its PEM label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeyEncoding {
+    /// PKCS#1 RSAPrivateKey.
+    Pkcs1,
+    /// SEC1 ECPrivateKey.
+    Sec1,
+    /// PKCS#8 PrivateKeyInfo, with what its algorithm identifier says.
+    Pkcs8(Pkcs8Algorithm),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pkcs8Algorithm {
+    Rsa,
+    Ec,
+    Ed25519,
+    Other,
+}
+
+impl KeyEncoding {
+    fn sniff(der: &[u8]) -> Option<KeyEncoding> {
+        if let Ok(info) = PrivateKeyInfoRef::from_der(der) {
+            let algorithm = match info.algorithm.oid {
+                OID_RSA_ENCRYPTION => Pkcs8Algorithm::Rsa,
+                OID_EC_PUBLIC_KEY => Pkcs8Algorithm::Ec,
+                OID_ED25519 => Pkcs8Algorithm::Ed25519,
+                _ => Pkcs8Algorithm::Other,
+            };
+            return Some(KeyEncoding::Pkcs8(algorithm));
+        }
+        if sec1::EcPrivateKey::from_der(der).is_ok() {
+            return Some(KeyEncoding::Sec1);
+        }
+        if is_pkcs1(der) {
+            return Some(KeyEncoding::Pkcs1);
+        }
+        None
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            KeyEncoding::Pkcs1 => "an RSA key (PKCS#1)",
+            KeyEncoding::Sec1 => "an EC key (SEC1)",
+            KeyEncoding::Pkcs8(Pkcs8Algorithm::Rsa) => "an RSA key in PKCS#8 form",
+            KeyEncoding::Pkcs8(Pkcs8Algorithm::Ec) => "an EC key in PKCS#8 form",
+            KeyEncoding::Pkcs8(Pkcs8Algorithm::Ed25519) => "an Ed25519 key in PKCS#8 form",
+            KeyEncoding::Pkcs8(Pkcs8Algorithm::Other) => "a PKCS#8 key of another algorithm",
+        }
+    }
+}
+
+/// PKCS#1 RSAPrivateKey (RFC 8017 A.1.2): SEQUENCE { version (0, or 1 for multi-prime), n, e,
+/// d, p, q, dP, dQ, qInv, [otherPrimeInfos] } of INTEGERs.
+fn is_pkcs1(der: &[u8]) -> bool {
+    yasna::parse_der(der, |r| {
+        r.read_sequence(|r| {
+            let version = r.next().read_u8()?;
+            for _ in 0..8 {
+                r.next().read_bigint_bytes()?;
+            }
+            if version == 1 {
+                r.read_optional(|r| r.read_der())?;
+            }
+            if version > 1 {
+                return Err(yasna::ASN1Error::new(yasna::ASN1ErrorKind::Invalid));
+            }
+            Ok(())
+        })
+    })
+    .is_ok()
+}
+
+/// A PEM label that may be named in a message: one of the labels of RFC 7468 and OpenSSL's
+/// usual ones. Any other label is the file's own text and is not repeated.
+fn is_plain_label(label: &str) -> bool {
+    const KNOWN: [&str; 14] = [
+        "CERTIFICATE",
+        "X509 CERTIFICATE",
+        "TRUSTED CERTIFICATE",
+        "CERTIFICATE REQUEST",
+        "NEW CERTIFICATE REQUEST",
+        "X509 CRL",
+        "PKCS7",
+        "CMS",
+        "PUBLIC KEY",
+        "RSA PUBLIC KEY",
+        "DSA PRIVATE KEY",
+        "OPENSSH PRIVATE KEY",
+        "ENCRYPTED PRIVATE KEY",
+        "PARAMETERS",
+    ];
+    KNOWN.contains(&label)
+}
+
+/// A PEM parse error in words that quote nothing from the file (pem's own messages quote
+/// labels and headers).
+pub(crate) fn pem_problem(e: &pem::PemError) -> &'static str {
+    match e {
+        pem::PemError::MismatchedTags(..) => "a BEGIN line and its END line name different labels",
+        pem::PemError::MalformedFraming => "malformed BEGIN/END lines",
+        pem::PemError::MissingBeginTag => "a BEGIN line is missing",
+        pem::PemError::MissingEndTag => "an END line is missing",
+        pem::PemError::MissingData => "a PEM block has no data",
+        pem::PemError::InvalidData(_) => "a PEM block's data is not valid base64",
+        pem::PemError::InvalidHeader(_) => "a PEM block has a malformed header",
+        pem::PemError::NotUtf8(_) => "a PEM block is not UTF-8 text",
     }
 }
 
@@ -459,5 +587,74 @@ mod tests {
         let cert = encode_pem("CERTIFICATE", vec![0x30, 0x00]);
         let err = PrivateKey::from_pem(cert.as_bytes()).unwrap_err();
         assert!(err.contains("CERTIFICATE"), "{err}");
+    }
+
+    /// The DER inside a key's own PEM (PKCS#1, SEC1 or PKCS#8, as kubeadm writes it).
+    fn der_of(key: &PrivateKey) -> Vec<u8> {
+        pem::parse(key.to_pem().unwrap()).unwrap().into_contents()
+    }
+
+    #[test]
+    fn a_label_that_does_not_match_the_key_inside_says_so() {
+        let rsa = PrivateKey::generate(KeyAlgorithm::Rsa(2048)).unwrap();
+        let ec = PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+        let ed = PrivateKey::generate(KeyAlgorithm::Ed25519).unwrap();
+        let cases = [
+            ("RSA PRIVATE KEY", der_of(&ec), "an EC key (SEC1)"),
+            (
+                "RSA PRIVATE KEY",
+                ec.key_pair().serialize_der(),
+                "an EC key in PKCS#8",
+            ),
+            ("RSA PRIVATE KEY", der_of(&ed), "an Ed25519 key"),
+            ("EC PRIVATE KEY", der_of(&rsa), "an RSA key (PKCS#1)"),
+            (
+                "EC PRIVATE KEY",
+                rsa.key_pair().serialize_der(),
+                "an RSA key in PKCS#8",
+            ),
+            ("PRIVATE KEY", der_of(&rsa), "an RSA key (PKCS#1)"),
+            ("PRIVATE KEY", der_of(&ec), "an EC key (SEC1)"),
+        ];
+        for (label, der, holds) in cases {
+            let text = encode_pem(label, der.clone());
+            let err = PrivateKey::from_pem(text.as_bytes()).unwrap_err();
+            let want =
+                format!("the PEM label {label} does not match the key inside (it holds {holds}");
+            assert!(err.starts_with(&want), "{label}: {err}");
+            assert!(
+                !err.contains("ring") && !err.contains("InvalidEncoding"),
+                "{err}"
+            );
+            // No key material: neither the base64 body nor anything like it.
+            let body: String = text.lines().filter(|l| !l.starts_with("-----")).collect();
+            assert!(!err.contains(&body[..20]), "{err}");
+        }
+        // Garbage under a key label is named as such.
+        let err = PrivateKey::from_pem(encode_pem("RSA PRIVATE KEY", vec![1, 2, 3]).as_bytes())
+            .unwrap_err();
+        assert!(err.contains("not a PKCS#1 RSA key"), "{err}");
+    }
+
+    #[test]
+    fn pem_errors_quote_nothing_from_the_file() {
+        let secret = "SECRETLABELMARKER";
+        let texts = [
+            format!("-----BEGIN {secret}-----\nAAAA\n-----END RSA PRIVATE KEY-----\n"),
+            format!("-----BEGIN {secret} KEY-----\nAAAA\n-----END {secret} KEY-----\n"),
+            format!(
+                "-----BEGIN RSA PRIVATE KEY-----\nProc-Type {secret}\n\nAAAA\n-----END RSA PRIVATE KEY-----\n"
+            ),
+            format!("-----BEGIN RSA PRIVATE KEY-----\n{secret}!!\n-----END RSA PRIVATE KEY-----\n"),
+            format!("-----BEGIN a{secret}b\u{7}-----\nAAAA\n-----END a{secret}b\u{7}-----\n"),
+        ];
+        for text in texts {
+            let err = PrivateKey::from_pem(text.as_bytes()).unwrap_err();
+            assert!(!err.contains(secret), "{err}");
+        }
+        // A plain label is named (it tells the user what the file holds).
+        let err =
+            PrivateKey::from_pem(encode_pem("PUBLIC KEY", vec![0x30, 0]).as_bytes()).unwrap_err();
+        assert!(err.contains("\"PUBLIC KEY\""), "{err}");
     }
 }

@@ -12,6 +12,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::{Deserialize, Serialize};
 
+use super::error::{describe_yaml_error, show_untrusted};
+
 type Extra = BTreeMap<String, yaml_serde::Value>;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -154,14 +156,22 @@ impl Kubeconfig {
         yaml_serde::to_string(self).map_err(|e| format!("cannot serialise kubeconfig: {e}"))
     }
 
-    /// Parses a kubeconfig; the error carries yaml_serde's line and column.
+    /// Parses a kubeconfig. The error names the field path, the line and column and the kind of
+    /// problem, never the file's content (a kubeconfig holds a private key): see
+    /// [`describe_yaml_error`].
     pub fn parse(text: &[u8]) -> Result<Self, String> {
-        let config: Kubeconfig =
-            yaml_serde::from_slice(text).map_err(|e| format!("is not a valid kubeconfig: {e}"))?;
+        if let Err(e) = std::str::from_utf8(text) {
+            let (line, column) = line_and_column(text, e.valid_up_to());
+            return Err(format!(
+                "is not a valid kubeconfig: line {line} column {column}: the file is not UTF-8 text"
+            ));
+        }
+        let config: Kubeconfig = yaml_serde::from_slice(text)
+            .map_err(|e| format!("is not a valid kubeconfig: {}", describe_yaml_error(&e, 1)))?;
         if !config.kind.is_empty() && config.kind != "Config" {
             return Err(format!(
-                "has kind {:?}, not a kubeconfig (Config)",
-                config.kind
+                "has kind {}, not a kubeconfig (Config)",
+                show_untrusted(&config.kind)
             ));
         }
         Ok(config)
@@ -210,17 +220,32 @@ impl Kubeconfig {
             .contexts
             .iter()
             .find(|c| c.name == self.current_context)
-            .ok_or_else(|| format!("current-context {:?} is not defined", self.current_context))?;
+            .ok_or_else(|| {
+                format!(
+                    "current-context {} is not defined",
+                    show_untrusted(&self.current_context)
+                )
+            })?;
         let cluster = self
             .clusters
             .iter()
             .find(|c| c.name == context.context.cluster)
-            .ok_or_else(|| format!("cluster {:?} is not defined", context.context.cluster))?;
+            .ok_or_else(|| {
+                format!(
+                    "cluster {} is not defined",
+                    show_untrusted(&context.context.cluster)
+                )
+            })?;
         let user = self
             .users
             .iter()
             .find(|u| u.name == context.context.user)
-            .ok_or_else(|| format!("user {:?} is not defined", context.context.user))?;
+            .ok_or_else(|| {
+                format!(
+                    "user {} is not defined",
+                    show_untrusted(&context.context.user)
+                )
+            })?;
         Ok(Current {
             cluster_name: &cluster.name,
             cluster: &cluster.cluster,
@@ -267,14 +292,45 @@ fn data_or_file(
     what: &str,
 ) -> Result<Vec<u8>, String> {
     match (data, file) {
-        (Some(d), _) => BASE64
-            .decode(d.trim())
-            .map_err(|e| format!("{what}-data is not valid base64: {e}")),
+        // The decoder's message names the offending byte; say where, not what.
+        (Some(d), _) => BASE64.decode(d.trim()).map_err(|e| {
+            let at = match e {
+                base64::DecodeError::InvalidByte(offset, _)
+                | base64::DecodeError::InvalidLastSymbol { offset, .. } => {
+                    format!(" (at character {})", offset + 1)
+                }
+                _ => String::new(),
+            };
+            format!("{what}-data is not valid base64{at}")
+        }),
         (None, Some(f)) => {
-            std::fs::read(dir.join(f)).map_err(|e| format!("{what} {f:?} cannot be read: {e}"))
+            // A key pasted where a path belongs is not a path: do not print it.
+            let shown = if is_plausible_path(f) {
+                format!("{f:?}")
+            } else {
+                format!("(a value of {} bytes that is not a file path)", f.len())
+            };
+            std::fs::read(dir.join(f)).map_err(|e| format!("{what} {shown} cannot be read: {e}"))
         }
         (None, None) => Err(format!("has neither {what}-data nor {what}")),
     }
+}
+
+/// A path as a kubeconfig may name one: one line, no control characters, no component longer
+/// than a file name can be.
+fn is_plausible_path(f: &str) -> bool {
+    !f.is_empty()
+        && f.len() <= 4096
+        && !f.chars().any(char::is_control)
+        && f.split('/').all(|c| c.len() <= 255)
+}
+
+/// The 1-based line and column of byte `offset` of `text`.
+fn line_and_column(text: &[u8], offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+    let column = before.iter().rev().take_while(|b| **b != b'\n').count() + 1;
+    (line, column)
 }
 
 #[cfg(test)]
@@ -328,5 +384,136 @@ mod tests {
         assert!(k.current().is_err());
         let err = Kubeconfig::parse(b"clusters: [\n").unwrap_err();
         assert!(err.contains("line"), "{err}");
+    }
+
+    /// A private key as someone might paste it where it does not belong; its body holds a
+    /// marker that must never appear in an error.
+    const MARKER: &str = "SECRETxMARKERxSECRET";
+    fn pasted_key() -> String {
+        format!(
+            "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA{MARKER}q+/0123456789abcdefABCDEF==\nZm9vYmFy{MARKER}\n-----END RSA PRIVATE KEY-----\n"
+        )
+    }
+
+    /// Every rendering of the error, as the CLI may print it: the message, the typed error's
+    /// Display and Debug, and anyhow's chain.
+    fn assert_no_secret(err: &str, secrets: &[&str]) {
+        let typed = crate::pki::Error::bad_file("/etc/kubernetes/admin.conf", err.to_string());
+        let chained = anyhow::Error::from(crate::pki::Error::bad_file("admin.conf", err))
+            .context("renew admin.conf");
+        let renderings = [
+            err.to_string(),
+            typed.to_string(),
+            format!("{typed:?}"),
+            format!("{chained:#}"),
+            format!("{chained:?}"),
+        ];
+        for text in renderings {
+            for secret in secrets {
+                assert!(!text.contains(secret), "{secret:?} leaked in: {text}");
+            }
+        }
+    }
+
+    #[test]
+    fn parse_errors_never_quote_the_file() {
+        let key = pasted_key();
+        let key_b64 = BASE64.encode(&key);
+        let indented: String = key.lines().map(|l| format!("    {l}\n")).collect();
+        let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+            (
+                "broken YAML around a PEM key",
+                format!("apiVersion: v1\nkind: Config\nusers:\n- name: a\n  user:\n{key}").into_bytes(),
+                "line 7 column 1: could not find expected ':'",
+            ),
+            (
+                "users[0].user as a base64 string",
+                format!("apiVersion: v1\nkind: Config\nusers:\n- name: a\n  user: {key_b64}\n")
+                    .into_bytes(),
+                "users[0].user: line 5 column 9: expected a mapping, found a string",
+            ),
+            (
+                "users[0].user as a block scalar key",
+                format!("apiVersion: v1\nusers:\n- name: a\n  user: |\n{indented}").into_bytes(),
+                "users[0].user: line 4",
+            ),
+            (
+                "a key as a mapping key",
+                format!(
+                    "apiVersion: v1\nclusters:\n  {:?}: x\n",
+                    key.trim_end()
+                )
+                .into_bytes(),
+                "clusters: line 3 column 3: expected a sequence, found a mapping",
+            ),
+            (
+                "a key as a list entry's mapping key",
+                format!("apiVersion: v1\nusers:\n- {:?}: x\n", key.trim_end()).into_bytes(),
+                "users[0]: line 3",
+            ),
+            (
+                "non-UTF-8 bytes after the key",
+                [
+                    format!("apiVersion: v1\ncurrent-context: {MARKER}\n").as_bytes(),
+                    b"\xff\xfe garbage\n",
+                ]
+                .concat(),
+                "line 3 column 1: the file is not UTF-8 text",
+            ),
+            (
+                "a key as the kind",
+                format!("apiVersion: v1\nkind: {key_b64}\n").into_bytes(),
+                "has kind a value of",
+            ),
+            (
+                "client-key-data as a sequence of key lines",
+                format!(
+                    "apiVersion: v1\nusers:\n- name: a\n  user:\n    client-key-data: [{key_b64}, {MARKER}]\n"
+                )
+                .into_bytes(),
+                "users[0].user.client-key-data: line 5",
+            ),
+            (
+                "preferences as the key",
+                format!("apiVersion: v1\npreferences: {key_b64}\n").into_bytes(),
+                "preferences: line 2",
+            ),
+        ];
+        for (what, text, want) in cases {
+            let err = Kubeconfig::parse(&text).expect_err(what);
+            assert!(err.contains(want), "{what}: {want:?} in {err}");
+            assert_no_secret(&err, &[MARKER, &key_b64[..24], "MIIEowIBAAKCAQEA"]);
+        }
+    }
+
+    #[test]
+    fn errors_about_the_current_entries_never_quote_the_file() {
+        let key = pasted_key();
+        let key_b64 = BASE64.encode(&key);
+        // current-context holds the key.
+        let text =
+            format!("apiVersion: v1\nkind: Config\ncurrent-context: {key_b64}\ncontexts: []\n");
+        let k = Kubeconfig::parse(text.as_bytes()).unwrap();
+        let err = k.current().err().unwrap();
+        assert!(err.starts_with("current-context a value of"), "{err}");
+        assert_no_secret(&err, &[&key_b64[..24]]);
+
+        // A key pasted where a path belongs, and key data that is not base64.
+        let mut k = Kubeconfig::with_client_cert("c", "https://x:6443", "CA", "u", "CERT", "KEY");
+        k.users[0].user.client_key_data = None;
+        k.users[0].user.client_key = Some(key.clone());
+        k.users[0].user.client_certificate_data = Some(format!("{MARKER}!!{MARKER}"));
+        let current = k.current().unwrap();
+        let err = current
+            .client_key_pem(Path::new("/nonexistent"))
+            .unwrap_err();
+        assert!(err.contains("client-key (a value of"), "{err}");
+        assert_no_secret(&err, &[MARKER, "MIIEowIBAAKCAQEA"]);
+        let err = current.client_cert_pem(Path::new(".")).unwrap_err();
+        assert!(
+            err.contains("client-certificate-data is not valid base64"),
+            "{err}"
+        );
+        assert_no_secret(&err, &[MARKER]);
     }
 }

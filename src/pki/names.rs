@@ -9,6 +9,7 @@ use ipnet::IpNet;
 use serde::Serialize;
 
 use super::catalog::{Profile, SanRule};
+use super::error::quote_input;
 
 /// One subject alternative name as the user gave it: an IP or a DNS name (wildcards allowed).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,7 +47,7 @@ impl fmt::Display for San {
 pub fn parse_ip(s: &str) -> Result<IpAddr, String> {
     let ip: IpAddr = s
         .parse()
-        .map_err(|_| format!("{s:?} is not an IP address"))?;
+        .map_err(|_| format!("{} is not an IP address", quote_input(s)))?;
     Ok(ip.to_canonical())
 }
 
@@ -70,14 +71,19 @@ pub fn validate_dns_name(s: &str, allow_wildcard: bool) -> Result<(), String> {
             if label.is_empty() {
                 Some("has an empty label".to_string())
             } else if label.len() > 63 {
-                Some(format!("has a label longer than 63 characters ({label:?})"))
+                Some(format!(
+                    "has a label longer than 63 characters ({})",
+                    quote_input(label)
+                ))
             } else if !chars_ok {
                 Some(format!(
-                    "may only hold lowercase letters, digits, '-' and '.' (label {label:?})"
+                    "may only hold lowercase letters, digits, '-' and '.' (label {})",
+                    quote_input(label)
                 ))
             } else if label.starts_with('-') || label.ends_with('-') {
                 Some(format!(
-                    "has a label that starts or ends with '-' ({label:?})"
+                    "has a label that starts or ends with '-' ({})",
+                    quote_input(label)
                 ))
             } else {
                 None
@@ -87,7 +93,8 @@ pub fn validate_dns_name(s: &str, allow_wildcard: bool) -> Result<(), String> {
     match why {
         None => Ok(()),
         Some(why) => Err(format!(
-            "{s:?} is neither an IP address nor a valid DNS name: it {why}"
+            "{} is neither an IP address nor a valid DNS name: it {why}",
+            quote_input(s)
         )),
     }
 }
@@ -105,20 +112,21 @@ impl FromStr for Endpoint {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let s = s.trim();
+        let quoted = quote_input(s);
         if s.contains("://") || s.contains('/') {
             return Err(format!(
-                "{s:?} must be HOST or HOST:PORT, without a scheme or path"
+                "{quoted} must be HOST or HOST:PORT, without a scheme or path"
             ));
         }
         let (host, port) = if let Some(rest) = s.strip_prefix('[') {
             let (host, after) = rest
                 .split_once(']')
-                .ok_or_else(|| format!("{s:?} has an unclosed '['"))?;
+                .ok_or_else(|| format!("{quoted} has an unclosed '['"))?;
             match after {
                 "" => (host, None),
                 p => match p.strip_prefix(':') {
                     Some(p) => (host, Some(p)),
-                    None => return Err(format!("{s:?}: expected ':PORT' after ']'")),
+                    None => return Err(format!("{quoted}: expected ':PORT' after ']'")),
                 },
             }
         } else if s.parse::<IpAddr>().is_ok() {
@@ -131,13 +139,16 @@ impl FromStr for Endpoint {
         };
         let port = port
             .map(|p| match p.parse::<u16>() {
-                Ok(0) | Err(_) => Err(format!("{s:?} has an invalid port {p:?} (1-65535)")),
+                Ok(0) | Err(_) => Err(format!(
+                    "{quoted} has an invalid port {} (1-65535)",
+                    quote_input(p)
+                )),
                 Ok(n) => Ok(n),
             })
             .transpose()?;
-        let host = host.parse::<San>().map_err(|e| format!("{s:?}: {e}"))?;
+        let host = host.parse::<San>().map_err(|e| format!("{quoted}: {e}"))?;
         if matches!(host, San::Dns(ref d) if d.starts_with("*.")) {
-            return Err(format!("{s:?}: a wildcard is not a host"));
+            return Err(format!("{quoted}: a wildcard is not a host"));
         }
         Ok(Endpoint { host, port })
     }
@@ -153,26 +164,115 @@ impl fmt::Display for Endpoint {
     }
 }
 
-/// Parses `networking.serviceSubnet`: one CIDR, or two comma-separated for dual stack.
+/// kubeadm's `MinimumAddressesInServiceSubnet`: the API server's service IP is the first
+/// address of the service subnet and the cluster DNS service the tenth.
+pub const MIN_SERVICE_SUBNET_ADDRESSES: u128 = 10;
+
+/// kubeadm's `MaximumBitsForServiceSubnet` (the API server's own limit): a service subnet has at
+/// most 20 bits of host part, so an IPv4 mask of at least /12 and an IPv6 mask of at least /108.
+pub const MAX_SERVICE_SUBNET_HOST_BITS: u8 = 20;
+
+/// Parses `networking.serviceSubnet` / `--service-cidr`: one CIDR, or two comma-separated for
+/// dual stack (one per family), validated as kubeadm's `ValidateIPNetFromString` and
+/// `ValidateServiceSubnetSize` do. Like Go's `net.ParseCIDR`, an address with host bits set
+/// (`10.96.3.7/12`) stands for its network (`10.96.0.0/12`). Every error quotes the CIDR at
+/// fault (and the whole value when it holds two).
 pub fn parse_service_cidrs(s: &str) -> Result<Vec<IpNet>, String> {
-    let nets = s
-        .split(',')
+    let items: Vec<&str> = s.split(',').map(str::trim).collect();
+    // With two CIDRs, say which one is wrong and in what value.
+    let context = if items.len() > 1 {
+        format!("{}: ", quote_input(s))
+    } else {
+        String::new()
+    };
+    let nets = items
+        .iter()
         .map(|c| {
-            let c = c.trim();
-            c.parse::<IpNet>()
-                .map(|n| n.trunc())
-                .map_err(|_| format!("{c:?} is not a CIDR (e.g. 10.96.0.0/12)"))
+            let net = c.parse::<IpNet>().map(|n| n.trunc()).map_err(|_| {
+                format!(
+                    "{context}{} is not a CIDR (e.g. 10.96.0.0/12)",
+                    quote_input(c)
+                )
+            })?;
+            check_service_subnet_size(c, net).map_err(|e| format!("{context}{e}"))?;
+            Ok(net)
         })
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect::<Result<Vec<_>, String>>()?;
     match nets.as_slice() {
-        [] => Err("no CIDR given".into()),
         [_] => Ok(nets),
         [a, b] if a.addr().is_ipv4() != b.addr().is_ipv4() => Ok(nets),
         [_, _] => Err(format!(
-            "{s:?}: a dual-stack pair must be one IPv4 and one IPv6 CIDR"
+            "{}: a dual-stack pair must be one IPv4 and one IPv6 CIDR",
+            quote_input(s)
         )),
-        _ => Err(format!("{s:?}: at most two CIDRs (one per IP family)")),
+        _ => Err(format!(
+            "{}: at most two CIDRs (one per IP family)",
+            quote_input(s)
+        )),
     }
+}
+
+/// kubeadm's two size limits on one service CIDR, `text` being how the user wrote it.
+fn check_service_subnet_size(text: &str, net: IpNet) -> Result<(), String> {
+    let bits = net.max_prefix_len();
+    let host_bits = bits - net.prefix_len();
+    let addresses = 1u128.checked_shl(u32::from(host_bits)).unwrap_or(u128::MAX);
+    if addresses < MIN_SERVICE_SUBNET_ADDRESSES {
+        return Err(format!(
+            "{} is too small for a service subnet: it holds {addresses} address{}, and kubeadm \
+             needs at least {MIN_SERVICE_SUBNET_ADDRESSES} (the API server's service IP is the \
+             first address, the cluster DNS the tenth); use a /{} or wider",
+            quote_input(text),
+            if addresses == 1 { "" } else { "es" },
+            bits - 4
+        ));
+    }
+    if host_bits > MAX_SERVICE_SUBNET_HOST_BITS {
+        return Err(format!(
+            "{} is too large for a service subnet: for {bits}-bit addresses the mask must be \
+             >= {} (kubeadm and the API server allow at most {MAX_SERVICE_SUBNET_HOST_BITS} \
+             bits of host part)",
+            quote_input(text),
+            bits - MAX_SERVICE_SUBNET_HOST_BITS
+        ));
+    }
+    Ok(())
+}
+
+/// Parses a comma-separated list of SANs, as `--apiserver-cert-extra-sans` takes it. An error
+/// quotes the list and the entry at fault.
+pub fn parse_san_list(s: &str) -> Result<Vec<San>, String> {
+    s.split(',')
+        .enumerate()
+        .map(|(i, item)| {
+            if item.trim().is_empty() {
+                return Err(format!("{}: entry {} is empty", quote_input(s), i + 1));
+            }
+            item.parse::<San>()
+                .map_err(|e| format!("{}: {e}", quote_input(s)))
+        })
+        .collect()
+}
+
+/// Checks a subject value the user gives for a certificate (`--client-name` as the CN, `--org`
+/// as an O): not empty, no control characters (a newline in a name forges output lines and
+/// breaks RBAC group matching), at most 64 characters (X.520's ub-common-name and
+/// ub-organization-name, which count characters, not bytes).
+pub fn validate_subject_value(s: &str) -> Result<(), String> {
+    const UPPER_BOUND: usize = 64;
+    let why = if s.trim().is_empty() {
+        "is empty".to_string()
+    } else if s.chars().any(char::is_control) {
+        "holds a control character".to_string()
+    } else if s.chars().count() > UPPER_BOUND {
+        format!(
+            "is longer than {UPPER_BOUND} characters (X.520's upper bound for a common name or \
+             organization)"
+        )
+    } else {
+        return Ok(());
+    };
+    Err(format!("{} {why}", quote_input(s)))
 }
 
 /// The API server's in-cluster virtual IP: the network address + 1 of the first service CIDR.
@@ -205,9 +305,15 @@ impl FromStr for NodeSpec {
             Some((n, a)) => (n.trim(), Some(a)),
             None => (s.trim(), None),
         };
+        // With addresses, the message names the whole value as well as the part at fault.
+        let context = if addrs.is_some() {
+            format!("{}: ", quote_input(s))
+        } else {
+            String::new()
+        };
         validate_dns_name(name, false).map_err(|e| {
             format!(
-                "node name {}",
+                "{context}node name {}",
                 e.replace(
                     " is neither an IP address nor a valid DNS name",
                     " is not a valid node name"
@@ -218,7 +324,7 @@ impl FromStr for NodeSpec {
             .map(|a| {
                 a.split(',')
                     .filter(|x| !x.trim().is_empty())
-                    .map(|x| x.parse::<San>())
+                    .map(|x| x.parse::<San>().map_err(|e| format!("{context}{e}")))
                     .collect::<Result<Vec<_>, _>>()
             })
             .transpose()?
@@ -228,6 +334,43 @@ impl FromStr for NodeSpec {
             addresses,
         })
     }
+}
+
+/// Parses a node list file (`--node-list`): one node per line, `NAME [ADDR...]` with the
+/// addresses separated by spaces or commas (or `NAME=ADDR,...` as `--node-name` takes it); `#`
+/// starts a comment, blank lines are skipped. Errors start with `line N:`; a node named twice and
+/// a list without any node are errors too. The caller names the file.
+pub fn parse_node_list(text: &str) -> Result<Vec<NodeSpec>, String> {
+    let mut nodes: Vec<(NodeSpec, usize)> = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let number = i + 1;
+        let line = line.split('#').next().unwrap_or("").trim();
+        let mut fields = line.split_whitespace();
+        let Some(first) = fields.next() else { continue };
+        let mut node = first
+            .parse::<NodeSpec>()
+            .map_err(|e| format!("line {number}: {e}"))?;
+        for field in fields {
+            for address in field.split(',').filter(|a| !a.is_empty()) {
+                node.addresses.push(
+                    address
+                        .parse::<San>()
+                        .map_err(|e| format!("line {number}: node {:?}: {e}", node.name))?,
+                );
+            }
+        }
+        if let Some((_, first_line)) = nodes.iter().find(|(n, _)| n.name == node.name) {
+            return Err(format!(
+                "line {number}: node {:?} is already listed on line {first_line}",
+                node.name
+            ));
+        }
+        nodes.push((node, number));
+    }
+    if nodes.is_empty() {
+        return Err("lists no nodes (every line is blank or a comment)".into());
+    }
+    Ok(nodes.into_iter().map(|(n, _)| n).collect())
 }
 
 /// The cluster facts that decide certificate contents (kubeadm's InitConfiguration and
@@ -483,5 +626,169 @@ mod tests {
         let n: NodeSpec = "worker-1=10.0.0.11,fd00::11,worker-1.lan".parse().unwrap();
         assert_eq!(n.addresses.len(), 3);
         assert!("worker-1=not_an_ip".parse::<NodeSpec>().is_err());
+    }
+
+    #[test]
+    fn service_cidrs_are_refused_where_kubeadm_refuses_them() {
+        // No room for the API server's service IP (and the cluster DNS, the tenth address).
+        for (cidr, why) in [
+            ("10.96.0.5/32", "too small"),
+            ("10.96.0.0/29", "too small"),
+            ("fd00::/125", "too small"),
+            ("0.0.0.0/0", "too large"),
+            ("10.0.0.0/11", "too large"),
+            ("fd00::/64", "too large"),
+            ("::/0", "too large"),
+        ] {
+            let err = parse_service_cidrs(cidr).unwrap_err();
+            assert!(err.contains(cidr) && err.contains(why), "{cidr}: {err}");
+        }
+        let err = parse_service_cidrs("0.0.0.0/0").unwrap_err();
+        assert!(err.contains("mask must be >= 12"), "{err}");
+        let err = parse_service_cidrs("fd00::/107").unwrap_err();
+        assert!(err.contains("mask must be >= 108"), "{err}");
+        let err = parse_service_cidrs("10.96.0.5/32").unwrap_err();
+        assert!(err.contains("1 address,") && err.contains("/28"), "{err}");
+
+        // The edges kubeadm accepts.
+        for ok in [
+            "10.96.0.0/12",
+            "10.96.0.0/28",
+            "fd00::/108",
+            "fd00::/124",
+            "10.96.0.0/12,fd00::/108",
+            "fd00:10:96::/112, 10.96.0.0/16",
+        ] {
+            parse_service_cidrs(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
+        }
+        // In a dual-stack value the message names the whole value and the CIDR at fault.
+        let err = parse_service_cidrs("10.96.0.0/12,fd00::/64").unwrap_err();
+        assert!(
+            err.contains("\"10.96.0.0/12,fd00::/64\"") && err.contains("\"fd00::/64\""),
+            "{err}"
+        );
+        let err = parse_service_cidrs("10.96.0.0/12,").unwrap_err();
+        assert!(err.contains("\"\" is not a CIDR"), "{err}");
+        assert!(parse_service_cidrs("10.96.0.0/12,fd00::/108,10.0.0.0/16").is_err());
+        // Host bits set: the network is meant, as Go's net.ParseCIDR (and so kubeadm) reads it.
+        let nets = parse_service_cidrs("10.96.3.7/12").unwrap();
+        assert_eq!(nets[0].to_string(), "10.96.0.0/12");
+        assert_eq!(
+            apiserver_virtual_ip(&nets).unwrap().to_string(),
+            "10.96.0.1"
+        );
+    }
+
+    #[test]
+    fn flag_parsers_name_their_input() {
+        let err = "foo bar".parse::<San>().unwrap_err();
+        assert!(err.contains("\"foo bar\""), "{err}");
+        let err = "lb:99999".parse::<Endpoint>().unwrap_err();
+        assert!(err.contains("\"lb:99999\""), "{err}");
+        let err = "worker-1=10.0.0.1,not_an_ip"
+            .parse::<NodeSpec>()
+            .unwrap_err();
+        assert!(
+            err.contains("\"worker-1=10.0.0.1,not_an_ip\"") && err.contains("\"not_an_ip\""),
+            "{err}"
+        );
+        let err = "=10.0.0.1".parse::<NodeSpec>().unwrap_err();
+        assert!(err.contains("\"=10.0.0.1\""), "{err}");
+        // Control characters are escaped, so they cannot forge an output line.
+        let err = "node\n[certs] renewed FAKE"
+            .parse::<NodeSpec>()
+            .unwrap_err();
+        assert!(!err.contains('\n') && err.contains("\\n"), "{err}");
+        // A long value is quoted abbreviated.
+        let long = "a".repeat(300);
+        let err = long.parse::<San>().unwrap_err();
+        assert!(err.contains("(300 characters)") && err.len() < 250, "{err}");
+    }
+
+    #[test]
+    fn san_lists() {
+        let sans = parse_san_list("10.0.0.1,api.example.com,*.example.com").unwrap();
+        assert_eq!(sans.len(), 3);
+        let err = parse_san_list("api.example.com,Bad_Name").unwrap_err();
+        assert!(
+            err.contains("\"api.example.com,Bad_Name\"") && err.contains("\"Bad_Name\""),
+            "{err}"
+        );
+        let err = parse_san_list("a.example,,b.example").unwrap_err();
+        assert!(err.contains("entry 2 is empty"), "{err}");
+    }
+
+    #[test]
+    fn node_lists() {
+        let text = "\
+# nodes of rack 1
+worker-1 10.0.0.11 fd00::11
+worker-2 10.0.0.12,worker-2.lan   # trailing comment
+
+worker-3
+worker-4=10.0.0.14
+";
+        let nodes = parse_node_list(text).unwrap();
+        let names: Vec<&str> = nodes.iter().map(|n| n.name.as_str()).collect();
+        assert_eq!(names, ["worker-1", "worker-2", "worker-3", "worker-4"]);
+        assert_eq!(nodes[0].addresses.len(), 2);
+        assert_eq!(
+            nodes[1].addresses,
+            [
+                San::Ip("10.0.0.12".parse().unwrap()),
+                San::Dns("worker-2.lan".into())
+            ]
+        );
+        assert!(nodes[2].addresses.is_empty());
+        assert_eq!(nodes[3].addresses.len(), 1);
+        // CRLF line ends are fine.
+        assert_eq!(parse_node_list("a\r\nb\r\n").unwrap().len(), 2);
+
+        for (text, want) in [
+            ("worker-1\nWorker_2\n", "line 2:"),
+            ("worker-1\n\nworker-2 not_an_ip\n", "line 3:"),
+            (
+                "worker-1\nworker-1 10.0.0.1\n",
+                "line 2: node \"worker-1\" is already listed on line 1",
+            ),
+            ("a\u{7}b\n", "line 1:"),
+            ("ok\nbad\u{1b}[31m 10.0.0.1\n", "line 2:"),
+        ] {
+            let err = parse_node_list(text).unwrap_err();
+            assert!(err.starts_with(want), "{text:?}: {err}");
+            assert!(!err.chars().any(char::is_control), "{err:?}");
+        }
+        for empty in ["", "\n\n", "# only comments\n   # more\n"] {
+            let err = parse_node_list(empty).unwrap_err();
+            assert!(err.contains("lists no nodes"), "{err}");
+        }
+    }
+
+    #[test]
+    fn subject_values() {
+        for ok in [
+            "jane",
+            "system:masters",
+            "ops team",
+            "ünïcödé",
+            &"x".repeat(64),
+        ] {
+            validate_subject_value(ok).unwrap_or_else(|e| panic!("{ok:?}: {e}"));
+        }
+        // 64 characters, more than 64 bytes: X.520 counts characters.
+        validate_subject_value(&"é".repeat(64)).unwrap();
+        for (bad, why) in [
+            ("", "empty"),
+            ("   ", "empty"),
+            ("jane\n[certs] renewed FAKE", "control character"),
+            ("a\tb", "control character"),
+            ("a\u{7f}b", "control character"),
+            ("a\u{85}b", "control character"),
+            (&"x".repeat(65), "longer than 64"),
+        ] {
+            let err = validate_subject_value(bad).unwrap_err();
+            assert!(err.contains(why), "{bad:?}: {err}");
+            assert!(!err.chars().any(char::is_control), "{err:?}");
+        }
     }
 }
