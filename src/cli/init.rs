@@ -50,7 +50,7 @@ pub(super) fn run(a: &InitArgs, now: OffsetDateTime) -> anyhow::Result<ExitStatu
         layout: resolved.layout(a.kubeconfig.kubeconfig_dir.as_ref()),
         cluster: Some(cluster),
         wants,
-        options: resolved.options(a.common.force, now),
+        options: resolved.options(a.common.force, now)?,
     };
     pipeline::write(request, a.common.dry_run, a.common.output, Epilogue::None)
 }

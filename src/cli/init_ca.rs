@@ -25,7 +25,7 @@ pub(super) fn run(a: &InitCaArgs, now: OffsetDateTime) -> anyhow::Result<ExitSta
         layout: resolved.layout(None),
         cluster: None,
         wants,
-        options: resolved.options(a.common.force, now),
+        options: resolved.options(a.common.force, now)?,
     };
     pipeline::write(request, a.common.dry_run, a.common.output, Epilogue::None)
 }

@@ -65,7 +65,7 @@ pub(super) fn run(a: &IssueArgs, now: OffsetDateTime) -> anyhow::Result<ExitStat
         layout: resolved.layout(None),
         cluster,
         wants,
-        options: resolved.options(a.common.force, now),
+        options: resolved.options(a.common.force, now)?,
     };
     pipeline::write(request, a.common.dry_run, a.common.output, Epilogue::None)
 }

@@ -1,14 +1,12 @@
 //! The nodes a command is for: `--node-name`, `--node-list`, the config's
 //! `nodeRegistration.name`, or this host's name.
 
-use anyhow::Context;
-
 use super::args::NodeArgs;
 use super::settings::pick;
 use crate::config::KubeadmConfig;
 use crate::host;
 use crate::pki::Error;
-use crate::pki::names::NodeSpec;
+use crate::pki::names::{self, NodeSpec};
 
 /// The nodes named by --node-name and --node-list, else the config's nodeRegistration.name, else
 /// the host's name. With `control_plane`, the nodes include the control-plane node, which the
@@ -20,19 +18,25 @@ pub(super) fn node_specs(
 ) -> anyhow::Result<Vec<NodeSpec>> {
     let mut nodes = a.nodes.clone();
     if let Some(path) = &a.node_list {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::io(path, "read", e))
-            .context("--node-list")?;
-        for (i, line) in text.lines().enumerate() {
-            let line = line.split('#').next().unwrap_or("").trim();
-            let mut fields = line.split_whitespace();
-            let Some(name) = fields.next() else { continue };
-            let spec = format!("{name}={}", fields.collect::<Vec<_>>().join(","));
-            let node = spec
-                .parse::<NodeSpec>()
-                .map_err(|e| Error::bad_file(path, format!("line {}: {e}", i + 1)))?;
-            nodes.push(node);
-        }
+        let text = match crate::pki::store::read_file(path) {
+            Ok(Some(data)) => String::from_utf8(data.bytes).map_err(|_| {
+                Error::usage(
+                    "--node-list",
+                    format!("{} is not UTF-8 text", path.display()),
+                )
+            })?,
+            Ok(None) => {
+                return Err(Error::usage(
+                    "--node-list",
+                    format!("{} does not exist", path.display()),
+                )
+                .into());
+            }
+            Err(e) => return Err(anyhow::Error::from(e).context("--node-list")),
+        };
+        let listed = names::parse_node_list(&text)
+            .map_err(|e| Error::usage("--node-list", format!("{}: {e}", path.display())))?;
+        nodes.extend(listed);
     }
     let from_config = config.and_then(|c| c.node_name.clone());
     if !nodes.is_empty() && from_config.is_some() && control_plane {

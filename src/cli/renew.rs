@@ -90,7 +90,7 @@ pub(super) fn run(a: &RenewArgs, now: OffsetDateTime) -> anyhow::Result<ExitStat
                 .map(|target| Want::Renew { target, explicit }),
         );
     }
-    let mut options = resolved.options(false, now);
+    let mut options = resolved.options(false, now)?;
     options.reuse_key = a.reuse_key;
     options.keep_key_algorithm = resolved.key_algorithm.is_none();
     let request = Request {

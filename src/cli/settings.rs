@@ -11,6 +11,7 @@ use crate::config::{self, KubeadmConfig};
 use crate::host;
 use crate::pki::Error;
 use crate::pki::cert::{DEFAULT_CA_VALIDITY, DEFAULT_VALIDITY};
+use crate::pki::duration;
 use crate::pki::keys::KeyAlgorithm;
 use crate::pki::names::{self, Cluster, NodeSpec};
 use crate::pki::plan::Options;
@@ -170,8 +171,29 @@ impl Resolved {
         Layout::new(&self.cert_dir, kubeconfig_dir)
     }
 
-    pub(super) fn options(&self, force: bool, now: OffsetDateTime) -> Options {
-        Options {
+    /// The run's options; the validity periods are checked against the clock here (a period
+    /// that would end after year 9999, or one under 10 minutes, is a usage error naming where it
+    /// came from).
+    pub(super) fn options(&self, force: bool, now: OffsetDateTime) -> anyhow::Result<Options> {
+        let from = |flag: &'static str, field: &'static str, in_config: bool| {
+            if in_config { field } else { flag }
+        };
+        let c = self.config();
+        let validity_from = from(
+            "--validity",
+            "certificateValidityPeriod",
+            c.is_some_and(|c| c.validity.is_some()),
+        );
+        let ca_validity_from = from(
+            "--ca-validity",
+            "caCertificateValidityPeriod",
+            c.is_some_and(|c| c.ca_validity.is_some()),
+        );
+        duration::check_validity(now, self.validity, validity_from)
+            .map_err(|e| Error::usage(validity_from, strip_prefix(&e, validity_from)))?;
+        duration::check_validity(now, self.ca_validity, ca_validity_from)
+            .map_err(|e| Error::usage(ca_validity_from, strip_prefix(&e, ca_validity_from)))?;
+        Ok(Options {
             key_algorithm: self.key_algorithm.unwrap_or(KeyAlgorithm::DEFAULT),
             validity: self.validity,
             ca_validity: self.ca_validity,
@@ -179,7 +201,7 @@ impl Resolved {
             reuse_key: false,
             keep_key_algorithm: false,
             now,
-        }
+        })
     }
 }
 
@@ -352,4 +374,12 @@ pub(super) fn cluster(
         bind_port,
         cluster_name,
     })
+}
+
+/// `what: message` → `message` (the usage error names `what` itself).
+fn strip_prefix<'a>(message: &'a str, what: &str) -> &'a str {
+    message
+        .strip_prefix(what)
+        .and_then(|m| m.strip_prefix(": "))
+        .unwrap_or(message)
 }

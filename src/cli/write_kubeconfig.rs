@@ -12,7 +12,7 @@ use super::settings::{Resolved, cluster};
 use crate::exit::ExitStatus;
 use crate::pki::Error;
 use crate::pki::catalog::{self, KubeconfigPlacement};
-use crate::pki::names::NodeSpec;
+use crate::pki::names::{self, NodeSpec};
 use crate::pki::plan::{Request, Want};
 
 #[derive(Debug, Args)]
@@ -90,7 +90,7 @@ pub(super) fn run(a: &WriteKubeconfigArgs, now: OffsetDateTime) -> anyhow::Resul
         layout: resolved.layout(a.kubeconfig.kubeconfig_dir.as_ref()),
         cluster: Some(cluster),
         wants,
-        options: resolved.options(a.common.force, now),
+        options: resolved.options(a.common.force, now)?,
     };
     pipeline::write(request, a.common.dry_run, a.common.output, Epilogue::None)
 }
@@ -107,8 +107,12 @@ fn user_want(a: &WriteKubeconfigArgs) -> anyhow::Result<Want> {
                 "`write-kubeconfig user` needs --client-name",
             )
         })?;
+    names::validate_subject_value(&client_name).map_err(|e| Error::usage("--client-name", e))?;
     if let Some(o) = a.orgs.iter().find(|o| o.trim().is_empty()) {
         return Err(Error::usage("--org", format!("{o:?} is not a group name")).into());
+    }
+    for o in &a.orgs {
+        names::validate_subject_value(o).map_err(|e| Error::usage("--org", e))?;
     }
     Ok(Want::UserKubeconfig {
         client_name,
