@@ -467,8 +467,7 @@ fn entry(staged: &str, target: &str) -> String {
     serde_json::json!([{ "staged": staged, "target": target }]).to_string()
 }
 
-// Wrong 1: journals with absolute paths (today's format) outside the tree, naming non-temporaries,
-// or renaming a planted temporary over a file outside the tree → exit 4, nothing changes.
+// Wrong 1: absolute-path journals (out of the tree, non-temporaries) → exit 4, nothing changes.
 #[test]
 fn wrong1_planted_journal_with_absolute_paths_is_refused_and_changes_nothing() {
     let t = Tree::new();
@@ -515,8 +514,7 @@ fn wrong1_planted_journal_with_relative_paths_is_refused_and_changes_nothing() {
     assert!(o.path().join("attacker").exists());
 }
 
-// Wrong 1: a journal naming a kubepki-style temporary owned by another user (a planted CA key)
-// → exit 4, nothing changes (needs root to chown; says so when it cannot).
+// Wrong 1: a journal naming a temporary owned by another user (a planted ca.key) → exit 4.
 #[test]
 fn wrong1_journal_naming_another_users_file_is_refused() {
     let t = Tree::new();
@@ -545,7 +543,7 @@ fn wrong1_journal_naming_another_users_file_is_refused() {
     );
 }
 
-// Wrong 1: a journal that is a symlink → exit 4, a message saying what to do, nothing changes.
+// Wrong 1: a journal that is a symlink → exit 4, says to remove it, nothing changes.
 #[test]
 fn wrong1_journal_that_is_a_symlink_is_refused() {
     let t = Tree::new();
@@ -574,8 +572,7 @@ fn wrong1_journal_that_is_a_symlink_is_refused() {
     }
 }
 
-// Wrong 1: a corrupt journal → exit 4 saying to remove it; --dry-run too, without suggesting a
-// run that would fail the same way.
+// Wrong 1: a corrupt journal → exit 4 saying to remove it, also with --dry-run (no failing advice).
 #[test]
 fn wrong1_corrupt_journal_says_what_to_do_even_with_dry_run() {
     let t = Tree::new();
@@ -602,8 +599,7 @@ fn wrong1_corrupt_journal_says_what_to_do_even_with_dry_run() {
     }
 }
 
-// Wrong 1: a copy of a tree with a pending journal is completed in the copy; the original tree
-// is untouched, and every key of the copy matches its certificate.
+// Wrong 1: a copied tree's pending journal completes the copy; the original stays byte-identical.
 #[test]
 fn wrong1_journal_in_a_copied_tree_completes_the_copy_not_the_original() {
     let t = Tree::new();
@@ -692,8 +688,7 @@ fn assert_admin_conf_never_quoted(t: &Tree, secrets: &[&str]) {
     assert_invalid_row(&report, "admin.conf", "check-expiration -o json");
 }
 
-// Wrong 2: a private key pasted into broken YAML in admin.conf is never printed (init, renew,
-// check-expiration -o json); the message names the file.
+// Wrong 2: a private key inside broken YAML in admin.conf is never printed; the file is named.
 #[test]
 fn wrong2_broken_kubeconfig_yaml_is_never_quoted() {
     let t = Tree::new();
@@ -708,8 +703,7 @@ fn wrong2_broken_kubeconfig_yaml_is_never_quoted() {
     assert_admin_conf_never_quoted(&t, &[MARKER]);
 }
 
-// Wrong 2: a kubeconfig whose users[0].user is a base64 string is never printed (neither the
-// base64 nor what it decodes to).
+// Wrong 2: a base64 string as users[0].user is never printed (nor what it decodes to).
 #[test]
 fn wrong2_kubeconfig_user_as_a_string_is_never_quoted() {
     let t = Tree::new();
@@ -725,8 +719,7 @@ fn wrong2_kubeconfig_user_as_a_string_is_never_quoted() {
     assert_admin_conf_never_quoted(&t, &[MARKER, &b64]);
 }
 
-// Wrong 2: `write-kubeconfig user --out FILE` over an existing FILE never prints its content and
-// names the file.
+// Wrong 2: `write-kubeconfig user --out FILE` over an existing FILE never prints its content.
 #[test]
 fn wrong2_write_kubeconfig_out_over_a_file_never_quotes_it() {
     let t = Tree::new();
@@ -768,8 +761,7 @@ fn wrong2_write_kubeconfig_out_over_a_file_never_quotes_it() {
 // =============================================================================================
 // Wrong 3. --force replaces what matches.
 
-// Wrong 3: `init --force` on a healthy tree keeps every file (CAs, sa.key, leaves, kubeconfigs)
-// byte-identical.
+// Wrong 3: `init --force` on a healthy tree leaves every file byte-identical.
 #[test]
 fn wrong3_init_force_on_a_healthy_tree_changes_no_file() {
     let t = Tree::new();
@@ -783,8 +775,7 @@ fn wrong3_init_force_on_a_healthy_tree_changes_no_file() {
     );
 }
 
-// Wrong 3: `init --force` with ca.crt present and ca.key absent keeps the external CA and makes
-// no ca.key.
+// Wrong 3: `init --force` with ca.crt but no ca.key keeps ca.crt and makes no ca.key.
 #[test]
 fn wrong3_init_force_keeps_an_external_ca() {
     let t = Tree::new();
@@ -886,8 +877,7 @@ fn backup_mode_problems(t: &Tree, what: &str) -> Vec<String> {
     problems
 }
 
-// Wrong 4: a renewed 0640 key and 0640 kubeconfig get 0600 backups in 0700 directories, on the
-// same filesystem and (as root, with tmpfs mounts) on another one.
+// Wrong 4: backups of 0640 keys/kubeconfigs are 0600 in 0700 dirs, same fs and tmpfs (as root).
 #[test]
 fn wrong4_backups_of_keys_and_kubeconfigs_are_private() {
     let mut problems = backup_mode_problems(&Tree::new(), "same filesystem");
@@ -910,8 +900,7 @@ fn wrong4_backups_of_keys_and_kubeconfigs_are_private() {
 // =============================================================================================
 // Wrong 5. Hangs and unbounded reads.
 
-// Wrong 5: a FIFO as apiserver.crt: `init` finishes (non-zero, naming the file) and releases its
-// lock, so the next run is not "locked".
+// Wrong 5: a FIFO as apiserver.crt: `init` ends (non-zero, naming it) and releases the lock.
 #[test]
 fn wrong5_fifo_as_certificate_does_not_hang_init_or_keep_the_lock() {
     let t = Tree::new();
@@ -943,7 +932,7 @@ fn wrong5_fifo_as_certificate_does_not_hang_init_or_keep_the_lock() {
     );
 }
 
-// Wrong 5: a FIFO as apiserver.crt: `check-expiration` finishes and reports apiserver invalid.
+// Wrong 5: a FIFO as apiserver.crt: `check-expiration` ends and reports apiserver invalid.
 #[test]
 fn wrong5_fifo_as_certificate_does_not_hang_check_expiration() {
     let t = Tree::new();
@@ -959,7 +948,7 @@ fn wrong5_fifo_as_certificate_does_not_hang_check_expiration() {
     assert_eq!(run.code, Some(MISSING_OR_INVALID), "{}", run.stderr);
 }
 
-// Wrong 5: ca.key -> /dev/zero: `issue apiserver` finishes quickly with exit 4 naming ca.key.
+// Wrong 5: ca.key -> /dev/zero: `issue apiserver` ends quickly with exit 4 naming ca.key.
 #[test]
 fn wrong5_ca_key_linked_to_dev_zero_is_refused_quickly() {
     let t = Tree::new();
@@ -983,8 +972,7 @@ fn wrong5_ca_key_linked_to_dev_zero_is_refused_quickly() {
     );
 }
 
-// Wrong 5: `check-expiration DIR` with a FIFO, a symlink to /dev/urandom and one to /proc/self/fd
-// finishes with exit 0 or 6, naming each of them.
+// Wrong 5: `check-expiration DIR` with a FIFO, /dev/urandom, /proc/self/fd links ends, naming them.
 #[test]
 fn wrong5_check_expiration_of_a_dir_with_special_files_finishes() {
     let dir = tempfile::tempdir().unwrap();
@@ -1010,7 +998,7 @@ fn wrong5_check_expiration_of_a_dir_with_special_files_finishes() {
     }
 }
 
-// Wrong 5: a valid apiserver.crt padded to 2 MiB (above the 1 MiB cap) is refused, naming it.
+// Wrong 5: a valid apiserver.crt padded to 2 MiB (over the 1 MiB cap) is refused, naming it.
 #[test]
 fn wrong5_oversized_certificate_file_is_refused() {
     let t = Tree::new();
@@ -1033,8 +1021,7 @@ fn wrong5_oversized_certificate_file_is_refused() {
 // =============================================================================================
 // Wrong 6. Validity beyond year 9999 panics.
 
-// Wrong 6: validities ending after year 9999 (flags and certificateValidityPeriod) are usage
-// errors naming the flag or field, without a panic, writing nothing.
+// Wrong 6: validities ending after year 9999 → exit 2 naming the flag/field, no panic, no write.
 #[test]
 fn wrong6_validity_past_year_9999_is_a_usage_error() {
     for (flag, value) in [("--validity", "999999999y"), ("--ca-validity", "9000y")] {
@@ -1103,24 +1090,21 @@ fn assert_init_flag_refused(flag: &str, value: &str) {
     );
 }
 
-// Weak: a service CIDR with no room for the service IP (/32) or the whole space (0.0.0.0/0) is a
-// usage error naming --service-cidr.
+// Weak: `--service-cidr` 10.96.0.5/32 and 0.0.0.0/0 → exit 2 naming --service-cidr.
 #[test]
 fn weak_service_cidr_kubeadm_refuses_is_refused() {
     assert_init_flag_refused("--service-cidr", "10.96.0.5/32");
     assert_init_flag_refused("--service-cidr", "0.0.0.0/0");
 }
 
-// Weak: `--validity 0s` and `--validity 1s` (already or nearly expired certificates) are usage
-// errors naming --validity.
+// Weak: `--validity 0s` and `1s` → exit 2 naming --validity.
 #[test]
 fn weak_too_short_validity_is_refused() {
     assert_init_flag_refused("--validity", "0s");
     assert_init_flag_refused("--validity", "1s");
 }
 
-// Weak: ca.key at 0644 and admin.conf at 0666 are warned about (file and mode) by init and shown
-// by check-expiration (text, and a `warnings` array in JSON).
+// Weak: 0644 ca.key and 0666 admin.conf are warned about by init and check-expiration (text, JSON).
 #[test]
 fn weak_keys_and_kubeconfigs_readable_by_others_are_warned_about() {
     let t = Tree::new();
@@ -1183,8 +1167,7 @@ fn weak_stale_temporary_sweep_spares_other_programs_files() {
     }
 }
 
-// Weak: a no-op `init` on a complete tree writes nothing: the cert dir's and the kubeconfig dir's
-// mtimes (nanoseconds) are unchanged.
+// Weak: a no-op `init` leaves the cert dir's and kubeconfig dir's mtimes (ns) unchanged.
 #[test]
 fn weak_no_op_init_leaves_the_directories_untouched() {
     let t = Tree::new();
@@ -1197,7 +1180,7 @@ fn weak_no_op_init_leaves_the_directories_untouched() {
     assert_eq!(mtime(&t.root), before.1, "the kubeconfig dir was written");
 }
 
-// Weak: a journal whose staged file is gone is not reported as "2 files put in place".
+// Weak: a journal entry whose staged file is gone is not reported as put in place ("2 files").
 #[test]
 fn weak_recovery_does_not_count_a_missing_staged_file() {
     let t = Tree::new();
@@ -1221,8 +1204,7 @@ fn weak_recovery_does_not_count_a_missing_staged_file() {
     );
 }
 
-// Weak: a node directory named with a newline and "[certs] renewed FAKE" cannot inject an output
-// line.
+// Weak: a node dir named "x\n[certs] renewed FAKE" cannot inject a line into `renew all` output.
 #[test]
 fn weak_node_directory_names_cannot_inject_output_lines() {
     let t = Tree::with_worker();
@@ -1244,7 +1226,7 @@ fn weak_node_directory_names_cannot_inject_output_lines() {
     );
 }
 
-// Weak: `write-kubeconfig user --client-name $'a\nb'` is a usage error.
+// Weak: `write-kubeconfig user --client-name $'a\nb'` → exit 2.
 #[test]
 fn weak_client_name_with_a_newline_is_refused() {
     let t = Tree::new();
@@ -1263,18 +1245,21 @@ fn weak_client_name_with_a_newline_is_refused() {
     assert_code("--client-name with a newline", &out, USAGE);
 }
 
-// Weak: `check-expiration -o json` into a reader that closes after 100 bytes: no error, exit 0.
+// Weak: `check-expiration -o json` into a reader closing after 100 bytes: no error, exit 0.
 #[test]
 fn weak_check_expiration_into_a_closed_pipe_is_quiet() {
     let t = Tree::new();
     let err_file = tempfile::tempfile().unwrap();
-    // Many rows (the CA file given 1,000 times), so the report is far larger than a pipe buffer
-    // and kubepki is still writing when the reader goes away.
-    let ca = t.pki("ca.crt");
+    // Many rows (500 copies of ca.crt in a PATH), so the report is far larger than a pipe
+    // buffer and kubepki is still writing when the reader goes away.
+    let extra = tempfile::tempdir().unwrap();
+    for i in 0..500 {
+        fs::copy(t.pki("ca.crt"), extra.path().join(format!("ca-{i:03}.crt"))).unwrap();
+    }
     let mut child = Reaped(Some(
         StdCommand::new(env!("CARGO_BIN_EXE_kubepki"))
             .args(["check-expiration", "-o", "json", "--cert-dir", ps(&t.pki)])
-            .args(std::iter::repeat_n(&ca, 1000))
+            .arg(extra.path())
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .stdin(Stdio::null())
@@ -1308,8 +1293,7 @@ fn weak_check_expiration_into_a_closed_pipe_is_quiet() {
     assert_eq!(status.code(), Some(0), "{err}");
 }
 
-// Weak: an empty (or comments-only) --node-list and a missing one are usage errors (exit 2)
-// naming --node-list.
+// Weak: an empty (or comments-only) or missing --node-list → exit 2 naming --node-list.
 #[test]
 fn weak_empty_or_missing_node_list_is_a_usage_error() {
     let t = Tree::new();
@@ -1338,8 +1322,7 @@ fn weak_empty_or_missing_node_list_is_a_usage_error() {
     }
 }
 
-// Weak: a relative `certificatesDir` in --config is a usage error naming certificatesDir, and
-// nothing is written in the working directory.
+// Weak: a relative `certificatesDir` in --config → exit 2 naming certificatesDir, nothing written.
 #[test]
 fn weak_relative_certificates_dir_in_config_is_refused() {
     let cwd = tempfile::tempdir().unwrap();
@@ -1360,8 +1343,7 @@ fn weak_relative_certificates_dir_in_config_is_refused() {
     assert_same_tree(&before, &snapshot(cwd.path()), "certificatesDir: pki");
 }
 
-// Weak: an EC key under an `RSA PRIVATE KEY` label as ca.key → exit 4, saying the label does not
-// match the key.
+// Weak: an EC ca.key under an `RSA PRIVATE KEY` label → exit 4, the message names the label.
 #[test]
 fn weak_ec_key_under_an_rsa_label_names_the_label() {
     let t = Tree::new();
@@ -1382,7 +1364,7 @@ fn weak_ec_key_under_an_rsa_label_names_the_label() {
     );
 }
 
-// Weak: ca.key without ca.crt is refused, and no line says the CA "is being created now".
+// Weak: ca.key without ca.crt: no output line says the CA "is being created now".
 #[test]
 fn weak_ca_key_without_certificate_does_not_claim_a_new_ca() {
     let t = Tree::new();
@@ -1397,8 +1379,7 @@ fn weak_ca_key_without_certificate_does_not_claim_a_new_ca() {
     assert!(lines.is_empty(), "{lines:#?}");
 }
 
-// Weak: an admin.conf whose client cert/key are file paths is not called kubelet-rotated, and
-// `renew all` renews it (embedded credentials, new serial; the referenced files untouched).
+// Weak: admin.conf with file-path credentials is not "kubelet-rotated" and `renew all` renews it.
 #[test]
 fn weak_kubeconfig_with_credential_files_is_renewed() {
     let t = Tree::new();
@@ -1447,8 +1428,7 @@ fn weak_kubeconfig_with_credential_files_is_renewed() {
 // =============================================================================================
 // Docs walk.
 
-// Docs: a leaf signed by another CA of the same name, or under a replaced CA, is `invalid` in
-// check-expiration (with the reason).
+// Docs: a leaf of another same-name CA, or under a replaced CA, is `invalid` in check-expiration.
 #[test]
 fn docs_leaf_that_no_longer_chains_to_its_ca_is_invalid() {
     let a = Tree::new();
@@ -1469,8 +1449,7 @@ fn docs_leaf_that_no_longer_chains_to_its_ca_is_invalid() {
     assert_invalid_row(&report, "apiserver-kubelet-client", "ca replaced");
 }
 
-// Docs: a leaf whose key was replaced by another key, or deleted, is `invalid` in
-// check-expiration.
+// Docs: a leaf whose key was replaced by another key, or deleted, is `invalid` in check-expiration.
 #[test]
 fn docs_leaf_with_a_foreign_or_missing_key_is_invalid() {
     let a = Tree::new();
@@ -1487,8 +1466,7 @@ fn docs_leaf_with_a_foreign_or_missing_key_is_invalid() {
     assert_eq!(out.status.code(), Some(MISSING_OR_INVALID));
 }
 
-// Docs: `init` over a leaf of another CA with the same name exits 3 saying it is a different key
-// under the same name.
+// Docs: `init` over a leaf of another same-name CA exits 3 saying "different key".
 #[test]
 fn docs_init_conflict_with_a_same_name_ca_says_different_key() {
     let a = Tree::new();
@@ -1501,8 +1479,7 @@ fn docs_init_conflict_with_a_same_name_ca_says_different_key() {
     assert!(stderr(&out).contains("different key"), "{}", stderr(&out));
 }
 
-// Docs: with ca.crt holding old+new CA, a renewed kubeconfig's certificate-authority-data carries
-// both.
+// Docs: with old+new CAs in ca.crt, `renew admin.conf` embeds both in certificate-authority-data.
 #[test]
 fn docs_renewed_kubeconfig_carries_the_whole_ca_bundle() {
     let a = Tree::new();
@@ -1527,13 +1504,18 @@ fn docs_renewed_kubeconfig_carries_the_whole_ca_bundle() {
         .map(|p| p.contents().to_vec())
         .collect();
     assert_eq!(
-        ders,
-        vec![pem_der(&old), pem_der(&new)],
-        "certificate-authority-data is not the whole bundle"
+        ders.len(),
+        2,
+        "certificate-authority-data holds {} of the 2 CA certificates of ca.crt",
+        ders.len()
+    );
+    assert!(
+        ders == [pem_der(&old), pem_der(&new)],
+        "certificate-authority-data is not ca.crt's bundle, in order"
     );
 }
 
-// Docs: a kubeconfig made by `write-kubeconfig user --out F` is renewed by `renew F`.
+// Docs: a kubeconfig from `write-kubeconfig user --out F` is renewed by `renew F` (new serial).
 #[test]
 fn docs_user_kubeconfig_can_be_renewed_by_path() {
     let t = Tree::new();
@@ -1586,8 +1568,7 @@ fn docs_write_kubeconfig_out_reports_the_file_written() {
     assert!(!text.contains("kubeconfigs in"), "{text}");
 }
 
-// Docs: the kubelet rotation window is shown for kubelet-client rows, not for kubelet-server
-// (kubelet/<node>/kubelet.crt, which the kubelet never rotates).
+// Docs: kubeletRotation for kubelet-client rows, none for kubelet-server (<node>/kubelet.crt).
 #[test]
 fn docs_kubelet_rotation_only_for_what_the_kubelet_rotates() {
     let t = Tree::with_worker();
@@ -1604,8 +1585,7 @@ fn docs_kubelet_rotation_only_for_what_the_kubelet_rotates() {
     );
 }
 
-// Docs: every kubeconfig row of check-expiration (catalog, per-node, and a kubeconfig given as a
-// PATH) names its CA.
+// Docs: every kubeconfig row of check-expiration (catalog, node, PATH) has a certificateAuthority.
 #[test]
 fn docs_kubeconfig_rows_name_their_ca() {
     let t = Tree::new();
@@ -1653,8 +1633,7 @@ fn docs_kubeconfig_rows_name_their_ca() {
     }
 }
 
-// Docs: `init` (text) prints a ClusterRoleBinding of group kubeadm:cluster-admins to the
-// cluster-admin ClusterRole, since admin.conf has no rights without it.
+// Docs: `init` prints a ClusterRoleBinding of group kubeadm:cluster-admins to cluster-admin.
 #[test]
 fn docs_init_prints_the_cluster_admins_binding() {
     let t = Tree::empty();
