@@ -1,7 +1,12 @@
 //! kubepki: bootstrap and run the PKI of a self-managed Kubernetes cluster, compatible with what
-//! kubeadm writes. The binary is a thin layer over [`cli`], which turns arguments into a
-//! [`pki::plan::Request`], plans, and executes; the [`pki`] core holds the catalog and all
-//! certificate logic.
+//! kubeadm writes.
+//!
+//! The flow of every command: [`pki::selection`] turns names into catalog profiles and a
+//! [`pki::plan::Request`]; [`pki::inventory::Inventory`] reads what is on disk once;
+//! [`pki::plan::plan`] decides, as a pure function of the request, the inventory and the clock;
+//! [`pki::plan::Plan::execute`] makes keys and certificates and hands every file to
+//! [`pki::store`], the only code that writes. [`pki::expiration`] reports from the same
+//! inventory. The binary is a thin layer over [`cli`].
 #![forbid(unsafe_code)]
 
 pub mod cli;

@@ -64,10 +64,9 @@ pub(super) fn plan(
         _ => {}
     }
     match authority::load(pair, profile, opts.now) {
+        // A valid CA, or an external one (its key absent), is kept even under --force:
+        // replacing it would invalidate everything it signed (that is CA rotation).
         Ok((state, authority)) => {
-            if opts.force {
-                return Ok(new_item(Action::Replace, "--force"));
-            }
             let reason = match &state {
                 CaState::External { .. } => {
                     "external CA: certificate present, key absent; kept as is"

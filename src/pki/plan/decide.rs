@@ -25,8 +25,9 @@ pub(super) enum Verdict {
 pub(super) fn decide(existing: Existing, force: bool) -> Verdict {
     match (existing, force) {
         (Existing::Missing, _) => Verdict::Create("does not exist".into()),
-        (Existing::Matches(reason), false) => Verdict::Reuse(reason),
-        (Existing::Matches(_), true) => Verdict::Replace("--force".into()),
+        // --force replaces only what does not match: a file that is what was asked for is kept
+        // (replacing a valid CA would be CA rotation, not a repair).
+        (Existing::Matches(reason), _) => Verdict::Reuse(reason),
         (Existing::Differs(problems), true) => {
             Verdict::Replace(format!("--force: {}", problems.join("; ")))
         }
@@ -57,7 +58,7 @@ mod tests {
                 Verdict::Create("does not exist".into()),
             ),
             (matches(), false, Verdict::Reuse("valid".into())),
-            (matches(), true, Verdict::Replace("--force".into())),
+            (matches(), true, Verdict::Reuse("valid".into())),
             (
                 differs(),
                 false,

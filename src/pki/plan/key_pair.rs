@@ -69,9 +69,6 @@ pub(super) fn plan(inventory: &Inventory, opts: &Options) -> Result<PlanItem> {
         }
         Found::Present(k) => &k.key,
     };
-    if opts.force {
-        return create(Action::Replace, "--force");
-    }
     match &sa.public {
         Found::Missing => Ok(item(
             Action::Create,
@@ -91,6 +88,18 @@ pub(super) fn plan(inventory: &Inventory, opts: &Options) -> Result<PlanItem> {
             let same = pem::parse(existing)
                 .ok()
                 .is_some_and(|p| p.tag() == "PUBLIC KEY" && p.contents() == key.public_key_der());
+            if !same && opts.force {
+                return Ok(item(
+                    Action::Replace,
+                    "--force: sa.pub does not hold the public half of sa.key; derived again".into(),
+                    vec![pub_path.clone()],
+                    key.algorithm(),
+                    Work::ServiceAccountPublic {
+                        key: key.duplicate().map_err(|e| Error::bad_file(&key_path, e))?,
+                        pub_path: pub_path.clone(),
+                    },
+                ));
+            }
             if !same {
                 return Err(Error::conflict(
                     &pub_path,

@@ -183,7 +183,8 @@ fn compare(
     let ca_certs = ca.certs();
     match &current.ca {
         Ok(certs) if ca_certs.is_some_and(|ca| certs[0] == ca[0]) => {}
-        Ok(_) if ca_certs.is_none() => problems.push("the CA is being created now".into()),
+        Ok(_) if matches!(ca, CaState::New) => problems.push("the CA is being created now".into()),
+        Ok(_) if ca_certs.is_none() => {}
         Ok(_) => problems.push("its CA certificate is not the cluster CA (ca.crt)".into()),
         Err(e) => problems.push(format!("its CA: {e}")),
     }

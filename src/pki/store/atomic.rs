@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::{create_dir, exists, parent};
+use super::{exists, parent};
 use crate::pki::error::{Error, Result};
 
 /// The kinds of file kubepki writes, each with its mode.
@@ -80,7 +80,12 @@ pub(super) fn write_temporary(w: &FileWrite, dir: &Path, sync: bool) -> Result<t
     Ok(tmp.into_temp_path())
 }
 
-pub(super) fn keep_backup(path: &Path, backup: &Path, sync: bool) -> Result<()> {
+/// Keeps the file at `path` as `backup` before it is replaced. Backups of secrets (keys,
+/// kubeconfigs) are 0600 whatever the original's mode, in directories that are 0700: a backup
+/// never widens who can read a key. A hard link keeps the old inode exactly where that holds
+/// (a public file, or a secret already 0600); otherwise the bytes are copied.
+pub(super) fn keep_backup(path: &Path, backup: &Path, secret: bool, sync: bool) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
     if exists(backup) {
         // Never overwrite a backup: it may be the only copy of what it holds.
         return Err(Error::conflict(
@@ -88,14 +93,27 @@ pub(super) fn keep_backup(path: &Path, backup: &Path, sync: bool) -> Result<()> 
             "a backup already exists here; not overwriting it",
         ));
     }
-    create_dir(parent(backup))?;
-    // A hard link keeps the old inode, mode and bytes exactly; copy where links are not possible.
-    if fs::hard_link(path, backup).is_err() {
-        let data = fs::read(path).map_err(|e| Error::io(path, "read", e))?;
-        let mode = fs::metadata(path)
-            .map(|m| m.permissions().mode() & 0o777)
-            .unwrap_or(0o600);
-        let kind = if mode & 0o077 == 0 {
+    let dir = parent(backup);
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| Error::io(dir, "create directory", e))?;
+    // The backup root and this run's directory are private even if an older run made them 0755.
+    for d in dir.ancestors() {
+        fs::set_permissions(d, Permissions::from_mode(0o700))
+            .map_err(|e| Error::io(d, "set permissions of", e))?;
+        if d.file_name().is_some_and(|n| n == super::BACKUP_DIR) {
+            break;
+        }
+    }
+    let mode = fs::symlink_metadata(path)
+        .map(|m| m.permissions().mode() & 0o7777)
+        .unwrap_or(0);
+    let link_keeps_it_private = !secret || mode & 0o077 == 0;
+    if !(link_keeps_it_private && fs::hard_link(path, backup).is_ok()) {
+        let data = super::read_optional(path)?.unwrap_or_default();
+        let kind = if secret {
             FileKind::PrivateKey
         } else {
             FileKind::Certificate
@@ -107,15 +125,14 @@ pub(super) fn keep_backup(path: &Path, backup: &Path, sync: bool) -> Result<()> 
                 contents: data,
                 backup: None,
             },
-            parent(backup),
+            dir,
             sync,
         )?;
         tmp.persist(backup)
             .map_err(|e| Error::io(backup, "write backup", e.error))?;
     }
-    // Backups live on the same filesystem as what they back up; a large batch syncs it whole.
     if sync {
-        sync_dir(parent(backup))?;
+        sync_dir(dir)?;
     }
     Ok(())
 }

@@ -59,6 +59,8 @@ impl Durability {
 pub struct Staged {
     target: PathBuf,
     backup: Option<PathBuf>,
+    /// A key or kubeconfig: its backup is private.
+    secret: bool,
     temp: tempfile::TempPath,
 }
 
@@ -68,6 +70,7 @@ pub fn stage(w: &FileWrite, durability: Durability) -> Result<Staged> {
     Ok(Staged {
         target: w.path.clone(),
         backup: w.backup.clone(),
+        secret: w.kind.is_secret(),
         temp,
     })
 }
@@ -132,7 +135,7 @@ pub fn commit_staged(staged: Vec<Staged>, roots: &[&Path], durability: Durabilit
         if let Some(backup) = &s.backup
             && exists(&s.target)
         {
-            keep_backup(&s.target, backup, per_file)?;
+            keep_backup(&s.target, backup, s.secret, per_file)?;
         }
     }
     if !per_file {
