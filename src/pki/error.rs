@@ -580,7 +580,7 @@ mod tests {
                     .to_string(),
             ),
             (
-                format!("items:\n- {{}}\n"),
+                "items:\n- {}\n".to_string(),
                 "items[0]: line 2 column 3: missing field `key`".to_string(),
             ),
             (

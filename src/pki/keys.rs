@@ -120,7 +120,8 @@ impl FromStr for KeyAlgorithm {
             "ECDSA-P384" => Ok(KeyAlgorithm::EcdsaP384),
             "ED25519" => Ok(KeyAlgorithm::Ed25519),
             _ => Err(format!(
-                "unknown key algorithm {s:?}; expected one of {}",
+                "unknown key algorithm {}; expected one of {}",
+                super::error::quote_input(s),
                 KeyAlgorithm::CHOICES.join(", ")
             )),
         }
