@@ -1488,7 +1488,6 @@ fn docs_init_conflict_with_a_same_name_ca_says_different_key() {
 
 // Docs: with old+new CAs in ca.crt, `renew admin.conf` embeds both in certificate-authority-data.
 #[test]
-#[ignore = "issue 13, open: renew still embeds only the first CA certificate"]
 fn docs_renewed_kubeconfig_carries_the_whole_ca_bundle() {
     let a = Tree::new();
     let b = Tree::new();

@@ -103,8 +103,30 @@ pub(super) struct Authorities<'i> {
     inventory: &'i Inventory,
     now: OffsetDateTime,
     states: HashMap<&'static str, Option<CaState>>,
-    loaded: HashMap<&'static str, Authority>,
+    loaded: HashMap<&'static str, Signer>,
     errors: Vec<Error>,
+}
+
+/// A CA that signs in this run, and the CA certificates clients are told to trust for it: the
+/// whole CA file (old and new during a rotation), which kubeconfigs embed.
+pub(super) struct Signer {
+    pub authority: Authority,
+    pub trust: Vec<Vec<u8>>,
+}
+
+impl Signer {
+    /// A CA made in this run: trusted alone.
+    pub(super) fn new(authority: Authority) -> Signer {
+        Signer {
+            trust: vec![authority.cert_der.clone()],
+            authority,
+        }
+    }
+
+    /// The trust bundle as PEM, as `certificate-authority-data` holds it.
+    pub(super) fn trust_pem(&self) -> String {
+        self.trust.iter().map(|der| cert::cert_pem(der)).collect()
+    }
 }
 
 impl<'i> Authorities<'i> {
@@ -125,8 +147,9 @@ impl<'i> Authorities<'i> {
         state: CaState,
         authority: Option<Authority>,
     ) {
-        if let Some(a) = authority {
-            self.loaded.insert(ca.name, a);
+        if let (Some(authority), Some(trust)) = (authority, state.certs()) {
+            let trust = trust.to_vec();
+            self.loaded.insert(ca.name, Signer { authority, trust });
         }
         self.states.insert(ca.name, Some(state));
     }
@@ -138,8 +161,9 @@ impl<'i> Authorities<'i> {
         if !self.states.contains_key(ca.name) {
             let state = match load(pair, ca, self.now) {
                 Ok((state, authority)) => {
-                    if let Some(a) = authority {
-                        self.loaded.insert(ca.name, a);
+                    if let (Some(authority), Some(trust)) = (authority, state.certs()) {
+                        let trust = trust.to_vec();
+                        self.loaded.insert(ca.name, Signer { authority, trust });
                     }
                     Some(state)
                 }
@@ -158,7 +182,7 @@ impl<'i> Authorities<'i> {
         std::mem::take(&mut self.errors)
     }
 
-    pub(super) fn into_loaded(self) -> HashMap<&'static str, Authority> {
+    pub(super) fn into_loaded(self) -> HashMap<&'static str, Signer> {
         self.loaded
     }
 }

@@ -88,7 +88,7 @@ pub(super) fn plan(
                 },
                 spec: None,
                 key_algorithm: None,
-                work: Work::Nothing,
+                work: Work::Keep(pair.cert.present().map(|c| Box::new(c.facts.clone()))),
             };
             Ok((item, state, authority))
         }

@@ -7,6 +7,7 @@ use std::path::Path;
 use serde::Serialize;
 use time::OffsetDateTime;
 
+use super::authority::Signer;
 use super::renew;
 use super::{Action, Decision, Plan, PlanItem, Work};
 use crate::pki::catalog;
@@ -86,7 +87,7 @@ impl Plan {
         let writing: Vec<&PlanItem> = jobs
             .iter()
             .map(|(item, _)| item)
-            .filter(|i| !matches!(i.work, Work::Nothing))
+            .filter(|i| !matches!(i.work, Work::Keep(_)))
             .collect();
         let durability =
             store::Durability::for_files(writing.iter().map(|i| i.decision.files.len()).sum());
@@ -192,6 +193,13 @@ impl Plan {
         })
     }
 
+    /// The CA that signs as `ca` in this run.
+    fn signer(&self, ca: &str) -> Result<&Signer> {
+        self.loaded_cas
+            .get(ca)
+            .ok_or_else(|| internal(&format!("CA {ca} is not loaded")))
+    }
+
     /// Makes what one item asks for (its certificate, key, kubeconfig) and stages the files.
     fn realize(
         &self,
@@ -204,112 +212,83 @@ impl Plan {
             matches!(item.decision.action, Action::Replace | Action::Renew)
                 .then(|| self.layout.backup_path(stamp, path))
         };
-        let authority_for = |ca: &str| {
-            self.loaded_cas
-                .get(ca)
-                .ok_or_else(|| Error::Crypto(format!("internal: CA {ca} is not loaded")))
+        let write = |path: &Path, kind: FileKind, contents: String| FileWrite {
+            path: path.to_path_buf(),
+            kind,
+            contents: contents.into_bytes(),
+            backup: backup(path),
         };
-        let take_key = |key: Option<PrivateKey>| {
-            key.ok_or_else(|| Error::Crypto("internal: no key generated for an item".into()))
+        // Issues the item's spec for `key`, signed by `ca` (self-signed when `None`).
+        let issue = |key: &PrivateKey, ca: Option<&Signer>| -> Result<Vec<u8>> {
+            let spec = item
+                .spec
+                .as_ref()
+                .ok_or_else(|| internal("an item that signs has no spec"))?;
+            cert::issue(spec, key, ca.map(|s| &s.authority))
         };
         let mut writes = Vec::new();
         let mut certificate = None;
         let mut kubeconfig = None;
         let mut authority = None;
         match &item.work {
-            Work::Nothing => {
-                certificate = item
-                    .decision
-                    .files
-                    .iter()
-                    .find(|f| f.extension().is_some_and(|e| e == "crt"))
-                    .and_then(|f| store::read_optional(f).ok().flatten())
-                    .and_then(|pem| cert::certs_from_pem(&pem).ok())
-                    .and_then(|c| CertFacts::from_der(&c[0]).ok());
-            }
+            Work::Keep(facts) => certificate = facts.as_deref().cloned(),
             Work::Cert {
                 ca,
                 cert_path,
                 key_path,
                 reuse_key,
             } => {
-                let key = match reuse_key {
-                    Some(k) => k,
-                    None => new_key.as_ref().ok_or_else(|| {
-                        Error::Crypto("internal: no key generated for a certificate".into())
-                    })?,
-                };
-                let spec = item.spec.as_ref().expect("certificate items carry a spec");
-                let der = match ca {
-                    None => cert::issue(spec, key, None)?,
-                    Some(ca) => cert::issue(spec, key, Some(authority_for(ca)?))?,
-                };
+                let key = signing_key(reuse_key, &new_key)?;
+                let signer = ca.map(|ca| self.signer(ca)).transpose()?;
+                let der = issue(key, signer)?;
                 certificate = CertFacts::from_der(&der).ok();
                 if reuse_key.is_none() {
-                    writes.push(FileWrite {
-                        path: key_path.clone(),
-                        kind: FileKind::PrivateKey,
-                        contents: key.to_pem()?.into_bytes(),
-                        backup: backup(key_path),
-                    });
+                    writes.push(write(key_path, FileKind::PrivateKey, key.to_pem()?));
                 }
-                writes.push(FileWrite {
-                    path: cert_path.clone(),
-                    kind: FileKind::Certificate,
-                    contents: cert::cert_pem(&der).into_bytes(),
-                    backup: backup(cert_path),
-                });
+                writes.push(write(
+                    cert_path,
+                    FileKind::Certificate,
+                    cert::cert_pem(&der),
+                ));
                 if ca.is_none() {
                     // A CA made now signs the leaves that follow it in the plan.
                     let name = catalog::find(&item.decision.name)
                         .map(|p| p.name)
-                        .expect("CA items are catalog profiles");
-                    let key = take_key(new_key)?;
-                    authority = Some((name, Authority::new(der, key).map_err(Error::Crypto)?));
+                        .ok_or_else(|| internal("a CA item is not a catalog profile"))?;
+                    let key = new_key.ok_or_else(|| internal("no key generated for a CA"))?;
+                    let made = Authority::new(der, key).map_err(Error::Crypto)?;
+                    authority = Some((name, Signer::new(made)));
                 }
             }
             Work::ServiceAccount { key_path, pub_path } => {
-                let key = take_key(new_key)?;
-                writes.push(FileWrite {
-                    path: key_path.clone(),
-                    kind: FileKind::PrivateKey,
-                    contents: key.to_pem()?.into_bytes(),
-                    backup: backup(key_path),
-                });
-                writes.push(FileWrite {
-                    path: pub_path.clone(),
-                    kind: FileKind::PublicKey,
-                    contents: key.public_key_pem().into_bytes(),
-                    backup: backup(pub_path),
-                });
+                let key = signing_key(&None, &new_key)?;
+                writes.push(write(key_path, FileKind::PrivateKey, key.to_pem()?));
+                writes.push(write(pub_path, FileKind::PublicKey, key.public_key_pem()));
+            }
+            Work::ServiceAccountPublic { key, pub_path } => {
+                writes.push(write(pub_path, FileKind::PublicKey, key.public_key_pem()));
             }
             Work::Kubeconfig {
                 dest,
                 server,
                 cluster_name,
             } => {
-                let key = take_key(new_key)?;
-                let spec = item.spec.as_ref().expect("kubeconfig items carry a spec");
-                let ca = authority_for(catalog::KUBECONFIG_CA)?;
-                let der = cert::issue(spec, &key, Some(ca))?;
+                let key = signing_key(&None, &new_key)?;
+                let ca = self.signer(catalog::KUBECONFIG_CA)?;
+                let der = issue(key, Some(ca))?;
                 certificate = CertFacts::from_der(&der).ok();
                 let yaml = Kubeconfig::with_client_cert(
                     cluster_name,
                     server,
-                    &cert::cert_pem(&ca.cert_der),
-                    &spec.common_name,
+                    &ca.trust_pem(),
+                    item.spec.as_ref().map_or("", |s| s.common_name.as_str()),
                     &cert::cert_pem(&der),
                     &key.to_pem()?,
                 )
                 .to_yaml()
                 .map_err(Error::Crypto)?;
                 match dest {
-                    Some(path) => writes.push(FileWrite {
-                        path: path.clone(),
-                        kind: FileKind::Kubeconfig,
-                        contents: yaml.into_bytes(),
-                        backup: backup(path),
-                    }),
+                    Some(path) => writes.push(write(path, FileKind::Kubeconfig, yaml)),
                     None => kubeconfig = Some(yaml),
                 }
             }
@@ -318,35 +297,18 @@ impl Plan {
                 config,
                 reuse_key,
             } => {
-                let key = match reuse_key {
-                    Some(k) => k,
-                    None => new_key.as_ref().ok_or_else(|| {
-                        Error::Crypto("internal: no key generated for a kubeconfig".into())
-                    })?,
-                };
-                let spec = item.spec.as_ref().expect("renew items carry a spec");
-                let ca = authority_for(catalog::KUBECONFIG_CA)?;
-                let der = cert::issue(spec, key, Some(ca))?;
+                let key = signing_key(reuse_key, &new_key)?;
+                let ca = self.signer(catalog::KUBECONFIG_CA)?;
+                let der = issue(key, Some(ca))?;
                 certificate = CertFacts::from_der(&der).ok();
                 let yaml = renew::rewrite_kubeconfig(
                     config,
-                    &cert::cert_pem(&ca.cert_der),
+                    &ca.trust_pem(),
                     &cert::cert_pem(&der),
                     &key.to_pem()?,
                 )?;
-                writes.push(FileWrite {
-                    path: path.clone(),
-                    kind: FileKind::Kubeconfig,
-                    contents: yaml.into_bytes(),
-                    backup: backup(path),
-                });
+                writes.push(write(path, FileKind::Kubeconfig, yaml));
             }
-            Work::ServiceAccountPublic { key, pub_path } => writes.push(FileWrite {
-                path: pub_path.clone(),
-                kind: FileKind::PublicKey,
-                contents: key.public_key_pem().into_bytes(),
-                backup: None,
-            }),
         }
         // Staged now, the contents need not be held until the commit.
         let staged = writes
@@ -369,11 +331,26 @@ impl Plan {
     }
 }
 
+/// The key an item signs: the kept one (`--reuse-key`), else the one generated for it.
+fn signing_key<'k>(
+    reuse: &'k Option<PrivateKey>,
+    new: &'k Option<PrivateKey>,
+) -> Result<&'k PrivateKey> {
+    reuse
+        .as_ref()
+        .or(new.as_ref())
+        .ok_or_else(|| internal("no key generated for an item"))
+}
+
+fn internal(what: &str) -> Error {
+    Error::Crypto(format!("internal: {what}"))
+}
+
 /// One realised item: what it reports, the files it staged, and the CA it made (if it is one).
 struct Realized {
     outcome: Outcome,
     staged: Vec<store::Staged>,
-    authority: Option<(&'static str, Authority)>,
+    authority: Option<(&'static str, Signer)>,
 }
 
 fn next_key(keys: &mut impl Iterator<Item = PrivateKey>) -> Result<PrivateKey> {

@@ -115,7 +115,7 @@ pub(super) fn plan(inventory: &Inventory, opts: &Options) -> Result<PlanItem> {
                 "key loads and sa.pub matches it".into(),
                 vec![key_path, pub_path],
                 key.algorithm(),
-                Work::Nothing,
+                Work::Keep(None),
             ))
         }
     }

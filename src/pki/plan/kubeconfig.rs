@@ -3,16 +3,16 @@
 //! and its client certificate is valid, chains to the cluster CA, names the expected user and
 //! groups, and matches its key.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use time::OffsetDateTime;
 
 use super::authority::{CaFiles, CaState};
-use super::decide::{Existing, Verdict, decide};
-use super::{Action, Decision, ItemKind, PlanItem, Request, Work, force_hint};
+use super::decide::{Existing, decide};
+use super::{Action, Decision, ItemKind, PlanItem, Request, Work, conclude};
 use crate::pki::catalog::{self, KubeconfigPlacement, KubeconfigProfile, ServerRule};
 use crate::pki::cert::{self, CertSpec};
-use crate::pki::error::{Error, Result};
+use crate::pki::error::{Error, ErrorKind, Result};
 use crate::pki::inventory::{Found, Inventory, KubeconfigFile};
 use crate::pki::names::{Cluster, NodeSpec};
 
@@ -127,32 +127,21 @@ pub(super) fn plan(
         Some(dest) => match inventory.kubeconfig(dest) {
             None | Some(Found::Missing) => Existing::Missing,
             Some(Found::Broken(p)) => match p.kind {
-                crate::pki::ErrorKind::Io => return Err(p.to_error(dest)),
+                ErrorKind::Io => return Err(p.to_error(dest)),
                 _ => Existing::Differs(vec![p.to_string()]),
             },
             Some(Found::Present(file)) => compare(file, &target, &spec, ca, opts.now),
         },
     };
-    match decide(existing, opts.force) {
-        Verdict::Create(reason) => {
-            signable()?;
-            Ok(make(Action::Create, reason))
-        }
-        Verdict::Reuse(reason) => Ok(PlanItem {
-            work: Work::Nothing,
-            spec: None,
-            key_algorithm: None,
-            ..make(Action::Reuse, reason)
-        }),
-        Verdict::Replace(reason) => {
-            signable()?;
-            Ok(make(Action::Replace, reason))
-        }
-        Verdict::Conflict(message) => Err(Error::conflict(
-            target.dest.as_deref().unwrap_or(std::path::Path::new("-")),
-            format!("{message}{}", force_hint(opts)),
-        )),
-    }
+    conclude(
+        decide(existing, opts.force),
+        make,
+        signable,
+        None,
+        None,
+        target.dest.as_deref().unwrap_or(Path::new("-")),
+        opts,
+    )
 }
 
 /// How a kubeconfig on disk compares with `target`.

@@ -4,10 +4,8 @@
 use time::OffsetDateTime;
 
 use super::authority::{CaFiles, CaState};
-use super::decide::{Existing, Verdict, decide};
-use super::{
-    Action, Decision, ItemKind, Options, PlanItem, Request, Work, display_name, force_hint,
-};
+use super::decide::{Existing, decide};
+use super::{Action, Decision, ItemKind, Options, PlanItem, Request, Work, conclude, display_name};
 use crate::pki::catalog::Profile;
 use crate::pki::cert::{self, CertSpec};
 use crate::pki::error::{Error, ErrorKind, Result};
@@ -56,31 +54,15 @@ pub(super) fn plan(
         )
     };
     let existing = compare(pair, &spec, ca, &ca_files, opts.now)?;
-    match decide(existing, opts.force) {
-        Verdict::Create(reason) => {
-            signable()?;
-            let reason = match ca.outlives(&spec, opts) {
-                Some(warning) => format!("{reason}; {warning}"),
-                None => reason,
-            };
-            Ok(make(Action::Create, reason))
-        }
-        Verdict::Reuse(reason) => Ok(PlanItem {
-            work: Work::Nothing,
-            spec: None,
-            key_algorithm: None,
-            ..make(Action::Reuse, reason)
-        }),
-        Verdict::Replace(reason) => {
-            // Replacing needs a CA that can sign.
-            signable()?;
-            Ok(make(Action::Replace, reason))
-        }
-        Verdict::Conflict(message) => Err(Error::conflict(
-            &cert_path,
-            format!("{message}{}", force_hint(opts)),
-        )),
-    }
+    conclude(
+        decide(existing, opts.force),
+        make,
+        signable,
+        ca.outlives(&spec, opts),
+        pair.cert.present().map(|c| &c.facts),
+        &cert_path,
+        opts,
+    )
 }
 
 fn internal(profile: &Profile) -> Error {

@@ -26,7 +26,7 @@ use serde::Serialize;
 use time::{Duration, OffsetDateTime};
 
 use super::catalog::{KubeconfigProfile, Profile};
-use super::cert::{Authority, CertSpec};
+use super::cert::{CertFacts, CertSpec};
 use super::error::{Error, Result};
 use super::inventory::{Inventory, Wanted, kubeconfig_ca};
 use super::keys::{KeyAlgorithm, PrivateKey};
@@ -193,7 +193,8 @@ pub struct PlanItem {
 /// What executing an item does.
 #[derive(Debug)]
 enum Work {
-    Nothing,
+    /// Write nothing; for a certificate kept as it is, what it holds (from the inventory).
+    Keep(Option<Box<CertFacts>>),
     /// Make a new key and a certificate, signed by `ca` (a catalog CA name) or self-signed.
     Cert {
         ca: Option<&'static str>,
@@ -207,10 +208,7 @@ enum Work {
         pub_path: PathBuf,
     },
     /// sa.key exists and is fine, sa.pub is missing: derive it.
-    ServiceAccountPublic {
-        key: PrivateKey,
-        pub_path: PathBuf,
-    },
+    ServiceAccountPublic { key: PrivateKey, pub_path: PathBuf },
     /// A new client key and certificate signed by the cluster CA, in a kubeconfig written to
     /// `dest`, or kept for stdout when `dest` is `None`.
     Kubeconfig {
@@ -230,7 +228,7 @@ enum Work {
 /// A plan: the decisions, and the CAs loaded from disk that leaves will be signed by.
 pub struct Plan {
     pub items: Vec<PlanItem>,
-    loaded_cas: HashMap<&'static str, Authority>,
+    loaded_cas: HashMap<&'static str, authority::Signer>,
     options: Options,
     layout: Layout,
 }
@@ -303,6 +301,46 @@ fn plan_want(
         }
     };
     Ok(Some(item))
+}
+
+/// What a planner's verdict becomes. `make` builds the item that writes (a new key and
+/// certificate); creating or replacing needs `signable` to pass first, and `note` (a warning
+/// about the new certificate) is added to its reason; a reuse keeps what is there (`kept`); a
+/// conflict is refused at `conflict_at` with how to fix it.
+fn conclude(
+    verdict: decide::Verdict,
+    make: impl Fn(Action, String) -> PlanItem,
+    signable: impl Fn() -> Result<()>,
+    note: Option<String>,
+    kept: Option<&CertFacts>,
+    conflict_at: &std::path::Path,
+    opts: &Options,
+) -> Result<PlanItem> {
+    use decide::Verdict;
+    let with_note = |reason: String| match &note {
+        Some(n) => format!("{reason}; {n}"),
+        None => reason,
+    };
+    match verdict {
+        Verdict::Create(reason) => {
+            signable()?;
+            Ok(make(Action::Create, with_note(reason)))
+        }
+        Verdict::Replace(reason) => {
+            signable()?;
+            Ok(make(Action::Replace, with_note(reason)))
+        }
+        Verdict::Reuse(reason) => Ok(PlanItem {
+            work: Work::Keep(kept.cloned().map(Box::new)),
+            spec: None,
+            key_algorithm: None,
+            ..make(Action::Reuse, reason)
+        }),
+        Verdict::Conflict(message) => Err(Error::conflict(
+            conflict_at,
+            format!("{message}{}", force_hint(opts)),
+        )),
+    }
 }
 
 /// The hint a refusal ends with.

@@ -79,6 +79,14 @@ pub(super) fn plan(
             ItemKind::Kubeconfig,
         ),
     };
+    // What a skipped certificate holds, for the report.
+    let kept = match target {
+        Target::Cert { profile, node } => inventory
+            .pair(profile, node)
+            .and_then(|p| p.cert.present())
+            .map(|c| Box::new(c.facts.clone())),
+        Target::Kubeconfig { .. } => None,
+    };
     let skip = |reason: String| -> Result<PlanItem> {
         Ok(PlanItem {
             decision: Decision {
@@ -91,7 +99,7 @@ pub(super) fn plan(
             },
             spec: None,
             key_algorithm: None,
-            work: Work::Nothing,
+            work: Work::Keep(kept.clone()),
         })
     };
     let refuse = |why: String| -> Result<PlanItem> {
