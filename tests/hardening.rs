@@ -974,7 +974,6 @@ fn wrong5_ca_key_linked_to_dev_zero_is_refused_quickly() {
 
 // Wrong 5: `check-expiration DIR` with a FIFO, /dev/urandom, /proc/self/fd links ends, naming them.
 #[test]
-#[ignore = "issue 13, open: finishes now, but the /proc/self/fd symlink is not named in the output yet"]
 fn wrong5_check_expiration_of_a_dir_with_special_files_finishes() {
     let dir = tempfile::tempdir().unwrap();
     mkfifo(&dir.path().join("hostile-fifo.crt"));
@@ -1184,7 +1183,6 @@ fn weak_no_op_init_leaves_the_directories_untouched() {
 
 // Weak: a journal entry whose staged file is gone is not reported as put in place ("2 files").
 #[test]
-#[ignore = "issue 13, open: the recovery message still says \"put in place\" for 0 renames"]
 fn weak_recovery_does_not_count_a_missing_staged_file() {
     let t = Tree::new();
     torn_renew(&t);
@@ -1209,7 +1207,6 @@ fn weak_recovery_does_not_count_a_missing_staged_file() {
 
 // Weak: a node dir named "x\n[certs] renewed FAKE" cannot inject a line into `renew all` output.
 #[test]
-#[ignore = "issue 13, open: node directory names read from disk are not validated yet"]
 fn weak_node_directory_names_cannot_inject_output_lines() {
     let t = Tree::with_worker();
     fs::rename(
@@ -1386,7 +1383,6 @@ fn weak_ca_key_without_certificate_does_not_claim_a_new_ca() {
 
 // Weak: admin.conf with file-path credentials is not "kubelet-rotated" and `renew all` renews it.
 #[test]
-#[ignore = "issue 13, open: file-path credentials are still skipped as kubelet-rotated"]
 fn weak_kubeconfig_with_credential_files_is_renewed() {
     let t = Tree::new();
     let creds = t.at("creds");
@@ -1474,7 +1470,6 @@ fn docs_leaf_with_a_foreign_or_missing_key_is_invalid() {
 
 // Docs: `init` over a leaf of another same-name CA exits 3 saying "different key".
 #[test]
-#[ignore = "issue 13, open: the conflict message does not yet say \"different key under the same name\""]
 fn docs_init_conflict_with_a_same_name_ca_says_different_key() {
     let a = Tree::new();
     let b = Tree::new();
@@ -1524,7 +1519,6 @@ fn docs_renewed_kubeconfig_carries_the_whole_ca_bundle() {
 
 // Docs: a kubeconfig from `write-kubeconfig user --out F` is renewed by `renew F` (new serial).
 #[test]
-#[ignore = "issue 13, open: renew does not take a kubeconfig path yet"]
 fn docs_user_kubeconfig_can_be_renewed_by_path() {
     let t = Tree::new();
     let elsewhere = tempfile::tempdir().unwrap();
@@ -1552,7 +1546,6 @@ fn docs_user_kubeconfig_can_be_renewed_by_path() {
 
 // Docs: `write-kubeconfig user --out F` reports F, not "kubeconfigs in <dir>".
 #[test]
-#[ignore = "issue 13, open: the summary still names the kubeconfig dir for --out"]
 fn docs_write_kubeconfig_out_reports_the_file_written() {
     let t = Tree::new();
     let elsewhere = tempfile::tempdir().unwrap();
@@ -1596,7 +1589,6 @@ fn docs_kubelet_rotation_only_for_what_the_kubelet_rotates() {
 
 // Docs: every kubeconfig row of check-expiration (catalog, node, PATH) has a certificateAuthority.
 #[test]
-#[ignore = "issue 13, open: kubeconfigs given as PATHs have no CA column yet"]
 fn docs_kubeconfig_rows_name_their_ca() {
     let t = Tree::new();
     let out = t.run(&[
@@ -1645,7 +1637,6 @@ fn docs_kubeconfig_rows_name_their_ca() {
 
 // Docs: `init` prints a ClusterRoleBinding of group kubeadm:cluster-admins to cluster-admin.
 #[test]
-#[ignore = "issue 13, open: the ClusterRoleBinding manifest is not printed yet"]
 fn docs_init_prints_the_cluster_admins_binding() {
     let t = Tree::empty();
     let out = init_cmd(&t.pki).output().unwrap();

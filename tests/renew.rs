@@ -1179,7 +1179,7 @@ fn a_crash_after_the_key_rename_is_completed_by_the_next_run() {
     let out = t.renew_ok(&["front-proxy-client"]);
     assert!(
         stderr(&out).contains("completed an interrupted run: ")
-            && stderr(&out).contains("of its 2 files put in place"),
+            && stderr(&out).contains("renamed 1 of the 2 files its journal lists"),
         "{}",
         stderr(&out)
     );

@@ -52,8 +52,8 @@ pub(super) fn write(
     for root in roots(&request) {
         if let Some(r) = store::recover(root)? {
             eprintln!(
-                "[recover] {}: completed an interrupted run: {} of its {} files put in place now \
-                 (the others were in place already)",
+                "[recover] {}: completed an interrupted run: renamed {} of the {} files its \
+                 journal lists (a file without a staged copy was renamed before the interruption)",
                 root.display(),
                 r.renamed,
                 r.listed

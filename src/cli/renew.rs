@@ -11,6 +11,7 @@ use super::settings::{Resolved, external_etcd_note, load_config};
 use crate::exit::ExitStatus;
 use crate::output::OutputFormat;
 use crate::pki::duration::parse_duration;
+use crate::pki::inventory;
 use crate::pki::keys::KeyAlgorithm;
 use crate::pki::plan::{Request, Want};
 use crate::pki::{Error, names, selection};
@@ -72,6 +73,9 @@ pub(super) fn run(a: &RenewArgs, now: OffsetDateTime) -> anyhow::Result<ExitStat
         names::validate_dns_name(node, false).map_err(|e| Error::usage("--node-name", e))?;
     }
     external_etcd_note(&resolved);
+    for dir in inventory::unusable_node_dirs(&layout) {
+        eprintln!("[warning] {dir:?}: not a node name; ignored");
+    }
     let selection = resolved.selection();
     let mut wants = Vec::new();
     for name in &a.names {

@@ -5,9 +5,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::pki::catalog::ExtUsage;
+use crate::pki::catalog::{self, CLUSTER_ADMINS_GROUP, ExtUsage};
 use crate::pki::expiration;
 use crate::pki::plan::{Action, ItemKind, Outcome, Plan, PlanItem};
+use crate::pki::rbac;
 use crate::pki::store::Layout;
 
 /// How results are printed: text for people, JSON or YAML for scripts.
@@ -184,17 +185,69 @@ pub fn print_outcomes(
             layout.cert_dir().display()
         ));
     }
-    if has(ItemKind::Kubeconfig) {
+    // Kubeconfigs in the kubeconfig directory are named by it; one elsewhere (`--out`) by its
+    // own path; one printed, as being on stdout.
+    let kubeconfigs: Vec<&Outcome> = outcomes
+        .iter()
+        .filter(|o| o.decision.kind == ItemKind::Kubeconfig)
+        .collect();
+    if kubeconfigs.iter().any(|o| {
+        o.decision
+            .files
+            .iter()
+            .any(|f| f.starts_with(layout.kubeconfig_dir()))
+    }) {
         places.push(format!(
             "kubeconfigs in {}",
             layout.kubeconfig_dir().display()
         ));
+    }
+    for o in &kubeconfigs {
+        for f in o
+            .decision
+            .files
+            .iter()
+            .filter(|f| !f.starts_with(layout.kubeconfig_dir()))
+        {
+            places.push(format!("kubeconfig {}", f.display()));
+        }
+        if o.decision.files.is_empty() {
+            places.push("the kubeconfig on stdout".into());
+        }
     }
     writeln!(
         out,
         "Done: {written} written, {} reused; {}",
         outcomes.len() - written,
         places.join(", ")
+    )?;
+    if outcomes.iter().any(grants_cluster_admins) {
+        print_cluster_admins_binding(&mut out, layout)?;
+    }
+    Ok(())
+}
+
+/// Whether an outcome wrote a client certificate of the `kubeadm:cluster-admins` group.
+fn grants_cluster_admins(o: &Outcome) -> bool {
+    !matches!(o.decision.action, Action::Reuse | Action::Skip)
+        && o.certificate
+            .as_ref()
+            .is_some_and(|c| c.organizations.iter().any(|g| g == CLUSTER_ADMINS_GROUP))
+}
+
+/// The group of admin.conf has no rights until it is bound to cluster-admin; kubeadm creates the
+/// binding, kubepki prints it.
+fn print_cluster_admins_binding(out: &mut dyn Write, layout: &Layout) -> anyhow::Result<()> {
+    let manifest = yaml_serde::to_string(&rbac::cluster_admins_binding())?;
+    let super_admin = catalog::find_kubeconfig("super-admin")
+        .map(|k| layout.kubeconfig_path(k, ""))
+        .unwrap_or_default();
+    writeln!(
+        out,
+        "\nThe group {CLUSTER_ADMINS_GROUP} (admin.conf) has no rights until it is bound to the \
+         cluster-admin ClusterRole, as kubeadm binds it during init. Once the API server runs, \
+         apply this with super-admin.conf:\n  kubectl --kubeconfig {} apply -f - <<'EOF'\n{manifest}EOF",
+        super_admin.display()
     )?;
     Ok(())
 }
@@ -204,7 +257,8 @@ pub fn print_outcomes(
 pub fn print_expiration(report: &expiration::Report, format: OutputFormat) -> anyhow::Result<()> {
     if format == OutputFormat::Text {
         for w in &report.warnings {
-            eprintln!("[warning] {}: {}", w.path.display(), w.message);
+            // Debug-quoted: a file name is untrusted and may hold control characters.
+            eprintln!("[warning] {:?}: {}", w.path, w.message);
         }
     }
     let mut out = std::io::stdout().lock();

@@ -12,8 +12,7 @@ use time::{Duration, OffsetDateTime};
 
 use super::catalog::{self, KubeconfigPlacement};
 use super::cert::{self, CertFacts};
-use super::inventory::{self, Found, Inventory, KubeconfigFile};
-use super::kubeconfig::Kubeconfig;
+use super::inventory::{self, Found, Inventory, KubeconfigFile, chain_problem};
 use super::store::{self, BACKUP_DIR, Layout};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -290,6 +289,12 @@ fn catalog_entries(
             certificates.push(entry);
         }
     }
+    for path in inventory::unusable_node_dirs(layout) {
+        warnings.push(FileWarning {
+            message: "not a node name; ignored".into(),
+            path,
+        });
+    }
     for (path, mode) in inventory.exposed_secrets() {
         warnings.push(FileWarning {
             message: format!(
@@ -333,19 +338,6 @@ fn kubeconfig_entry(
     }
     invalidate(&mut entry, problems);
     entry
-}
-
-/// Why `chain` is not signed by any certificate of the CA file `cas` (several during CA
-/// rotation); `None` when one signs it.
-fn chain_problem(chain: &[Vec<u8>], cas: &[Vec<u8>]) -> Option<String> {
-    let mut last = None;
-    for ca in cas {
-        match cert::verify_chain(chain, ca) {
-            Ok(()) => return None,
-            Err(e) => last = Some(e),
-        }
-    }
-    last
 }
 
 fn invalidate(entry: &mut Entry, problems: Vec<String>) {
@@ -396,22 +388,20 @@ fn from_facts(name: &str, path: &Path, facts: &CertFacts, request: &Request) -> 
     }
 }
 
+/// A row for a kubeconfig given as a PATH: its client certificate, with the issuer's CN as CA.
 fn from_kubeconfig_file(name: &str, path: &Path, request: &Request) -> Entry {
-    let text = match store::read_optional(path) {
-        Ok(None) => return blank(name, path, Status::Missing, None),
-        Err(e) => return blank(name, path, Status::Invalid, Some(e.to_string())),
-        Ok(Some(text)) => text,
-    };
-    let facts = Kubeconfig::parse(&text)
-        .and_then(|k| {
-            let current = k.current()?;
-            current.client_cert_pem(store::parent_dir(path))
-        })
-        .and_then(|pem| cert::certs_from_pem(&pem))
-        .and_then(|c| CertFacts::from_der(&c[0]));
-    match facts {
-        Ok(facts) => from_facts(name, path, &facts, request),
-        Err(e) => blank(name, path, Status::Invalid, Some(e)),
+    match inventory::read_kubeconfig(path) {
+        Found::Missing => blank(name, path, Status::Missing, None),
+        Found::Broken(p) => blank(name, path, Status::Invalid, Some(p.to_string())),
+        Found::Present(file) => {
+            let mut entry = kubeconfig_entry(name, path, &file, None, request);
+            if let Ok(c) = &file.current
+                && let Ok((_, facts)) = &c.client
+            {
+                entry.certificate_authority = Some(issuer_cn(facts));
+            }
+            entry
+        }
     }
 }
 
@@ -438,8 +428,17 @@ fn scan(path: &Path, explicit: bool, request: &Request, out: &mut Vec<Entry>) {
     };
     if meta.is_dir() {
         let is_link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
-        if (is_link && !explicit) || path.file_name().is_some_and(|n| n == BACKUP_DIR) {
+        if path.file_name().is_some_and(|n| n == BACKUP_DIR) {
             return;
+        }
+        if is_link && !explicit {
+            // Not followed (it could lead anywhere, or loop, as /proc/self/fd does), but named.
+            return out.push(blank(
+                &name,
+                path,
+                Status::Invalid,
+                Some("is a symbolic link to a directory; not followed (pass it as a PATH)".into()),
+            ));
         }
         let mut children: Vec<PathBuf> = std::fs::read_dir(path)
             .into_iter()

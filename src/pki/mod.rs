@@ -11,6 +11,7 @@ pub mod keys;
 pub mod kubeconfig;
 pub mod names;
 pub mod plan;
+pub mod rbac;
 pub mod selection;
 pub mod store;
 

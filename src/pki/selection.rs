@@ -5,13 +5,12 @@
 //! rule (kubeadm's `GetCertsWithoutEtcd`: with `etcd.external`, no etcd CA and no etcd
 //! certificates are kubeadm's) is chosen once, when a [`Selection`] is made.
 
-use std::path::PathBuf;
-
 use super::catalog::{self, KubeconfigPlacement, KubeconfigProfile, Profile, Scope};
 use super::error::{Error, Result};
+use super::inventory;
 use super::names::NodeSpec;
 use super::plan::{Target, Want};
-use super::store::{self, Layout, NODE_DIR, NODE_KUBECONFIG_DIR};
+use super::store::Layout;
 
 /// Why `renew ca` is refused.
 pub const CA_ROTATION: &str = "CA certificates are not renewed by `kubepki renew`: replacing a CA \
@@ -173,15 +172,15 @@ fn renew_targets(
     layout: &Layout,
     nodes: &[String],
 ) -> std::result::Result<Vec<Target>, String> {
-    let node_dirs = |root: PathBuf| -> Vec<String> {
+    let named_or = |found: fn(&Layout) -> Vec<String>| -> Vec<String> {
         if nodes.is_empty() {
-            store::subdirectories(&root)
+            found(layout)
         } else {
             nodes.to_vec()
         }
     };
-    let cert_nodes = || node_dirs(layout.cert_dir().join(NODE_DIR));
-    let kubeconfig_nodes = || node_dirs(layout.kubeconfig_dir().join(NODE_KUBECONFIG_DIR));
+    let cert_nodes = || named_or(inventory::cert_nodes);
+    let kubeconfig_nodes = || named_or(inventory::kubeconfig_nodes);
     let cert = |profile: &'static Profile| -> Vec<Target> {
         if profile.per_node() {
             cert_nodes()
@@ -228,6 +227,10 @@ fn renew_targets(
                 .find(|k| k.placement == KubeconfigPlacement::ControlPlane && k.file_name == name);
             match by_file.or_else(|| catalog::find_kubeconfig(name)) {
                 Some(k) => Ok(kubeconfig(k)),
+                // Any other kubeconfig, by its path (`write-kubeconfig user --out FILE`).
+                None if std::path::Path::new(name).is_file() => {
+                    Ok(vec![Target::KubeconfigFile(name.into())])
+                }
                 None => Err(format!(
                     "unknown name {name:?}; expected one of: {}",
                     renew_choices()
@@ -258,7 +261,7 @@ pub fn kubeconfig_choices() -> String {
 /// The names `renew` accepts.
 pub fn renew_choices() -> String {
     format!(
-        "{}, kubelet, {}, node-kubelet, all",
+        "{}, kubelet, {}, node-kubelet, all, or the path of a kubeconfig file",
         catalog::leaf_names().join(", "),
         catalog::control_plane_kubeconfigs()
             .map(|k| k.file_name)
@@ -280,8 +283,8 @@ pub fn issue_help() -> String {
 pub fn renew_help() -> String {
     format!(
         "What to renew: a certificate ({}, or kubelet for both kubelet certificates), a kubeconfig \
-         ({}, node-kubelet), or all. In `all`, missing files and certificates of an external CA \
-         are skipped",
+         ({}, node-kubelet, or the path of any kubeconfig file), or all. In `all`, missing files \
+         and certificates of an external CA are skipped",
         catalog::leaf_names().join(", "),
         catalog::control_plane_kubeconfigs()
             .map(|k| k.file_name)

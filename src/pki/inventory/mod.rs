@@ -19,6 +19,7 @@ use super::catalog::{self, KubeconfigPlacement, Profile};
 use super::cert::{self, CertFacts};
 use super::error::{Error, ErrorKind};
 use super::keys::PrivateKey;
+use super::names;
 use super::store::{self, FileData, Layout, NODE_DIR, NODE_KUBECONFIG_DIR};
 
 pub use kubeconfig::{KubeconfigFile, UserCredentials};
@@ -325,19 +326,65 @@ impl Inventory {
     }
 }
 
+/// Why `chain` is not signed by any certificate of the CA file `cas` (several during CA
+/// rotation); `None` when one of them signs it. A certificate whose issuer has the CA's name but
+/// not its key is called that: the CA was replaced, or the certificate is another cluster's.
+pub fn chain_problem(chain: &[Vec<u8>], cas: &[Vec<u8>]) -> Option<String> {
+    let mut last = None;
+    for ca in cas {
+        match cert::verify_chain(chain, ca) {
+            Ok(()) => return None,
+            Err(e) => last = Some(e),
+        }
+    }
+    let issuer = CertFacts::from_der(chain.first()?).ok()?.issuer;
+    let same_name = cas
+        .iter()
+        .filter_map(|ca| CertFacts::from_der(ca).ok())
+        .any(|ca| ca.subject == issuer);
+    if same_name {
+        return Some(format!(
+            "it is signed by a different key under the same name ({issuer}): the CA was \
+             replaced since, or the certificate comes from another cluster"
+        ));
+    }
+    last
+}
+
 /// The CA that signs every kubeconfig's client certificate.
 pub fn kubeconfig_ca() -> &'static Profile {
     catalog::find(catalog::KUBECONFIG_CA).expect("catalog invariant: the kubeconfig CA exists")
 }
 
-/// The per-node certificate directories found (`<cert-dir>/kubelet/<node>`), sorted.
+/// The per-node certificate directories found (`<cert-dir>/kubelet/<node>`), sorted. A
+/// directory whose name is not a valid node name (it could carry a newline into the output, or
+/// mean anything) is left out; [`unusable_node_dirs`] names them.
 pub fn cert_nodes(layout: &Layout) -> Vec<String> {
-    store::subdirectories(&layout.cert_dir().join(NODE_DIR))
+    node_dirs(&layout.cert_dir().join(NODE_DIR)).0
 }
 
-/// The per-node kubeconfig directories found (`<kubeconfig-dir>/nodes/<node>`), sorted.
+/// The per-node kubeconfig directories found (`<kubeconfig-dir>/nodes/<node>`), sorted, as
+/// [`cert_nodes`].
 pub fn kubeconfig_nodes(layout: &Layout) -> Vec<String> {
-    store::subdirectories(&layout.kubeconfig_dir().join(NODE_KUBECONFIG_DIR))
+    node_dirs(&layout.kubeconfig_dir().join(NODE_KUBECONFIG_DIR)).0
+}
+
+/// The per-node directories whose names are not node names, which every command ignores.
+pub fn unusable_node_dirs(layout: &Layout) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for root in [
+        layout.cert_dir().join(NODE_DIR),
+        layout.kubeconfig_dir().join(NODE_KUBECONFIG_DIR),
+    ] {
+        out.extend(node_dirs(&root).1.into_iter().map(|n| root.join(n)));
+    }
+    out
+}
+
+fn node_dirs(root: &Path) -> (Vec<String>, Vec<String>) {
+    store::subdirectories(root)
+        .into_iter()
+        .partition(|n| names::validate_dns_name(n, false).is_ok())
 }
 
 fn read(path: &Path) -> Found<FileData> {
@@ -370,6 +417,11 @@ pub fn read_cert(path: &Path) -> Found<CertFile> {
         }),
         Err(e) => Found::Broken(Problem::bad(e)),
     }
+}
+
+/// Reads a kubeconfig file anywhere, down to its current user's credentials.
+pub fn read_kubeconfig(path: &Path) -> Found<KubeconfigFile> {
+    kubeconfig::read(path)
 }
 
 /// Reads a private key file.

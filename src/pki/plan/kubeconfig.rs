@@ -13,7 +13,7 @@ use super::{Action, Decision, ItemKind, PlanItem, Request, Work, conclude};
 use crate::pki::catalog::{self, KubeconfigPlacement, KubeconfigProfile, ServerRule};
 use crate::pki::cert::{self, CertSpec};
 use crate::pki::error::{Error, ErrorKind, Result};
-use crate::pki::inventory::{Found, Inventory, KubeconfigFile};
+use crate::pki::inventory::{Found, Inventory, KubeconfigFile, chain_problem};
 use crate::pki::names::{Cluster, NodeSpec};
 
 /// A kubeconfig to plan: where it goes, what it points at, and whose identity it carries.
@@ -185,7 +185,7 @@ fn compare(
         }
     };
     if let Some(ca) = ca_certs
-        && let Err(e) = cert::verify_chain(chain, &ca[0])
+        && let Some(e) = chain_problem(chain, ca)
     {
         problems.push(format!("its client certificate does not chain to ca: {e}"));
     }

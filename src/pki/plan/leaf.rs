@@ -9,7 +9,7 @@ use super::{Action, Decision, ItemKind, Options, PlanItem, Request, Work, conclu
 use crate::pki::catalog::Profile;
 use crate::pki::cert::{self, CertSpec};
 use crate::pki::error::{Error, ErrorKind, Result};
-use crate::pki::inventory::{Found, Inventory, Pair};
+use crate::pki::inventory::{Found, Inventory, Pair, chain_problem};
 use crate::pki::names::{self, Cluster, NodeSpec};
 
 pub(super) fn plan(
@@ -151,7 +151,7 @@ fn compare(
     }
     match ca {
         CaState::Loaded { certs } | CaState::External { certs } => {
-            if let Err(e) = cert::verify_chain(&cert.chain, &certs[0]) {
+            if let Some(e) = chain_problem(&cert.chain, certs) {
                 problems.push(format!(
                     "it does not chain to {}: {e}",
                     ca_files.cert.display()

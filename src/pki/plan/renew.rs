@@ -28,6 +28,8 @@ pub enum Target {
         profile: &'static KubeconfigProfile,
         node: String,
     },
+    /// Any kubeconfig file, named by its path (one made by `write-kubeconfig user --out`).
+    KubeconfigFile(PathBuf),
 }
 
 impl Target {
@@ -35,7 +37,7 @@ impl Target {
     pub fn ca(&self) -> &'static Profile {
         match self {
             Target::Cert { profile, .. } => profile.issuer(),
-            Target::Kubeconfig { .. } => kubeconfig_ca(),
+            Target::Kubeconfig { .. } | Target::KubeconfigFile(_) => kubeconfig_ca(),
         }
     }
 
@@ -46,6 +48,7 @@ impl Target {
             Target::Kubeconfig { profile, node } => {
                 Wanted::Kubeconfig(layout.kubeconfig_path(profile, node))
             }
+            Target::KubeconfigFile(path) => Wanted::Kubeconfig(path.clone()),
         }
     }
 }
@@ -60,6 +63,7 @@ pub(super) fn plan(
     (ca, ca_files): (&CaState, CaFiles<'_>),
 ) -> Result<PlanItem> {
     let layout = &request.layout;
+    let no_node = String::new();
     let (name, node, path, key_path, kind) = match target {
         Target::Cert { profile, node } => (
             profile.name.to_string(),
@@ -78,6 +82,13 @@ pub(super) fn plan(
             None,
             ItemKind::Kubeconfig,
         ),
+        Target::KubeconfigFile(path) => (
+            path.display().to_string(),
+            &no_node,
+            path.clone(),
+            None,
+            ItemKind::Kubeconfig,
+        ),
     };
     // What a skipped certificate holds, for the report.
     let kept = match target {
@@ -85,7 +96,7 @@ pub(super) fn plan(
             .pair(profile, node)
             .and_then(|p| p.cert.present())
             .map(|c| Box::new(c.facts.clone())),
-        Target::Kubeconfig { .. } => None,
+        Target::Kubeconfig { .. } | Target::KubeconfigFile(_) => None,
     };
     let skip = |reason: String| -> Result<PlanItem> {
         Ok(PlanItem {
@@ -116,7 +127,9 @@ pub(super) fn plan(
         Target::Cert { profile, node } => inventory
             .pair(profile, node)
             .is_some_and(|p| p.cert.exists()),
-        Target::Kubeconfig { .. } => inventory.kubeconfig(&path).is_some_and(Found::exists),
+        Target::Kubeconfig { .. } | Target::KubeconfigFile(_) => {
+            inventory.kubeconfig(&path).is_some_and(Found::exists)
+        }
     };
     if !present {
         return refuse("missing".into());
@@ -167,7 +180,7 @@ pub(super) fn plan(
             };
             (facts, key, None)
         }
-        Target::Kubeconfig { .. } => {
+        Target::Kubeconfig { .. } | Target::KubeconfigFile(_) => {
             let file = match inventory.kubeconfig(&path) {
                 Some(Found::Present(f)) => f,
                 Some(Found::Broken(p)) => return Err(p.to_error(&path)),
@@ -177,7 +190,14 @@ pub(super) fn plan(
                 .current
                 .as_ref()
                 .map_err(|e| Error::bad_file(&path, e.clone()))?;
-            if let Some(file) = &current.client_certificate_file {
+            // The kubelet's own rotating credential is left to the kubelet; any other
+            // credential given by file is renewed into the kubeconfig itself (kubeadm's
+            // layout), and the files it named are left as they are.
+            if let Some(file) = current
+                .client_certificate_file
+                .as_deref()
+                .filter(|f| is_kubelet_rotated(f))
+            {
                 return refuse(format!(
                     "its client certificate is the file {file}, which the kubelet rotates itself"
                 ));
@@ -217,6 +237,17 @@ pub(super) fn plan(
         ..item
     })
 }
+
+/// Whether a kubeconfig's client certificate file is the one the kubelet rotates:
+/// `<kubelet cert-dir>/kubelet-client-current.pem`, a link to the newest certificate it obtained.
+fn is_kubelet_rotated(file: &str) -> bool {
+    std::path::Path::new(file)
+        .file_name()
+        .is_some_and(|n| n == KUBELET_ROTATED_CLIENT)
+}
+
+/// The file the kubelet keeps its current client certificate and key in (`--rotate-certificates`).
+pub const KUBELET_ROTATED_CLIENT: &str = "kubelet-client-current.pem";
 
 /// The renewal of a certificate with `facts`: same identity, fresh validity, the kept or a new
 /// key.
@@ -269,7 +300,7 @@ fn renewal(
             };
             (work, files)
         }
-        (Target::Kubeconfig { .. }, Some(config), _) => {
+        (Target::Kubeconfig { .. } | Target::KubeconfigFile(_), Some(config), _) => {
             let files = vec![path.clone()];
             let work = Work::RenewKubeconfig {
                 path,
