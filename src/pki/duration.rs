@@ -6,7 +6,7 @@ use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
 
 use super::cert::BACKDATE;
-use super::error::quote_input;
+use super::untrusted::quote_input;
 
 /// The shortest validity accepted: the CSR API's minimum `expirationSeconds` (600 s, see
 /// ../shared/reference/csr-api.md). A shorter certificate expires before anyone can use it.

@@ -13,5 +13,7 @@ pub mod names;
 pub mod plan;
 pub mod selection;
 pub mod store;
+pub mod untrusted;
+pub mod yaml_error;
 
 pub use error::{Error, ErrorKind, Result};
