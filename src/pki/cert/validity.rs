@@ -13,9 +13,9 @@ pub const DEFAULT_CA_VALIDITY: Duration = Duration::hours(87600);
 /// kubeadm's validity window for a run that started at `now`: [now − 5 min, now + period].
 ///
 /// Never panics: a window that `time` cannot represent or X.509 cannot hold is clamped to
-/// [`X509_EARLIEST`, `X509_LATEST`] (and [`issue`](super::issue()) refuses to sign such a window). Check user
-/// input with [`try_validity`] or [`crate::pki::duration::check_validity`] first, so the user gets an
-/// error naming the flag instead.
+/// [`X509_EARLIEST`, `X509_LATEST`] (and [`issue`](super::issue()) refuses to sign such a
+/// window). Check user input with [`try_validity`] or [`check_validity`] first, so the user gets
+/// an error naming the flag instead.
 pub fn validity(now: OffsetDateTime, period: Duration) -> (OffsetDateTime, OffsetDateTime) {
     let now = now.replace_nanosecond(0).unwrap_or(now);
     let clamp = |t: Option<OffsetDateTime>, overflow: OffsetDateTime| {
@@ -34,7 +34,7 @@ pub fn validity(now: OffsetDateTime, period: Duration) -> (OffsetDateTime, Offse
 
 /// [`validity`], or an error naming `what` (the flag or field the period came from) when the
 /// period is shorter than the CSR API's 10 minutes or the window does not fit in X.509's range
-/// (see [`crate::pki::duration::check_validity`]).
+/// (see [`check_validity`]).
 pub fn try_validity(
     now: OffsetDateTime,
     period: Duration,
