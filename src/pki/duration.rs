@@ -5,8 +5,11 @@
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
 
-use super::cert::BACKDATE;
-use super::error::quote_input;
+use super::untrusted::quote_input;
+
+/// kubeadm's `CertificateBackdate`: certificates start 5 minutes before "now" to tolerate clock
+/// skew between the machine that made them and the machines that check them.
+pub const BACKDATE: Duration = Duration::minutes(5);
 
 /// The shortest validity accepted: the CSR API's minimum `expirationSeconds` (600 s, see
 /// ../shared/reference/csr-api.md). A shorter certificate expires before anyone can use it.

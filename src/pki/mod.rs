@@ -14,5 +14,7 @@ pub mod plan;
 pub mod rbac;
 pub mod selection;
 pub mod store;
+pub mod untrusted;
+pub mod yaml_error;
 
 pub use error::{Error, ErrorKind, Result};

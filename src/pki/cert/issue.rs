@@ -1,0 +1,304 @@
+//! Issuing a certificate: what it should contain ([`CertSpec`]), the CA that signs it
+//! ([`Authority`]), and [`issue`] itself, with random serials and SHA-1 key identifiers as Go
+//! makes them.
+
+use rcgen::{
+    BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod,
+    KeyUsagePurpose, SanType, SerialNumber,
+};
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use super::facts::CertFacts;
+use super::subject::{subject, subject_name_der, with_subject};
+use super::verify::verify_signed_by;
+use crate::pki::catalog::ExtUsage;
+use crate::pki::duration::{X509_EARLIEST, X509_LATEST};
+use crate::pki::error::{Error, Result};
+use crate::pki::keys::{PrivateKey, encode_pem};
+use crate::pki::names::AltNames;
+use crate::pki::untrusted::quote_input;
+
+/// What a certificate should contain. The issuing key and CA are passed separately.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CertSpec {
+    pub common_name: String,
+    pub organizations: Vec<String>,
+    #[serde(flatten)]
+    pub alt_names: AltNames,
+    pub usages: Vec<ExtUsage>,
+    pub is_ca: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_before: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_after: OffsetDateTime,
+}
+
+/// A CA able to sign: its certificate and its private key, checked to belong together.
+pub struct Authority {
+    pub cert_der: Vec<u8>,
+    pub key: PrivateKey,
+}
+
+impl Authority {
+    /// Pairs a CA certificate with its key, refusing a key that does not match the certificate
+    /// (rcgen's `Issuer::from_ca_cert_der` would sign with any key).
+    pub fn new(cert_der: Vec<u8>, key: PrivateKey) -> std::result::Result<Self, String> {
+        let facts = CertFacts::from_der(&cert_der)?;
+        if !facts.is_ca {
+            return Err("is not a CA certificate (basicConstraints CA:TRUE is missing)".into());
+        }
+        if facts.public_key_raw != key.public_key_raw() {
+            return Err("the private key does not match the certificate".into());
+        }
+        Ok(Authority { cert_der, key })
+    }
+}
+
+/// Issues a certificate for `subject_key`: self-signed when `issuer` is `None`, else signed by
+/// the issuer. Returns the DER, after checking that it verifies against its issuer.
+pub fn issue(
+    spec: &CertSpec,
+    subject_key: &PrivateKey,
+    issuer: Option<&Authority>,
+) -> Result<Vec<u8>> {
+    check_spec(spec)?;
+    let mut params = CertificateParams::default();
+    params.not_before = spec.not_before;
+    params.not_after = spec.not_after;
+    params.serial_number = Some(random_serial()?);
+    params.distinguished_name = subject(&spec.common_name, &spec.organizations)?;
+    params.subject_alt_names = spec
+        .alt_names
+        .dns
+        .iter()
+        .map(|d| {
+            d.clone()
+                .try_into()
+                .map(SanType::DnsName)
+                .map_err(|e| Error::Crypto(format!("DNS name {d:?}: {e}")))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    params
+        .subject_alt_names
+        .extend(spec.alt_names.ips.iter().map(|ip| SanType::IpAddress(*ip)));
+    params.is_ca = if spec.is_ca {
+        IsCa::Ca(BasicConstraints::Unconstrained)
+    } else {
+        IsCa::ExplicitNoCa
+    };
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    // RFC 8813 §3: keyEncipherment only makes sense for RSA (key transport); EC keys must not
+    // assert it. kubeadm sets it for every key type (kubernetes#142037 proposes the same fix).
+    if subject_key.algorithm().is_rsa() {
+        params.key_usages.push(KeyUsagePurpose::KeyEncipherment);
+    }
+    if spec.is_ca {
+        params.key_usages.push(KeyUsagePurpose::KeyCertSign);
+    }
+    params.extended_key_usages = spec
+        .usages
+        .iter()
+        .map(|u| match u {
+            ExtUsage::ServerAuth => ExtendedKeyUsagePurpose::ServerAuth,
+            ExtUsage::ClientAuth => ExtendedKeyUsagePurpose::ClientAuth,
+        })
+        .collect();
+    params.key_identifier_method =
+        KeyIdMethod::PreSpecified(key_identifier(subject_key.public_key_raw()));
+
+    let signer = issuer.map_or(subject_key, |ca| &ca.key);
+    let der = match issuer {
+        None => params.self_signed(subject_key.key_pair())?.der().to_vec(),
+        Some(ca) => {
+            let ca_facts = CertFacts::from_der(&ca.cert_der).map_err(Error::Crypto)?;
+            // Go omits the AKI when the parent has no SKI; rcgen would invent one that matches
+            // nothing, so follow Go.
+            params.use_authority_key_identifier_extension = ca_facts.subject_key_id.is_some();
+            let rcgen_issuer =
+                Issuer::from_ca_cert_der(&ca.cert_der.as_slice().into(), ca.key.key_pair())
+                    .map_err(|e| {
+                        Error::Crypto(format!("cannot use the CA certificate as issuer: {e}"))
+                    })?;
+            params
+                .signed_by(subject_key.key_pair(), &rcgen_issuer)?
+                .der()
+                .to_vec()
+        }
+    };
+
+    let der = if spec.organizations.len() > 1 {
+        let name = subject_name_der(&spec.common_name, &spec.organizations);
+        with_subject(&der, &name, signer)?
+    } else {
+        der
+    };
+
+    // rcgen re-encodes the issuer name from its parsed values and cannot represent every name
+    // (repeated or multi-valued attributes); make sure what we wrote really chains.
+    let parent = issuer.map_or(der.as_slice(), |ca| ca.cert_der.as_slice());
+    verify_signed_by(&der, parent).map_err(|e| {
+        Error::Crypto(format!(
+            "the issued certificate for {:?} does not verify: {e}",
+            spec.common_name
+        ))
+    })?;
+    Ok(der)
+}
+
+/// The last line of defence before signing: a window X.509 can hold and a subject without
+/// control characters (the planner and the CLI check these earlier, with better messages).
+fn check_spec(spec: &CertSpec) -> Result<()> {
+    let in_range = |t: OffsetDateTime| (X509_EARLIEST..=X509_LATEST).contains(&t);
+    if !in_range(spec.not_before) || !in_range(spec.not_after) || spec.not_after < spec.not_before {
+        return Err(Error::Crypto(format!(
+            "cannot issue {:?}: the validity {} to {} is not a window an X.509 certificate can \
+             hold (up to 9999-12-31T23:59:59Z)",
+            spec.common_name, spec.not_before, spec.not_after
+        )));
+    }
+    // Not validate_subject_value's 64-character bound: kubeadm's node CNs
+    // (`system:node:<253-character name>`) may be longer.
+    for value in std::iter::once(&spec.common_name).chain(&spec.organizations) {
+        if value.chars().any(char::is_control) {
+            return Err(Error::Crypto(format!(
+                "cannot issue a certificate whose subject holds a control character ({})",
+                quote_input(value)
+            )));
+        }
+    }
+    Ok(())
+}
+
+pub fn cert_pem(der: &[u8]) -> String {
+    encode_pem("CERTIFICATE", der.to_vec())
+}
+
+/// A uniformly random serial in [1, 2^63 − 2], as kubeadm's `NewSignedCert` draws it.
+fn random_serial() -> Result<SerialNumber> {
+    const LIMIT: u64 = i64::MAX as u64 - 1; // rand.Int(…, MaxInt64-1) then +1
+    loop {
+        let mut bytes = [0u8; 8];
+        aws_lc_rs::rand::fill(&mut bytes).map_err(|_| Error::Crypto("no randomness".into()))?;
+        let n = u64::from_be_bytes(bytes) >> 1; // 63 bits
+        if n < LIMIT {
+            return Ok(SerialNumber::from_slice(&(n + 1).to_be_bytes()));
+        }
+    }
+}
+
+/// RFC 5280 §4.2.1.2 method 1: SHA-1 of the subjectPublicKey BIT STRING contents, which is what
+/// Go's crypto/x509 puts in a CA's SKI.
+fn key_identifier(public_key_raw: &[u8]) -> Vec<u8> {
+    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, public_key_raw)
+        .as_ref()
+        .to_vec()
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use super::*;
+    use crate::pki::cert::{DEFAULT_VALIDITY, validity, verify_chain};
+    use crate::pki::duration::X509_LATEST;
+    use crate::pki::keys::KeyAlgorithm;
+    use time::Duration;
+
+    pub(in crate::pki::cert) fn spec(cn: &str, is_ca: bool) -> CertSpec {
+        let now = OffsetDateTime::now_utc();
+        let (not_before, not_after) = validity(now, DEFAULT_VALIDITY);
+        CertSpec {
+            common_name: cn.into(),
+            organizations: if is_ca {
+                vec![]
+            } else {
+                vec!["system:nodes".into()]
+            },
+            alt_names: AltNames {
+                dns: vec!["a.example".into()],
+                ips: vec!["10.0.0.1".parse().unwrap()],
+            },
+            usages: if is_ca {
+                vec![]
+            } else {
+                vec![ExtUsage::ClientAuth]
+            },
+            is_ca,
+            not_before,
+            not_after,
+        }
+    }
+
+    #[test]
+    fn issued_leaf_chains_and_reads_back() {
+        let ca_key = PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+        let ca_der = issue(&spec("test-ca", true), &ca_key, None).unwrap();
+        let ca = Authority::new(ca_der.clone(), ca_key).unwrap();
+        let key = PrivateKey::generate(KeyAlgorithm::EcdsaP384).unwrap();
+        let der = issue(&spec("leaf", false), &key, Some(&ca)).unwrap();
+        verify_chain(std::slice::from_ref(&der), &ca_der).unwrap();
+        let facts = CertFacts::from_der(&der).unwrap();
+        assert_eq!(facts.common_name, "leaf");
+        assert_eq!(facts.organizations, ["system:nodes"]);
+        assert_eq!(facts.usages, [ExtUsage::ClientAuth]);
+        assert!(!facts.is_ca);
+        assert_eq!(facts.public_key_raw, key.public_key_raw());
+        assert!(facts.missing_names(&spec("x", false).alt_names).is_empty());
+    }
+
+    #[test]
+    fn several_organizations_become_several_o_attributes() {
+        let ca_key = PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+        let ca_der = issue(&spec("test-ca", true), &ca_key, None).unwrap();
+        let ca = Authority::new(ca_der.clone(), ca_key).unwrap();
+        let mut want = spec("jane", false);
+        want.organizations = vec!["dev".into(), "ops_team".into(), "system:masters".into()];
+        let key = PrivateKey::generate(KeyAlgorithm::Rsa(2048)).unwrap();
+        let der = issue(&want, &key, Some(&ca)).unwrap();
+        verify_chain(std::slice::from_ref(&der), &ca_der).unwrap();
+        let facts = CertFacts::from_der(&der).unwrap();
+        assert_eq!(facts.organizations, ["dev", "ops_team", "system:masters"]);
+        assert_eq!(facts.common_name, "jane");
+        assert_eq!(facts.public_key_raw, key.public_key_raw());
+        assert_eq!(
+            facts.subject,
+            "O=dev, O=ops_team, O=system:masters, CN=jane"
+        );
+    }
+
+    #[test]
+    fn a_foreign_key_cannot_pose_as_the_ca() {
+        let ca_key = PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+        let ca_der = issue(&spec("test-ca", true), &ca_key, None).unwrap();
+        let other = PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+        let err = Authority::new(ca_der, other).err().unwrap();
+        assert!(err.contains("does not match"), "{err}");
+    }
+
+    #[test]
+    fn issue_refuses_what_x509_cannot_hold() {
+        let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+        // `time` stops at year 9999 itself; before year 1 is what it can hold and X.509 cannot.
+        let mut early = spec("ca", true);
+        early.not_before = time::macros::datetime!(-0001-06-01 00:00 UTC);
+        let err = issue(&early, &key, None).unwrap_err().to_string();
+        assert!(err.contains("9999-12-31"), "{err}");
+        let mut backwards = spec("ca", true);
+        backwards.not_after = backwards.not_before - Duration::days(1);
+        assert!(issue(&backwards, &key, None).is_err());
+        let mut forged = spec("jane\n[certs] renewed FAKE", true);
+        let err = issue(&forged, &key, None).unwrap_err().to_string();
+        assert!(
+            err.contains("control character") && !err.contains('\n'),
+            "{err}"
+        );
+        forged = spec("jane", false);
+        forged.organizations = vec!["ops\u{7}".into()];
+        assert!(issue(&forged, &key, None).is_err());
+        // At the very limit, issuing works (GeneralizedTime 99991231235959Z).
+        let mut edge = spec("ca", true);
+        edge.not_after = X509_LATEST;
+        let der = issue(&edge, &key, None).unwrap();
+        assert_eq!(CertFacts::from_der(&der).unwrap().not_after, X509_LATEST);
+    }
+}
