@@ -1,4 +1,7 @@
 //! Flag groups that several subcommands share (clap derive; the doc comments are the help).
+// The doc comments here are the command-line help (clap), written for a terminal:
+// `HOST[:PORT]` and `<cert-dir>` are not rustdoc links or HTML.
+#![allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags)]
 
 use std::net::IpAddr;
 use std::path::PathBuf;

@@ -1,6 +1,6 @@
 //! The command line: one module per subcommand (its flags and a short `run`), the flag groups
-//! they share ([`args`]), settings resolution ([`settings`], [`nodes`]), and the one write
-//! pipeline every file-writing command goes through ([`pipeline`]).
+//! they share (`args`), settings resolution (`settings`, `nodes`), and the one write
+//! pipeline every file-writing command goes through (`pipeline`).
 
 mod args;
 mod check_expiration;

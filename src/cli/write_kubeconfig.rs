@@ -1,4 +1,7 @@
 //! `kubepki write-kubeconfig NAME...`: kubeadm's `init phase kubeconfig` and `kubeconfig user`.
+// The doc comments here are the command-line help (clap), written for a terminal:
+// `HOST[:PORT]` and `<cert-dir>` are not rustdoc links or HTML.
+#![allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags)]
 
 use std::path::PathBuf;
 

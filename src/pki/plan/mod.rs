@@ -7,8 +7,8 @@
 //! keys (in parallel), signs, and hands all files to the store in one batch. `--dry-run` is a
 //! plan that is printed instead of executed.
 //!
-//! One planner per kind of item ([`ca`], [`leaf`], [`kubeconfig`], [`key_pair`], [`renew`]);
-//! they share one decision table ([`decide`]) and one view of the signing CAs ([`authority`]).
+//! One planner per kind of item (`ca`, `leaf`, `kubeconfig`, `key_pair`, `renew`);
+//! they share one decision table (`decide`) and one view of the signing CAs (`authority`).
 
 mod authority;
 mod ca;

@@ -213,7 +213,7 @@ fn check_entry(root: &Path, entry: &JournalEntry) -> std::result::Result<(), Str
 }
 
 /// Removes the temporary files a run interrupted before its journal was written left behind
-/// (`.<name>.XXXXXX.tmp`, as [`stage`] names them) in `dir` and its subdirectories, skipping
+/// (`.<name>.XXXXXX.tmp`, as `batch::stage` names them) in `dir` and its subdirectories, skipping
 /// backups; with `recursive` false, only in `dir` itself. Call it under the lock and after
 /// [`recover`], so that nothing a journal still names is touched. Returns how many were removed.
 pub fn remove_stale_temporaries(dir: &Path, recursive: bool) -> usize {
