@@ -1023,7 +1023,6 @@ fn wrong5_oversized_certificate_file_is_refused() {
 
 // Wrong 6: validities ending after year 9999 → exit 2 naming the flag/field, no panic, no write.
 #[test]
-#[ignore = "issue 13, open: flags exit 2 now; a config value exits 4 (config errors are unusable-file errors)"]
 fn wrong6_validity_past_year_9999_is_a_usage_error() {
     for (flag, value) in [("--validity", "999999999y"), ("--ca-validity", "9000y")] {
         let empty = tempfile::tempdir().unwrap();
@@ -1325,7 +1324,6 @@ fn weak_empty_or_missing_node_list_is_a_usage_error() {
 
 // Weak: a relative `certificatesDir` in --config → exit 2 naming certificatesDir, nothing written.
 #[test]
-#[ignore = "issue 13, open: refused, but with exit 4 (config errors are unusable-file errors); exit 2 for config values is open"]
 fn weak_relative_certificates_dir_in_config_is_refused() {
     let cwd = tempfile::tempdir().unwrap();
     fs::write(

@@ -37,11 +37,25 @@ fn sans(
         .collect()
 }
 
+/// Why a document cannot be applied: it does not say something kubepki can read (a file error),
+/// or it says something kubepki refuses to do (a usage error, as the same value in a flag is).
+#[derive(Debug)]
+pub(super) enum ApplyError {
+    Malformed(String),
+    Refused(String),
+}
+
+impl From<String> for ApplyError {
+    fn from(message: String) -> Self {
+        ApplyError::Malformed(message)
+    }
+}
+
 pub(super) fn apply_init(
     c: &mut KubeadmConfig,
     init: InitConfiguration,
     doc: &Document<'_>,
-) -> std::result::Result<(), String> {
+) -> std::result::Result<(), ApplyError> {
     let doc_name = format!("document {} (InitConfiguration)", doc.number);
     let fail = |path: &[&str], value: &str, what: &str, e: String| {
         format!(
@@ -77,7 +91,7 @@ pub(super) fn apply_cluster(
     cluster: ClusterConfiguration,
     api_version: &str,
     doc: &Document<'_>,
-) -> std::result::Result<(), String> {
+) -> std::result::Result<(), ApplyError> {
     let doc_name = format!(
         "document {} (ClusterConfiguration {api_version})",
         doc.number
@@ -109,7 +123,8 @@ pub(super) fn apply_cluster(
                 return Err(format!(
                     "{doc_name}: {}: exists only in {V1BETA4}",
                     doc.field(&[field])
-                ));
+                )
+                .into());
             }
         }
         // v1beta3 had one switch for key types: the PublicKeysECDSA feature gate.
@@ -127,11 +142,11 @@ pub(super) fn apply_cluster(
         // kubeadm's ValidateAbsolutePath: a relative directory would depend on where the
         // command happens to run.
         if !Path::new(&dir).is_absolute() {
-            return Err(format!(
+            return Err(ApplyError::Refused(format!(
                 "{doc_name}: {}: {} is not an absolute path (kubeadm requires one)",
                 doc.field(&["certificatesDir"]),
                 show_untrusted(&dir)
-            ));
+            )));
         }
         c.cert_dir = Some(PathBuf::from(dir));
     }
@@ -159,7 +174,8 @@ pub(super) fn apply_cluster(
                 return Err(format!(
                     "{doc_name}: {}: etcd.local and etcd.external are mutually exclusive",
                     doc.field(&["etcd"])
-                ));
+                )
+                .into());
             }
             (Some(local), None) => {
                 c.etcd_server_cert_sans = sans(
@@ -180,7 +196,8 @@ pub(super) fn apply_cluster(
                     return Err(format!(
                         "{doc_name}: {}: is empty",
                         doc.field(&["etcd", "external", "endpoints"])
-                    ));
+                    )
+                    .into());
                 }
                 let _ = (external.ca_file, external.key_file);
                 c.external_etcd = Some(PathBuf::from(external.cert_file.unwrap_or_default()));
@@ -212,10 +229,11 @@ pub(super) fn apply_cluster(
         );
     }
     let period =
-        |v: Option<String>, field: &str| -> std::result::Result<Option<Duration>, String> {
+        |v: Option<String>, field: &str| -> std::result::Result<Option<Duration>, ApplyError> {
             v.map(|p| {
                 let d = parse_duration(&p).map_err(|e| fail(&[field], &p, "a duration", e))?;
-                check_period(d, &doc.field(&[field])).map_err(|e| format!("{doc_name}: {e}"))?;
+                check_period(d, &doc.field(&[field]))
+                    .map_err(|e| ApplyError::Refused(format!("{doc_name}: {e}")))?;
                 Ok(d)
             })
             .transpose()

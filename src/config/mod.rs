@@ -25,7 +25,7 @@ use crate::pki::names::{Endpoint, San};
 use crate::pki::untrusted::{is_showable, show_untrusted};
 use crate::pki::yaml_error::describe_yaml_error;
 use crate::pki::{Error, Result};
-use apply::{apply_cluster, apply_init};
+use apply::{ApplyError, apply_cluster, apply_init};
 use document::{Document, documents, unquoted};
 use schema::{ClusterConfiguration, InitConfiguration, V1BETA3, V1BETA4};
 
@@ -199,11 +199,16 @@ pub fn parse(text: &str, path: &Path) -> Result<KubeadmConfig> {
             "holds neither an InitConfiguration nor a ClusterConfiguration".into(),
         ));
     }
+    // A value kubepki refuses is a usage error, as the same value given as a flag is.
+    let applied = |e: ApplyError| match e {
+        ApplyError::Malformed(m) => bad(m),
+        ApplyError::Refused(m) => Error::usage(path.display().to_string(), m),
+    };
     if let Some((init, doc)) = init {
-        apply_init(&mut config, init, &doc).map_err(bad)?;
+        apply_init(&mut config, init, &doc).map_err(applied)?;
     }
     if let Some((cluster, api_version, doc)) = cluster {
-        apply_cluster(&mut config, cluster, &api_version, &doc).map_err(bad)?;
+        apply_cluster(&mut config, cluster, &api_version, &doc).map_err(applied)?;
     }
     Ok(config)
 }
