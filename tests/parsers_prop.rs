@@ -369,6 +369,7 @@ fn certs() -> &'static Certs {
             alt_names: AltNames {
                 dns: vec!["a.example".into(), "*.b.example".into()],
                 ips: vec!["10.0.0.1".parse().unwrap(), "fd00::1".parse().unwrap()],
+                ..Default::default()
             },
             usages: vec![],
             is_ca,

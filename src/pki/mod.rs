@@ -3,6 +3,7 @@
 
 pub mod catalog;
 pub mod cert;
+pub mod csr;
 pub mod duration;
 pub mod error;
 pub mod expiration;

@@ -79,6 +79,8 @@ impl CertFacts {
                     for name in &san.general_names {
                         match name {
                             GeneralName::DNSName(d) => alt_names.dns.push(d.to_string()),
+                            GeneralName::URI(u) => alt_names.uris.push(u.to_string()),
+                            GeneralName::RFC822Name(e) => alt_names.emails.push(e.to_string()),
                             GeneralName::IPAddress(b) => {
                                 if let Some(ip) = ip_from_bytes(b) {
                                     alt_names.ips.push(ip);
@@ -187,6 +189,7 @@ mod tests {
         let want = |d: &str| AltNames {
             dns: vec![d.into()],
             ips: vec![],
+            ..Default::default()
         };
         assert!(facts.missing_names(&want("api.example.com")).is_empty());
         assert_eq!(facts.missing_names(&want("a.b.example.com")).len(), 1);

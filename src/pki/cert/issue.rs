@@ -4,7 +4,7 @@
 
 use rcgen::{
     BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod,
-    KeyUsagePurpose, SanType, SerialNumber,
+    KeyUsagePurpose, PublicKeyData, SanType, SerialNumber,
 };
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -15,7 +15,7 @@ use super::verify::verify_signed_by;
 use crate::pki::catalog::ExtUsage;
 use crate::pki::duration::{X509_EARLIEST, X509_LATEST};
 use crate::pki::error::{Error, Result};
-use crate::pki::keys::{PrivateKey, encode_pem};
+use crate::pki::keys::{KeyAlgorithm, PrivateKey, SubjectPublicKey, encode_pem};
 use crate::pki::names::AltNames;
 use crate::pki::untrusted::quote_input;
 
@@ -63,7 +63,31 @@ pub fn issue(
     subject_key: &PrivateKey,
     issuer: Option<&Authority>,
 ) -> Result<Vec<u8>> {
+    let signer = issuer.map_or(subject_key, |ca| &ca.key);
+    let self_signed = issuer.is_none().then_some(subject_key);
+    issue_with(spec, subject_key.key_pair(), self_signed, issuer, signer)
+}
+
+/// Issues a certificate for a public key only (a CSR's), signed by `issuer`.
+pub fn issue_for_public_key(
+    spec: &CertSpec,
+    subject_key: &SubjectPublicKey,
+    issuer: &Authority,
+) -> Result<Vec<u8>> {
+    issue_with(spec, subject_key, None, Some(issuer), &issuer.key)
+}
+
+/// The one way a certificate is made: `subject_key` is certified; `self_signed` is its private
+/// half when it signs itself (a CA), else `issuer` signs; `signer` re-signs a spliced subject.
+fn issue_with(
+    spec: &CertSpec,
+    subject_key: &impl PublicKeyData,
+    self_signed: Option<&PrivateKey>,
+    issuer: Option<&Authority>,
+    signer: &PrivateKey,
+) -> Result<Vec<u8>> {
     check_spec(spec)?;
+    let algorithm = KeyAlgorithm::of_signature(subject_key.algorithm());
     let mut params = CertificateParams::default();
     params.not_before = spec.not_before;
     params.not_after = spec.not_after;
@@ -83,6 +107,20 @@ pub fn issue(
     params
         .subject_alt_names
         .extend(spec.alt_names.ips.iter().map(|ip| SanType::IpAddress(*ip)));
+    let ia5 = |s: &String, what: &str| {
+        rcgen::string::Ia5String::try_from(s.clone())
+            .map_err(|e| Error::Crypto(format!("{what} {}: {e}", quote_input(s))))
+    };
+    for uri in &spec.alt_names.uris {
+        params
+            .subject_alt_names
+            .push(SanType::URI(ia5(uri, "URI")?));
+    }
+    for email in &spec.alt_names.emails {
+        params
+            .subject_alt_names
+            .push(SanType::Rfc822Name(ia5(email, "email")?));
+    }
     params.is_ca = if spec.is_ca {
         IsCa::Ca(BasicConstraints::Unconstrained)
     } else {
@@ -91,7 +129,7 @@ pub fn issue(
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     // RFC 8813 §3: keyEncipherment only makes sense for RSA (key transport); EC keys must not
     // assert it. kubeadm sets it for every key type (kubernetes#142037 proposes the same fix).
-    if subject_key.algorithm().is_rsa() {
+    if algorithm.is_rsa() {
         params.key_usages.push(KeyUsagePurpose::KeyEncipherment);
     }
     if spec.is_ca {
@@ -106,12 +144,16 @@ pub fn issue(
         })
         .collect();
     params.key_identifier_method =
-        KeyIdMethod::PreSpecified(key_identifier(subject_key.public_key_raw()));
+        KeyIdMethod::PreSpecified(key_identifier(subject_key.der_bytes()));
 
-    let signer = issuer.map_or(subject_key, |ca| &ca.key);
-    let der = match issuer {
-        None => params.self_signed(subject_key.key_pair())?.der().to_vec(),
-        Some(ca) => {
+    let der = match (self_signed, issuer) {
+        (Some(key), _) => params.self_signed(key.key_pair())?.der().to_vec(),
+        (None, None) => {
+            return Err(Error::Crypto(
+                "internal: a certificate with neither an issuer nor its own key".into(),
+            ));
+        }
+        (None, Some(ca)) => {
             let ca_facts = CertFacts::from_der(&ca.cert_der).map_err(Error::Crypto)?;
             // Go omits the AKI when the parent has no SKI; rcgen would invent one that matches
             // nothing, so follow Go.
@@ -121,10 +163,7 @@ pub fn issue(
                     .map_err(|e| {
                         Error::Crypto(format!("cannot use the CA certificate as issuer: {e}"))
                     })?;
-            params
-                .signed_by(subject_key.key_pair(), &rcgen_issuer)?
-                .der()
-                .to_vec()
+            params.signed_by(subject_key, &rcgen_issuer)?.der().to_vec()
         }
     };
 
@@ -217,6 +256,7 @@ pub(super) mod tests {
             alt_names: AltNames {
                 dns: vec!["a.example".into()],
                 ips: vec!["10.0.0.1".parse().unwrap()],
+                ..Default::default()
             },
             usages: if is_ca {
                 vec![]

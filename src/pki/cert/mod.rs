@@ -14,12 +14,12 @@
 
 mod facts;
 mod issue;
-mod subject;
+pub(crate) mod subject;
 mod validity;
 mod verify;
 
 pub use super::duration::BACKDATE;
 pub use facts::{CertFacts, certs_from_pem};
-pub use issue::{Authority, CertSpec, cert_pem, issue};
+pub use issue::{Authority, CertSpec, cert_pem, issue, issue_for_public_key};
 pub use validity::{DEFAULT_CA_VALIDITY, DEFAULT_VALIDITY, try_validity, validity};
 pub use verify::{verify_chain, verify_signed_by};

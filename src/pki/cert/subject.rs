@@ -9,7 +9,7 @@ use crate::pki::keys::PrivateKey;
 
 /// O values then CN, as Go's pkix.Name orders them; PrintableString where the characters allow,
 /// else UTF8String, as Go's encoding/asn1 chooses.
-pub(super) fn subject(common_name: &str, organizations: &[String]) -> Result<DistinguishedName> {
+pub(crate) fn subject(common_name: &str, organizations: &[String]) -> Result<DistinguishedName> {
     let value = |s: &str| -> DnValue {
         match rcgen::string::PrintableString::try_from(s) {
             Ok(p) => DnValue::PrintableString(p),
@@ -32,7 +32,7 @@ const OID_COMMON_NAME: [u64; 4] = [2, 5, 4, 3];
 /// The DER of a subject Name with each O value and then the CN in its own RDN, as
 /// `openssl req -subj "/O=a/O=b/CN=c"` writes it. Strings follow Go's choice of
 /// PrintableString or UTF8String.
-pub(super) fn subject_name_der(common_name: &str, organizations: &[String]) -> Vec<u8> {
+pub(crate) fn subject_name_der(common_name: &str, organizations: &[String]) -> Vec<u8> {
     let attributes = organizations
         .iter()
         .map(|o| (&OID_ORGANIZATION[..], o.as_str()))
@@ -62,6 +62,28 @@ pub(super) fn with_subject(
     subject_der: &[u8],
     signer: &PrivateKey,
 ) -> Result<Vec<u8>> {
+    // TBSCertificate: version, serial, signature, issuer, validity, subject, spki, extensions.
+    resign_with_field(cert_der, 5, subject_der, signer)
+}
+
+/// Replaces the subject of a PKCS#10 request and signs it again with its own key.
+pub(crate) fn csr_with_subject(
+    csr_der: &[u8],
+    subject_der: &[u8],
+    key: &PrivateKey,
+) -> Result<Vec<u8>> {
+    // CertificationRequestInfo: version, subject, subjectPKInfo, attributes.
+    resign_with_field(csr_der, 1, subject_der, key)
+}
+
+/// A signed structure (`SEQUENCE { toBeSigned, signatureAlgorithm, signature }`, as certificates
+/// and CSRs are) with field `index` of its to-be-signed part replaced, signed again.
+fn resign_with_field(
+    cert_der: &[u8],
+    index: usize,
+    subject_der: &[u8],
+    signer: &PrivateKey,
+) -> Result<Vec<u8>> {
     use rcgen::SigningKey;
     let bad = |e: yasna::ASN1Error| Error::Crypto(format!("re-encoding the subject failed: {e}"));
     // Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue }
@@ -74,7 +96,6 @@ pub(super) fn with_subject(
         })
     })
     .map_err(bad)?;
-    // TBSCertificate: version, serial, signature, issuer, validity, subject, spki, extensions.
     let mut fields = yasna::parse_der(&tbs, |r| {
         r.read_sequence(|r| {
             let mut fields = Vec::new();
@@ -85,11 +106,12 @@ pub(super) fn with_subject(
         })
     })
     .map_err(bad)?;
-    const SUBJECT: usize = 5;
-    if fields.len() <= SUBJECT {
-        return Err(Error::Crypto("unexpected TBSCertificate layout".into()));
+    if fields.len() <= index {
+        return Err(Error::Crypto(
+            "unexpected layout of a signed structure".into(),
+        ));
     }
-    fields[SUBJECT] = subject_der.to_vec();
+    fields[index] = subject_der.to_vec();
     let tbs = yasna::construct_der(|w| {
         w.write_sequence(|w| fields.iter().for_each(|f| w.next().write_der(f)))
     });

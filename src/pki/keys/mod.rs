@@ -14,6 +14,7 @@
 mod generate;
 mod pem;
 mod pkcs8;
+mod public;
 
 use std::fmt;
 use std::str::FromStr;
@@ -28,6 +29,7 @@ use super::untrusted::quote_input;
 pub use generate::generate_many;
 pub use pem::encode_pem;
 pub(crate) use pem::pem_problem;
+pub use public::PublicKey as SubjectPublicKey;
 
 /// A key algorithm, named as kubeadm's `encryptionAlgorithm` names it (`RSA-2048`, `ECDSA-P256`,
 /// ...). Ed25519 is an extra that Kubernetes cannot use everywhere (see [`KeyAlgorithm::Ed25519`]).
@@ -69,6 +71,20 @@ impl KeyAlgorithm {
             KeyAlgorithm::EcdsaP256 => &rcgen::PKCS_ECDSA_P256_SHA256,
             KeyAlgorithm::EcdsaP384 => &rcgen::PKCS_ECDSA_P384_SHA384,
             KeyAlgorithm::Ed25519 => &rcgen::PKCS_ED25519,
+        }
+    }
+
+    /// The family of a signature algorithm (RSA size unknown: reported as 0 bits), for choosing
+    /// key usages.
+    pub fn of_signature(sig: &SignatureAlgorithm) -> KeyAlgorithm {
+        if sig == &rcgen::PKCS_ECDSA_P256_SHA256 {
+            KeyAlgorithm::EcdsaP256
+        } else if sig == &rcgen::PKCS_ECDSA_P384_SHA384 {
+            KeyAlgorithm::EcdsaP384
+        } else if sig == &rcgen::PKCS_ED25519 {
+            KeyAlgorithm::Ed25519
+        } else {
+            KeyAlgorithm::Rsa(0)
         }
     }
 

@@ -118,11 +118,17 @@ pub fn parse_san_list(s: &str) -> Result<Vec<San>, String> {
 pub struct AltNames {
     pub dns: Vec<String>,
     pub ips: Vec<IpAddr>,
+    /// URI SANs (SPIFFE IDs and the like): only in certificates signed from a CSR that asks.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub uris: Vec<String>,
+    /// Email SANs (rfc822Name): only in certificates signed from a CSR that asks.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub emails: Vec<String>,
 }
 
 impl AltNames {
     pub fn is_empty(&self) -> bool {
-        self.dns.is_empty() && self.ips.is_empty()
+        self.dns.is_empty() && self.ips.is_empty() && self.uris.is_empty() && self.emails.is_empty()
     }
 
     pub(super) fn push(&mut self, san: &San) {
