@@ -14,13 +14,14 @@ pub enum Found<T> {
     Missing,
     /// Present but unusable: unreadable, not a regular file, too large, or not parseable.
     Broken(Problem),
-    Present(T),
+    /// Boxed: an inventory of thousands of nodes holds thousands of these, mostly missing.
+    Present(Box<T>),
 }
 
 impl<T> Found<T> {
     pub fn present(&self) -> Option<&T> {
         match self {
-            Found::Present(t) => Some(t),
+            Found::Present(t) => Some(t.as_ref()),
             _ => None,
         }
     }
@@ -153,7 +154,7 @@ pub struct ServiceAccountFiles {
 pub(super) fn read(path: &Path) -> Found<FileData> {
     match store::read_file(path) {
         Ok(None) => Found::Missing,
-        Ok(Some(f)) => Found::Present(f),
+        Ok(Some(f)) => Found::Present(Box::new(f)),
         Err(e) => Found::Broken(e.into()),
     }
 }
@@ -161,7 +162,7 @@ pub(super) fn read(path: &Path) -> Found<FileData> {
 /// Reads a certificate file (a bundle is fine; the first certificate is the one described).
 pub fn read_cert(path: &Path) -> Found<CertFile> {
     let data = match read(path) {
-        Found::Present(d) => d,
+        Found::Present(d) => *d,
         Found::Missing => return Found::Missing,
         Found::Broken(p) => return Found::Broken(p),
     };
@@ -170,14 +171,14 @@ pub fn read_cert(path: &Path) -> Found<CertFile> {
         Ok((chain, facts))
     });
     match parsed {
-        Ok((chain, facts)) => Found::Present(CertFile {
+        Ok((chain, facts)) => Found::Present(Box::new(CertFile {
             chain,
             facts,
             meta: FileMeta {
                 mode: data.mode,
                 uid: data.uid,
             },
-        }),
+        })),
         Err(e) => Found::Broken(Problem::bad(e)),
     }
 }
@@ -185,18 +186,18 @@ pub fn read_cert(path: &Path) -> Found<CertFile> {
 /// Reads a private key file.
 pub fn read_key(path: &Path) -> Found<KeyFile> {
     let data = match read(path) {
-        Found::Present(d) => d,
+        Found::Present(d) => *d,
         Found::Missing => return Found::Missing,
         Found::Broken(p) => return Found::Broken(p),
     };
     match PrivateKey::from_pem(&data.bytes) {
-        Ok(key) => Found::Present(KeyFile {
+        Ok(key) => Found::Present(Box::new(KeyFile {
             key,
             meta: FileMeta {
                 mode: data.mode,
                 uid: data.uid,
             },
-        }),
+        })),
         Err(e) => Found::Broken(Problem::bad(e)),
     }
 }

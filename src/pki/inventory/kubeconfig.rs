@@ -46,14 +46,14 @@ pub(super) fn read(path: &Path) -> Found<KubeconfigFile> {
         Err(e) => return Found::Broken(Problem::bad(e)),
     };
     let current = credentials(&config, store::parent_dir(path));
-    Found::Present(KubeconfigFile {
+    Found::Present(Box::new(KubeconfigFile {
         config,
         meta: FileMeta {
             mode: data.mode,
             uid: data.uid,
         },
         current,
-    })
+    }))
 }
 
 fn credentials(config: &Kubeconfig, dir: &Path) -> Result<UserCredentials, String> {

@@ -51,7 +51,7 @@ impl Inventory {
     pub fn read(layout: &Layout, wanted: &[Wanted]) -> Inventory {
         let mut inventory = Inventory {
             layout: layout.clone(),
-            pairs: HashMap::new(),
+            pairs: HashMap::with_capacity(wanted.len() + 3),
             service_account: None,
             kubeconfigs: HashMap::new(),
         };
@@ -174,7 +174,7 @@ impl Inventory {
         let pub_path = self.layout.sa_pub();
         let public = match store::read_file(&pub_path) {
             Ok(None) => Found::Missing,
-            Ok(Some(f)) => Found::Present(f.bytes),
+            Ok(Some(f)) => Found::Present(Box::new(f.bytes)),
             Err(e) => Found::Broken(e.into()),
         };
         self.service_account = Some(ServiceAccountFiles {

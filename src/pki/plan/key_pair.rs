@@ -85,7 +85,7 @@ pub(super) fn plan(inventory: &Inventory, opts: &Options) -> Result<PlanItem> {
         )),
         Found::Broken(p) => Err(p.to_error(&pub_path)),
         Found::Present(existing) => {
-            let same = pem::parse(existing)
+            let same = pem::parse(existing.as_slice())
                 .ok()
                 .is_some_and(|p| p.tag() == "PUBLIC KEY" && p.contents() == key.public_key_der());
             if !same && opts.force {
