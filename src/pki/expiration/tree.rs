@@ -37,7 +37,7 @@ pub(super) fn catalog_entries(
             ),
             Found::Present(c) => from_facts(profile.name, &pair.cert_path, &c.facts, request),
         };
-        if let Found::Present(c) = &pair.cert {
+        if let Found::Present(_) = &pair.cert {
             let mut problems = Vec::new();
             if !profile.is_ca() {
                 match &pair.key {
@@ -52,9 +52,7 @@ pub(super) fn catalog_entries(
                     ),
                     Found::Present(_) => {}
                 }
-                if let Some(cas) = ca_certs(profile.issuer())
-                    && let Some(e) = chain_problem(&c.chain, cas)
-                {
+                if let Some(Err(e)) = &pair.chain {
                     problems.push(format!(
                         "it does not chain to {}: {e}",
                         layout.cert_path(profile.issuer(), "").display()

@@ -132,6 +132,9 @@ pub struct Pair {
     pub key_path: PathBuf,
     pub cert: Found<CertFile>,
     pub key: Found<KeyFile>,
+    /// For a leaf: whether the certificate chains to its CA's certificate file (`Err` says why
+    /// not); `None` when either cannot be read, or for a CA.
+    pub chain: Option<Result<(), String>>,
 }
 
 impl Pair {

@@ -55,20 +55,74 @@ impl Inventory {
             service_account: None,
             kubeconfigs: HashMap::new(),
         };
+        // Which pairs, each once: the CAs first (every leaf is checked against its CA file),
+        // then the rest, read and checked on all cores (10,000 node certificates).
+        let mut ids: Vec<(&'static Profile, String)> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        let mut push = |profile: &'static Profile, node: &str| {
+            let node = if profile.per_node() { node } else { "" };
+            if seen.insert((profile.name, node.to_string())) {
+                ids.push((profile, node.to_string()));
+            }
+        };
         for w in wanted {
             match w {
                 Wanted::Pair(profile, node) => {
-                    inventory.read_pair(profile, node);
-                    inventory.read_pair(profile.issuer(), "");
+                    push(profile.issuer(), "");
+                    push(profile, node);
                 }
+                Wanted::Kubeconfig(_) => push(kubeconfig_ca(), ""),
+                Wanted::ServiceAccount => {}
+            }
+        }
+        let (cas, leaves): (Vec<_>, Vec<_>) = ids.into_iter().partition(|(p, _)| p.is_ca());
+        for (profile, node) in cas {
+            let pair = read_pair(layout, profile, &node, None);
+            inventory.pairs.insert((profile.name, node), pair);
+        }
+        let ca_certs = |profile: &Profile| -> Option<&[Vec<u8>]> {
+            let ca = inventory
+                .pairs
+                .get(&(profile.issuer().name, String::new()))?;
+            ca.cert.present().map(|c| &c.chain[..])
+        };
+        let read_all =
+            |share: &[(&'static Profile, String)]| -> Vec<((&'static str, String), Pair)> {
+                share
+                    .iter()
+                    .map(|(profile, node)| {
+                        let pair = read_pair(layout, profile, node, ca_certs(profile));
+                        ((profile.name, node.clone()), pair)
+                    })
+                    .collect()
+            };
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(leaves.len() / 256 + 1);
+        let read: Vec<_> = if threads <= 1 {
+            read_all(&leaves)
+        } else {
+            let chunk = leaves.len().div_ceil(threads);
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = leaves
+                    .chunks(chunk)
+                    .map(|share| scope.spawn(|| read_all(share)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .flat_map(|h| h.join().unwrap_or_default())
+                    .collect()
+            })
+        };
+        inventory.pairs.extend(read);
+        for w in wanted {
+            match w {
                 Wanted::ServiceAccount => inventory.read_service_account(),
-                Wanted::Kubeconfig(path) => {
-                    inventory.read_pair(kubeconfig_ca(), "");
-                    if !inventory.kubeconfigs.contains_key(path) {
-                        let found = kubeconfig::read(path);
-                        inventory.kubeconfigs.insert(path.clone(), found);
-                    }
+                Wanted::Kubeconfig(path) if !inventory.kubeconfigs.contains_key(path) => {
+                    let found = kubeconfig::read(path);
+                    inventory.kubeconfigs.insert(path.clone(), found);
                 }
+                _ => {}
             }
         }
         inventory
@@ -149,23 +203,6 @@ impl Inventory {
         out
     }
 
-    fn read_pair(&mut self, profile: &'static Profile, node: &str) {
-        let node = if profile.per_node() { node } else { "" };
-        let id = (profile.name, node.to_string());
-        if self.pairs.contains_key(&id) {
-            return;
-        }
-        let cert_path = self.layout.cert_path(profile, node);
-        let key_path = self.layout.key_path(profile, node);
-        let pair = Pair {
-            cert: read_cert(&cert_path),
-            key: read_key(&key_path),
-            cert_path,
-            key_path,
-        };
-        self.pairs.insert(id, pair);
-    }
-
     fn read_service_account(&mut self) {
         if self.service_account.is_some() {
             return;
@@ -183,6 +220,27 @@ impl Inventory {
             key_path,
             pub_path,
         });
+    }
+}
+
+/// Reads a certificate and its key; for a leaf whose CA certificate file was read (`ca_certs`),
+/// also whether it chains to it.
+fn read_pair(layout: &Layout, profile: &Profile, node: &str, ca_certs: Option<&[Vec<u8>]>) -> Pair {
+    let cert_path = layout.cert_path(profile, node);
+    let key_path = layout.key_path(profile, node);
+    let cert = read_cert(&cert_path);
+    let chain = match (&cert, ca_certs) {
+        (Found::Present(c), Some(cas)) if !profile.is_ca() => {
+            Some(chain_problem(&c.chain, cas).map_or(Ok(()), Err))
+        }
+        _ => None,
+    };
+    Pair {
+        cert,
+        key: read_key(&key_path),
+        chain,
+        cert_path,
+        key_path,
     }
 }
 

@@ -151,7 +151,13 @@ fn compare(
     }
     match ca {
         CaState::Loaded { certs } | CaState::External { certs } => {
-            if let Some(e) = chain_problem(&cert.chain, certs) {
+            // Checked against the CA file when the tree was read; again only if the inventory
+            // had no verdict.
+            let verdict = pair
+                .chain
+                .clone()
+                .unwrap_or_else(|| chain_problem(&cert.chain, certs).map_or(Ok(()), Err));
+            if let Err(e) = verdict {
                 problems.push(format!(
                     "it does not chain to {}: {e}",
                     ca_files.cert.display()
