@@ -4,6 +4,8 @@
 // Each test crate uses a different subset of these helpers.
 #![allow(dead_code)]
 
+pub mod control_plane;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::net::IpAddr;
