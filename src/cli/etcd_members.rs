@@ -10,9 +10,9 @@ use time::OffsetDateTime;
 use super::issue::IssueArgs;
 use super::nodes::node_specs;
 use super::settings::{Resolved, cluster};
+use crate::pki::Error;
 use crate::pki::catalog::{self, CommonName, Profile, SanRule, Scope};
 use crate::pki::plan::{Request, Want};
-use crate::pki::Error;
 
 /// The request of an `issue` for etcd members, or `None` when the command is not that: the
 /// member profiles are named, or etcd-server/etcd-peer for more than one node.
@@ -69,7 +69,13 @@ pub(super) fn request(
             !c.etcd_server_cert_sans.is_empty() || !c.etcd_peer_cert_sans.is_empty()
         });
     let cluster = match extras {
-        true => Some(cluster(&a.endpoint, Some(&a.sans), None, &nodes[0], config)?),
+        true => Some(cluster(
+            &a.endpoint,
+            Some(&a.sans),
+            None,
+            &nodes[0],
+            config,
+        )?),
         false => None,
     };
     let mut wants = Vec::new();

@@ -90,9 +90,8 @@ pub(super) fn run(a: &ImportSignedArgs, now: OffsetDateTime) -> anyhow::Result<E
 
 /// The CA certificates of `--ca-bundle`; anything that is not a CA is refused.
 fn read_bundle(path: &Path) -> anyhow::Result<Vec<(PathBuf, Vec<u8>)>> {
-    let bytes = store::read_file(path)?.ok_or_else(|| {
-        Error::usage("--ca-bundle", format!("{} does not exist", path.display()))
-    })?;
+    let bytes = store::read_file(path)?
+        .ok_or_else(|| Error::usage("--ca-bundle", format!("{} does not exist", path.display())))?;
     let certs = cert::certs_from_pem(&bytes.bytes).map_err(|e| Error::bad_file(path, e))?;
     let mut out = Vec::with_capacity(certs.len());
     for (i, der) in certs.into_iter().enumerate() {
@@ -162,9 +161,7 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
 /// no certificate at all (a key, a request) is skipped; one named on the command line is not.
 fn read_file(path: &Path, named_as: &Path, signed: &mut Signed, named: bool) -> anyhow::Result<()> {
     let Some(data) = store::read_file(path)? else {
-        return Err(
-            Error::usage("FILE|DIR", format!("{} does not exist", path.display())).into(),
-        );
+        return Err(Error::usage("FILE|DIR", format!("{} does not exist", path.display())).into());
     };
     let has_certificate = pem::parse_many(&data.bytes)
         .map(|blocks| blocks.iter().any(|b| b.tag() == "CERTIFICATE"))

@@ -30,13 +30,13 @@ pub use args::{
     ValidityArgs,
 };
 pub use check_expiration::CheckExpirationArgs;
+pub use generate_csr::GenerateCsrArgs;
+pub use import_signed::ImportSignedArgs;
 pub use init::InitArgs;
 pub use init_ca::InitCaArgs;
 pub use issue::IssueArgs;
 pub use renew::RenewArgs;
 pub use write_kubeconfig::WriteKubeconfigArgs;
-pub use generate_csr::GenerateCsrArgs;
-pub use import_signed::ImportSignedArgs;
 
 #[derive(Debug, Parser)]
 #[command(

@@ -118,7 +118,9 @@ pub(super) fn catalog_entries(
                 message: format!(
                     "the member's etcd CA {what} {} (issue its etcd-member-server again to \
                      refresh it)",
-                    layout.cert_path(catalog::find("etcd-ca").expect("catalog"), "").display()
+                    layout
+                        .cert_path(catalog::find("etcd-ca").expect("catalog"), "")
+                        .display()
                 ),
                 path: copy,
             });

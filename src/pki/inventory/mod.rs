@@ -22,10 +22,10 @@ use super::cert::{self, CertFacts};
 use super::names;
 use super::store::{self, ETCD_MEMBERS_DIR, Layout, NODE_DIR, NODE_KUBECONFIG_DIR};
 
+pub use csr::{CsrFile, read_csr};
 pub use files::{
     CertFile, FileMeta, Found, KeyFile, Pair, Problem, ServiceAccountFiles, read_cert, read_key,
 };
-pub use csr::{CsrFile, read_csr};
 pub use kubeconfig::{KubeconfigFile, UserCredentials};
 
 /// A file the caller wants read.

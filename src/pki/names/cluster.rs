@@ -282,7 +282,10 @@ mod tests {
         c.etcd_server_extra_sans = vec!["etcd.example.com".parse().unwrap()];
         let m2: NodeSpec = "m2=10.0.0.2,m2.lan".parse().unwrap();
         let server = alt_names(find("etcd-member-server").unwrap(), Some(&c), &m2).unwrap();
-        assert_eq!(server.dns, ["etcd.example.com", "localhost", "m2", "m2.lan"]);
+        assert_eq!(
+            server.dns,
+            ["etcd.example.com", "localhost", "m2", "m2.lan"]
+        );
         let ips: Vec<String> = server.ips.iter().map(|i| i.to_string()).collect();
         assert_eq!(ips, ["10.0.0.2", "127.0.0.1", "::1"]);
         // The server extras are not the peer's; without cluster settings there are none.

@@ -164,7 +164,9 @@ pub(super) fn plan_kubeconfig(
             .collect(),
         alt_names: Default::default(),
     };
-    let file = inventory.kubeconfig(&path).ok_or_else(|| internal(profile.name))?;
+    let file = inventory
+        .kubeconfig(&path)
+        .ok_or_else(|| internal(profile.name))?;
     let csr = inventory
         .csr(&csr_path)
         .ok_or_else(|| internal(profile.name))?;
@@ -330,10 +332,7 @@ fn compare(
             }
             let (missing, extra) = san_difference(asked, wanted);
             if !missing.is_empty() {
-                problems.push(format!(
-                    "its request lacks SANs {}",
-                    missing.join(", ")
-                ));
+                problems.push(format!("its request lacks SANs {}", missing.join(", ")));
             }
             if !extra.is_empty() {
                 problems.push(format!(
@@ -387,7 +386,10 @@ fn internal(name: &str) -> Error {
 
 /// The files a request item writes for its new `key`: the key (or the kubeconfig holding it),
 /// then the request, as kubeadm writes them.
-pub(super) fn realize(work: &CsrWork, key: &PrivateKey) -> Result<Vec<(PathBuf, FileKind, String)>> {
+pub(super) fn realize(
+    work: &CsrWork,
+    key: &PrivateKey,
+) -> Result<Vec<(PathBuf, FileKind, String)>> {
     let der = csr::build(&work.request, key)?;
     let request = (
         work.csr_path.clone(),
@@ -443,7 +445,10 @@ mod tests {
         assert!(yaml.contains("client-key-data: S0VZ"), "{yaml}");
         assert!(yaml.contains("current-context: u@kubernetes"), "{yaml}");
         let parsed = Kubeconfig::parse(yaml.as_bytes()).unwrap();
-        assert_eq!(parsed.current().unwrap().cluster.server, "https://10.0.0.1:6443");
+        assert_eq!(
+            parsed.current().unwrap().cluster.server,
+            "https://10.0.0.1:6443"
+        );
     }
 
     #[test]
@@ -457,6 +462,9 @@ mod tests {
             },
         };
         let (missing, extra) = san_difference(&spec(&["a", "c"]), &spec(&["a", "b"]));
-        assert_eq!((missing, extra), (vec!["DNS:b".into()], vec!["DNS:c".into()]));
+        assert_eq!(
+            (missing, extra),
+            (vec!["DNS:b".into()], vec!["DNS:c".into()])
+        );
     }
 }

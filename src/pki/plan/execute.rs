@@ -8,8 +8,8 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::authority::Signer;
-use super::{csr, renew};
 use super::{Action, Decision, Plan, PlanItem, Work};
+use super::{csr, renew};
 use crate::pki::catalog;
 use crate::pki::cert::{self, Authority, CertFacts};
 use crate::pki::csr::CsrSpec;

@@ -255,9 +255,7 @@ pub(super) fn plan(
     let opts = &request.options;
     let (path, existing, contents, kind) = match *target {
         ImportTarget::Cert(p) => {
-            let pair = inventory
-                .pair(p, "")
-                .ok_or_else(|| internal(p.name))?;
+            let pair = inventory.pair(p, "").ok_or_else(|| internal(p.name))?;
             let existing = match &pair.cert {
                 Found::Missing => None,
                 Found::Present(c) if c.chain == input.chain => {
@@ -355,8 +353,11 @@ fn plan_ca(
     if pair.cert.exists() {
         return Ok(None);
     }
-    let Trust::Given { from, der, signed: by } =
-        trust(ca, signed, assigned, inventory, layout)
+    let Trust::Given {
+        from,
+        der,
+        signed: by,
+    } = trust(ca, signed, assigned, inventory, layout)
     else {
         return Ok(None);
     };
@@ -399,7 +400,11 @@ fn plan_ca(
         spec: None,
         key_algorithm: None,
         work: Work::Write {
-            files: vec![(path, FileKind::Certificate, cert::cert_pem(der).into_bytes())],
+            files: vec![(
+                path,
+                FileKind::Certificate,
+                cert::cert_pem(der).into_bytes(),
+            )],
             certificate: Some(Box::new(facts)),
         },
     }))
@@ -416,7 +421,12 @@ fn trust<'s>(
 ) -> Trust<'s> {
     let path = layout.cert_path(ca, "");
     match inventory.pair(ca, "").map(|p| &p.cert) {
-        Some(Found::Present(c)) => return Trust::Tree { path, certs: &c.chain },
+        Some(Found::Present(c)) => {
+            return Trust::Tree {
+                path,
+                certs: &c.chain,
+            };
+        }
         Some(Found::Broken(_)) => return Trust::Unusable { path },
         _ => {}
     }
@@ -459,7 +469,10 @@ fn with_certificate(
     let pem = |ders: &[Vec<u8>]| -> String { ders.iter().map(|d| cert::cert_pem(d)).collect() };
     let (cluster, user) = {
         let current = config.current()?;
-        (current.cluster_name.to_string(), current.user_name.to_string())
+        (
+            current.cluster_name.to_string(),
+            current.user_name.to_string(),
+        )
     };
     if let Some(u) = config.users.iter_mut().find(|u| u.name == user) {
         u.user.client_certificate_data = Some(BASE64.encode(pem(chain)));

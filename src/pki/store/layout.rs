@@ -85,8 +85,7 @@ impl Layout {
     /// The copy of the etcd CA certificate in a member's directory, so that it is complete.
     pub fn etcd_member_ca(&self, node: &str) -> PathBuf {
         with_extension(
-            self.etcd_member_dir(node)
-                .join(catalog::ETCD_CA_BASE),
+            self.etcd_member_dir(node).join(catalog::ETCD_CA_BASE),
             "crt",
         )
     }
@@ -180,10 +179,9 @@ pub fn is_kubepki_file(relative: &Path) -> bool {
     }
     let joined = parts.join("/");
     let with_ext = |base: &str| [format!("{base}.crt"), format!("{base}.key")];
-    let catalog_file = catalog::CATALOG
-        .iter()
-        .filter(|p| !p.per_node())
-        .any(|p| with_ext(p.base_name).contains(&joined) || joined == format!("{}.csr", p.base_name));
+    let catalog_file = catalog::CATALOG.iter().filter(|p| !p.per_node()).any(|p| {
+        with_ext(p.base_name).contains(&joined) || joined == format!("{}.csr", p.base_name)
+    });
     let sa = [
         format!("{SERVICE_ACCOUNT_KEY_BASE}.key"),
         format!("{SERVICE_ACCOUNT_KEY_BASE}.pub"),
