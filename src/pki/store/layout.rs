@@ -205,3 +205,41 @@ pub fn is_kubepki_file(relative: &Path) -> bool {
     };
     catalog_file || sa || kubeconfig || node_file || member_file
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_and_etcd_members_are_kubepki_files() {
+        for ours in [
+            "apiserver.csr",
+            "etcd/server.csr",
+            "admin.conf.csr",
+            "etcd-members/m1/etcd/server.key",
+            "etcd-members/m1/etcd/peer.crt",
+            "etcd-members/m1/etcd/ca.crt",
+        ] {
+            assert!(is_kubepki_file(Path::new(ours)), "{ours}");
+        }
+        for theirs in [
+            "notes.csr",
+            "etcd-members/m1/etcd/ca.key",
+            "etcd-members/m1/server.crt",
+            "etcd-members/etcd/server.crt",
+            "nodes/w1/kubelet.conf.csr",
+        ] {
+            assert!(!is_kubepki_file(Path::new(theirs)), "{theirs}");
+        }
+        let layout = Layout::new("/pki", "/k");
+        let member = catalog::find("etcd-member-peer").unwrap();
+        assert_eq!(
+            layout.cert_path(member, "m2"),
+            Path::new("/pki/etcd-members/m2/etcd/peer.crt")
+        );
+        assert_eq!(
+            layout.etcd_member_ca("m2"),
+            Path::new("/pki/etcd-members/m2/etcd/ca.crt")
+        );
+    }
+}
