@@ -542,7 +542,15 @@ fn generate_csr_writes_what_kubeadm_writes() {
     }
 
     // Subjects and SANs by kubeadm's rules (§2): DNS names sorted, IPs in kubeadm's order.
-    let leaves: [(&str, &str, &[&str], &[&str], &[&str]); 7] = [
+    // (file stem, CN, O, DNS SANs, IP SANs)
+    type Expected<'a> = (
+        &'a str,
+        &'a str,
+        &'a [&'a str],
+        &'a [&'a str],
+        &'a [&'a str],
+    );
+    let leaves: [Expected<'_>; 7] = [
         (
             "apiserver",
             "kube-apiserver",

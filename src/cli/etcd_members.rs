@@ -46,9 +46,10 @@ pub(super) fn request(
         }
     }
     // Anything else must be the same for every node (a client certificate) or per node.
-    let node_bound = |p: &&&'static Profile| {
-        !p.per_node() && !(matches!(p.common_name, CommonName::Fixed(_)) && p.sans == SanRule::None)
+    let per_node_or_same_for_all = |p: &Profile| {
+        p.per_node() || (matches!(p.common_name, CommonName::Fixed(_)) && p.sans == SanRule::None)
     };
+    let node_bound = |p: &&&'static Profile| !per_node_or_same_for_all(p);
     if let Some(p) = chosen.iter().find(node_bound) {
         return Err(Error::usage(
             "NAME",
