@@ -17,13 +17,15 @@ use super::decide::{Existing, decide};
 use super::leaf::spec_for;
 use super::{Action, Decision, ItemKind, PlanItem, Request, Work, conclude};
 use crate::pki::catalog::{KubeconfigProfile, Profile, ServerRule};
-use crate::pki::csr::{self, CsrSpec};
+use crate::pki::csr::CsrSpec;
 use crate::pki::error::{Error, ErrorKind, Result};
 use crate::pki::inventory::{CsrFile, Found, Inventory};
 use crate::pki::keys::{KeyAlgorithm, PrivateKey};
-use crate::pki::kubeconfig::Kubeconfig;
 use crate::pki::names::NodeSpec;
-use crate::pki::store::FileKind;
+
+mod write;
+
+pub(super) use write::realize;
 
 /// What executing a request item makes.
 #[derive(Debug)]
@@ -384,72 +386,9 @@ fn internal(name: &str) -> Error {
     Error::Crypto(format!("internal: {name} was not read"))
 }
 
-/// The files a request item writes for its new `key`: the key (or the kubeconfig holding it),
-/// then the request, as kubeadm writes them.
-pub(super) fn realize(
-    work: &CsrWork,
-    key: &PrivateKey,
-) -> Result<Vec<(PathBuf, FileKind, String)>> {
-    let der = csr::build(&work.request, key)?;
-    let request = (
-        work.csr_path.clone(),
-        FileKind::CertificateRequest,
-        csr::csr_pem(&der),
-    );
-    let key_file = match &work.key_goes_to {
-        KeyHome::File(path) => (path.clone(), FileKind::PrivateKey, key.to_pem()?),
-        KeyHome::Kubeconfig {
-            path,
-            server,
-            cluster_name,
-            user,
-        } => (
-            path.clone(),
-            FileKind::Kubeconfig,
-            kubeconfig_without_certificates(cluster_name, server, user, &key.to_pem()?)?,
-        ),
-    };
-    Ok(vec![key_file, request])
-}
-
-/// kubeadm's partial kubeconfig: one cluster with its server, one user with `client-key-data`
-/// only, one context; no `certificate-authority-data` and no `client-certificate-data` (Go's
-/// `omitempty` leaves out the empty ones).
-fn kubeconfig_without_certificates(
-    cluster_name: &str,
-    server: &str,
-    user: &str,
-    key_pem: &str,
-) -> Result<String> {
-    let mut config = Kubeconfig::with_client_cert(cluster_name, server, "", user, "", key_pem);
-    for c in &mut config.clusters {
-        c.cluster.certificate_authority_data = None;
-    }
-    for u in &mut config.users {
-        u.user.client_certificate_data = None;
-    }
-    config.to_yaml().map_err(Error::Crypto)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_partial_kubeconfig_has_no_certificates() {
-        let yaml =
-            kubeconfig_without_certificates("kubernetes", "https://10.0.0.1:6443", "u", "KEY")
-                .unwrap();
-        assert!(!yaml.contains("certificate-authority-data"), "{yaml}");
-        assert!(!yaml.contains("client-certificate-data"), "{yaml}");
-        assert!(yaml.contains("client-key-data: S0VZ"), "{yaml}");
-        assert!(yaml.contains("current-context: u@kubernetes"), "{yaml}");
-        let parsed = Kubeconfig::parse(yaml.as_bytes()).unwrap();
-        assert_eq!(
-            parsed.current().unwrap().cluster.server,
-            "https://10.0.0.1:6443"
-        );
-    }
 
     #[test]
     fn san_differences_name_both_sides() {
