@@ -334,12 +334,15 @@ fn compare(
             }
             let (missing, extra) = san_difference(asked, wanted);
             if !missing.is_empty() {
-                problems.push(format!("its request lacks SANs {}", missing.join(", ")));
+                problems.push(format!(
+                    "its request lacks SANs {}",
+                    missing.join(", ").escape_debug()
+                ));
             }
             if !extra.is_empty() {
                 problems.push(format!(
                     "its request asks for SANs not asked for now: {}",
-                    extra.join(", ")
+                    extra.join(", ").escape_debug()
                 ));
             }
         }

@@ -89,7 +89,7 @@ pub(in crate::pki::plan) fn check_signed(
                 .iter()
                 .filter(|o| !facts.organizations.contains(o))
             {
-                problems.push(format!("it lacks O={o}, which the request asked for"));
+                problems.push(format!("it lacks O={o:?}, which the request asked for"));
             }
             // Extra groups are extra rights (O is a group to the API server): refused.
             for o in facts
@@ -97,13 +97,14 @@ pub(in crate::pki::plan) fn check_signed(
                 .iter()
                 .filter(|o| !asked.organizations.contains(o))
             {
-                problems.push(format!("it has O={o}, which the request did not ask for"));
+                problems.push(format!("it has O={o:?}, which the request did not ask for"));
             }
             let missing = facts.missing_names(&asked.alt_names);
             if !missing.is_empty() {
                 problems.push(format!(
                     "it lacks SANs {}, which the request asked for",
-                    missing.join(", ")
+                    // Names read from files: control characters escaped.
+                    missing.join(", ").escape_debug()
                 ));
             }
         }
