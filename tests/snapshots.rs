@@ -72,6 +72,8 @@ fn help_of_every_subcommand() {
         "write-kubeconfig",
         "renew",
         "check-expiration",
+        "generate-csr",
+        "import-signed",
     ];
     settings().bind(|| {
         for sub in subcommands {

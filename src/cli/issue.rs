@@ -34,6 +34,9 @@ pub(super) fn run(a: &IssueArgs, now: OffsetDateTime) -> anyhow::Result<ExitStat
     let resolved = Resolved::new(&a.common, a.validity.validity, None)?;
     refuse_etcd_flags_with_external_etcd(&resolved, &a.sans)?;
     let profiles = resolved.selection().issue(&a.names)?;
+    if let Some(request) = super::etcd_members::request(a, &resolved, &profiles, now)? {
+        return pipeline::write(request, a.common.dry_run, a.common.output, Epilogue::None);
+    }
     let control_plane = profiles.iter().any(|p| !p.per_node());
     let nodes = node_specs(&a.nodes, resolved.config(), control_plane)?;
     let cluster = if control_plane {

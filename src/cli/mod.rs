@@ -12,6 +12,10 @@ mod pipeline;
 mod renew;
 mod settings;
 mod write_kubeconfig;
+// Issue 14: the external-CA flow and etcd members.
+mod etcd_members;
+mod generate_csr;
+mod import_signed;
 
 use std::process::ExitCode;
 
@@ -26,6 +30,8 @@ pub use args::{
     ValidityArgs,
 };
 pub use check_expiration::CheckExpirationArgs;
+pub use generate_csr::GenerateCsrArgs;
+pub use import_signed::ImportSignedArgs;
 pub use init::InitArgs;
 pub use init_ca::InitCaArgs;
 pub use issue::IssueArgs;
@@ -69,6 +75,15 @@ pub enum Command {
     /// check-expiration, with exit codes for CI).
     #[command(after_help = EXIT_CODES_HELP)]
     CheckExpiration(CheckExpirationArgs),
+    /// Write a key and a certificate signing request for every control-plane certificate, and
+    /// the five kubeconfigs with only their new key, for an external CA to sign (kubeadm certs
+    /// generate-csr).
+    #[command(after_help = EXIT_CODES_HELP)]
+    GenerateCsr(GenerateCsrArgs),
+    /// Check certificates an external CA signed for generate-csr's requests and put them in
+    /// place: beside their keys, and into the kubeconfigs with the CA (external CA mode).
+    #[command(after_help = EXIT_CODES_HELP)]
+    ImportSigned(ImportSignedArgs),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -115,5 +130,7 @@ pub fn run(cli: Cli, now: OffsetDateTime) -> anyhow::Result<ExitStatus> {
         Command::WriteKubeconfig(a) => write_kubeconfig::run(a, now),
         Command::Renew(a) => renew::run(a, now),
         Command::CheckExpiration(a) => check_expiration::run(a, now),
+        Command::GenerateCsr(a) => generate_csr::run(a, now),
+        Command::ImportSigned(a) => import_signed::run(a, now),
     }
 }

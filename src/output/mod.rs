@@ -83,6 +83,7 @@ pub fn print_plan(plan: &Plan, layout: &Layout, format: OutputFormat) -> anyhow:
             Action::Replace => "would replace",
             Action::Renew => "would renew",
             Action::Skip => "would skip",
+            Action::Import => "would import",
         };
         writeln!(
             out,
@@ -153,6 +154,19 @@ pub fn print_outcomes(
                 if let Some(at) = o.decision.reason.find("WARNING") {
                     writeln!(out, "         {}", &o.decision.reason[at..])?;
                 }
+                if let Some(r) = o.request.as_ref().filter(|r| !r.alt_names.is_empty()) {
+                    writeln!(
+                        out,
+                        "         request asks for DNS names [{}] and IPs [{}]",
+                        r.alt_names.dns.join(" "),
+                        r.alt_names
+                            .ips
+                            .iter()
+                            .map(|i| i.to_string())
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    )?;
+                }
                 if let Some(c) = o
                     .certificate
                     .as_ref()
@@ -173,13 +187,17 @@ pub fn print_outcomes(
             }
         }
     }
-    let written = outcomes
-        .iter()
-        .filter(|o| o.decision.action != Action::Reuse)
-        .count();
+    let count = |action| {
+        outcomes
+            .iter()
+            .filter(|o| o.decision.action == action)
+            .count()
+    };
+    let (reused, skipped) = (count(Action::Reuse), count(Action::Skip));
+    let written = outcomes.len() - reused - skipped;
     let has = |kind| outcomes.iter().any(|o| o.decision.kind == kind);
     let mut places = Vec::new();
-    if has(ItemKind::Certificate) || has(ItemKind::KeyPair) {
+    if has(ItemKind::Certificate) || has(ItemKind::KeyPair) || has(ItemKind::CertificateRequest) {
         places.push(format!(
             "certificates and keys in {}",
             layout.cert_dir().display()
@@ -215,10 +233,13 @@ pub fn print_outcomes(
             places.push("the kubeconfig on stdout".into());
         }
     }
+    let skipped = match skipped {
+        0 => String::new(),
+        n => format!(", {n} skipped"),
+    };
     writeln!(
         out,
-        "Done: {written} written, {} reused; {}",
-        outcomes.len() - written,
+        "Done: {written} written, {reused} reused{skipped}; {}",
         places.join(", ")
     )?;
     if outcomes.iter().any(grants_cluster_admins) {

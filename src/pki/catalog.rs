@@ -65,6 +65,11 @@ pub enum SanRule {
     EtcdPeer,
     /// The node name and the node's addresses.
     KubeletServing,
+    /// An etcd member's serving certificate: kubeadm's etcd rule for that member (its name,
+    /// `localhost`, its addresses, the loopback addresses) plus the etcd server extra SANs.
+    EtcdMemberServer,
+    /// The same for a member's peer certificate, with the etcd peer extra SANs.
+    EtcdMemberPeer,
 }
 
 /// Where a certificate belongs.
@@ -78,6 +83,9 @@ pub enum Scope {
     Node,
     /// Only exists when etcd is local; skipped with external etcd.
     LocalEtcd,
+    /// One per member of a local etcd cluster, into the member's own directory (a `pki/etcd/`
+    /// tree to copy to it); skipped with external etcd.
+    EtcdMember,
 }
 
 /// One certificate profile.
@@ -102,8 +110,10 @@ impl Profile {
         self.signer == Signer::SelfSigned
     }
 
+    /// Issued once per node (kubelet certificates) or per etcd member, each into a directory of
+    /// its own.
     pub fn per_node(&self) -> bool {
-        self.scope == Scope::Node
+        matches!(self.scope, Scope::Node | Scope::EtcdMember)
     }
 
     /// The CA profile that signs this one (itself for a CA).
@@ -267,6 +277,31 @@ pub static CATALOG: &[Profile] = &[
         sans: SanRule::KubeletServing,
         scope: Scope::Node,
     },
+    // The members of an HA etcd cluster: `issue etcd-server etcd-peer` for several nodes (or these
+    // names) writes each member's pair into `etcd-members/<node>/etcd/`, a tree to copy to
+    // that member's `/etc/kubernetes/pki/`.
+    Profile {
+        name: "etcd-member-server",
+        base_name: "etcd/server",
+        long_name: "certificate for serving etcd, for one member of an etcd cluster",
+        signer: Signer::Ca("etcd-ca"),
+        common_name: CommonName::NodeName,
+        organizations: &[],
+        usages: SERVER_CLIENT,
+        sans: SanRule::EtcdMemberServer,
+        scope: Scope::EtcdMember,
+    },
+    Profile {
+        name: "etcd-member-peer",
+        base_name: "etcd/peer",
+        long_name: "certificate for one member of an etcd cluster to talk to the others",
+        signer: Signer::Ca("etcd-ca"),
+        common_name: CommonName::NodeName,
+        organizations: &[],
+        usages: SERVER_CLIENT,
+        sans: SanRule::EtcdMemberPeer,
+        scope: Scope::EtcdMember,
+    },
 ];
 
 /// Which URL a kubeconfig points at (kubeadm's `getKubeConfigSpecsBase`).
@@ -377,6 +412,9 @@ pub fn control_plane_kubeconfigs() -> impl Iterator<Item = &'static KubeconfigPr
         .filter(|k| k.placement == KubeconfigPlacement::ControlPlane)
 }
 
+/// The etcd CA's file stem, which every etcd member's directory holds a copy of.
+pub const ETCD_CA_BASE: &str = "etcd/ca";
+
 /// The service-account signing key pair is not a certificate; it has a fixed place.
 pub const SERVICE_ACCOUNT_KEY_BASE: &str = "sa";
 
@@ -397,9 +435,19 @@ pub fn control_plane_leaves() -> impl Iterator<Item = &'static Profile> {
         .filter(|p| !p.is_ca() && matches!(p.scope, Scope::ControlPlane | Scope::LocalEtcd))
 }
 
-/// The per-node leaves.
+/// The per-node (kubelet) leaves.
 pub fn node_leaves() -> impl Iterator<Item = &'static Profile> {
-    CATALOG.iter().filter(|p| p.per_node())
+    CATALOG.iter().filter(|p| p.scope == Scope::Node)
+}
+
+/// The per-member etcd leaves.
+pub fn etcd_member_leaves() -> impl Iterator<Item = &'static Profile> {
+    CATALOG.iter().filter(|p| p.scope == Scope::EtcdMember)
+}
+
+/// The per-member profile of a control-plane etcd profile (`etcd-server` → `etcd-member-server`).
+pub fn etcd_member_of(profile: &Profile) -> Option<&'static Profile> {
+    etcd_member_leaves().find(|m| m.base_name == profile.base_name)
 }
 
 /// All names `issue` accepts, for help and error messages.
@@ -461,6 +509,22 @@ mod tests {
         assert_eq!(names.len(), KUBECONFIGS.len());
         assert!(find(KUBECONFIG_CA).is_some_and(Profile::is_ca));
         assert_eq!(control_plane_kubeconfigs().count(), 5);
+    }
+
+    #[test]
+    fn etcd_members_mirror_the_etcd_profiles() {
+        assert_eq!(find("etcd-ca").map(|p| p.base_name), Some(ETCD_CA_BASE));
+        for name in ["etcd-server", "etcd-peer"] {
+            let p = find(name).unwrap();
+            let m = etcd_member_of(p).unwrap();
+            assert!(m.per_node() && m.scope == Scope::EtcdMember);
+            assert_eq!(
+                (m.signer, m.common_name, m.usages),
+                (p.signer, p.common_name, p.usages)
+            );
+        }
+        assert_eq!(etcd_member_leaves().count(), 2);
+        assert!(node_leaves().all(|p| p.scope == Scope::Node));
     }
 
     #[test]

@@ -30,7 +30,7 @@ impl Selection {
     }
 
     fn ours(&self, p: &Profile) -> bool {
-        !(self.external_etcd && p.scope == Scope::LocalEtcd)
+        !(self.external_etcd && matches!(p.scope, Scope::LocalEtcd | Scope::EtcdMember))
     }
 
     /// Every certificate of the catalog this run makes, CAs first within each family (kubeadm's
@@ -53,7 +53,7 @@ impl Selection {
     /// leaves; the service-account key pair; the five kubeconfigs.
     pub fn init(&self, node: &NodeSpec) -> Vec<Want> {
         self.certificates()
-            .filter(|p| p.scope != Scope::Node)
+            .filter(|p| !p.per_node())
             .map(|profile| Want::Cert {
                 profile,
                 node: node.clone(),
@@ -179,11 +179,14 @@ fn renew_targets(
             nodes.to_vec()
         }
     };
-    let cert_nodes = || named_or(inventory::cert_nodes);
+    let cert_nodes = |profile: &Profile| match profile.scope {
+        Scope::EtcdMember => named_or(inventory::etcd_members),
+        _ => named_or(inventory::cert_nodes),
+    };
     let kubeconfig_nodes = || named_or(inventory::kubeconfig_nodes);
     let cert = |profile: &'static Profile| -> Vec<Target> {
         if profile.per_node() {
-            cert_nodes()
+            cert_nodes(profile)
                 .into_iter()
                 .map(|node| Target::Cert { profile, node })
                 .collect()
@@ -274,7 +277,9 @@ pub fn renew_choices() -> String {
 pub fn issue_help() -> String {
     format!(
         "What to issue: a leaf of the catalog ({}), `kubelet` (both kubelet certificates), or \
-         `all` (every control-plane certificate)",
+         `all` (every control-plane certificate). With several --node-name, etcd-server and \
+         etcd-peer are issued once per etcd member, into <cert-dir>/etcd-members/<node>/etcd/ \
+         (as etcd-member-server and etcd-member-peer)",
         catalog::leaf_names().join(", ")
     )
 }

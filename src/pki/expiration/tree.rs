@@ -94,6 +94,36 @@ pub(super) fn catalog_entries(
             certificates.push(entry);
         }
     }
+    for node in inventory::etcd_members(layout) {
+        for profile in catalog::etcd_member_leaves() {
+            let Some(mut entry) = pair_entry(profile, &node) else {
+                continue;
+            };
+            entry.node = Some(node.clone());
+            certificates.push(entry);
+        }
+        // The member's copy of the etcd CA must be the CA its certificates chain to.
+        let copy = layout.etcd_member_ca(&node);
+        let etcd_ca = catalog::find("etcd-ca").and_then(ca_certs);
+        let stale = match (inventory.cert_file(&copy), etcd_ca) {
+            (Some(Found::Present(c)), Some(cas)) => (c.chain != cas).then_some("differs from"),
+            (Some(Found::Missing), _) => Some("is missing; copy"),
+            (Some(Found::Broken(_)), _) => Some("is unreadable; copy"),
+            _ => None,
+        };
+        if let Some(what) = stale {
+            warnings.push(FileWarning {
+                message: format!(
+                    "the member's etcd CA {what} {} (issue its etcd-member-server again to \
+                     refresh it)",
+                    layout
+                        .cert_path(catalog::find("etcd-ca").expect("catalog"), "")
+                        .display()
+                ),
+                path: copy,
+            });
+        }
+    }
     let ca = inventory::kubeconfig_ca();
     let nodes = inventory::kubeconfig_nodes(layout);
     for profile in catalog::KUBECONFIGS {

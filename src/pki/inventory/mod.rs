@@ -10,6 +10,7 @@
 //! Reading goes through [`store::read_file`]: regular files only, never blocking, at most
 //! [`store::MAX_FILE_SIZE`] bytes.
 
+mod csr;
 mod files;
 mod kubeconfig;
 
@@ -19,8 +20,9 @@ use std::path::{Path, PathBuf};
 use super::catalog::{self, KubeconfigPlacement, Profile};
 use super::cert::{self, CertFacts};
 use super::names;
-use super::store::{self, Layout, NODE_DIR, NODE_KUBECONFIG_DIR};
+use super::store::{self, ETCD_MEMBERS_DIR, Layout, NODE_DIR, NODE_KUBECONFIG_DIR};
 
+pub use csr::{CsrFile, read_csr};
 pub use files::{
     CertFile, FileMeta, Found, KeyFile, Pair, Problem, ServiceAccountFiles, read_cert, read_key,
 };
@@ -34,6 +36,10 @@ pub enum Wanted {
     ServiceAccount,
     /// A kubeconfig anywhere (catalog ones, `--out` files, files renewed by path).
     Kubeconfig(PathBuf),
+    /// A certificate request (`generate-csr`'s `<base>.csr`, `admin.conf.csr`).
+    Csr(PathBuf),
+    /// A certificate file outside the catalog's pairs (an etcd member's copy of the etcd CA).
+    Cert(PathBuf),
 }
 
 /// Everything read from the tree for one run.
@@ -43,6 +49,8 @@ pub struct Inventory {
     pairs: HashMap<(&'static str, String), Pair>,
     service_account: Option<ServiceAccountFiles>,
     kubeconfigs: HashMap<PathBuf, Found<KubeconfigFile>>,
+    csrs: HashMap<PathBuf, Found<CsrFile>>,
+    certs: HashMap<PathBuf, Found<CertFile>>,
 }
 
 impl Inventory {
@@ -54,6 +62,8 @@ impl Inventory {
             pairs: HashMap::with_capacity(wanted.len() + 3),
             service_account: None,
             kubeconfigs: HashMap::new(),
+            csrs: HashMap::new(),
+            certs: HashMap::new(),
         };
         // Which pairs, each once: the CAs first (every leaf is checked against its CA file),
         // then the rest, read and checked on all cores (10,000 node certificates).
@@ -72,7 +82,7 @@ impl Inventory {
                     push(profile, node);
                 }
                 Wanted::Kubeconfig(_) => push(kubeconfig_ca(), ""),
-                Wanted::ServiceAccount => {}
+                Wanted::ServiceAccount | Wanted::Csr(_) | Wanted::Cert(_) => {}
             }
         }
         let (cas, leaves): (Vec<_>, Vec<_>) = ids.into_iter().partition(|(p, _)| p.is_ca());
@@ -122,6 +132,12 @@ impl Inventory {
                     let found = kubeconfig::read(path);
                     inventory.kubeconfigs.insert(path.clone(), found);
                 }
+                Wanted::Csr(path) if !inventory.csrs.contains_key(path) => {
+                    inventory.csrs.insert(path.clone(), read_csr(path));
+                }
+                Wanted::Cert(path) if !inventory.certs.contains_key(path) => {
+                    inventory.certs.insert(path.clone(), read_cert(path));
+                }
                 _ => {}
             }
         }
@@ -139,6 +155,12 @@ impl Inventory {
             for profile in catalog::node_leaves() {
                 wanted.push(Wanted::Pair(profile, node.clone()));
             }
+        }
+        for node in etcd_members(layout) {
+            for profile in catalog::etcd_member_leaves() {
+                wanted.push(Wanted::Pair(profile, node.clone()));
+            }
+            wanted.push(Wanted::Cert(layout.etcd_member_ca(&node)));
         }
         wanted.push(Wanted::ServiceAccount);
         let nodes = kubeconfig_nodes(layout);
@@ -173,6 +195,16 @@ impl Inventory {
 
     pub fn kubeconfig(&self, path: &Path) -> Option<&Found<KubeconfigFile>> {
         self.kubeconfigs.get(path)
+    }
+
+    /// A certificate request that [`Inventory::read`] was asked for.
+    pub fn csr(&self, path: &Path) -> Option<&Found<CsrFile>> {
+        self.csrs.get(path)
+    }
+
+    /// A certificate file that [`Inventory::read`] was asked for by path.
+    pub fn cert_file(&self, path: &Path) -> Option<&Found<CertFile>> {
+        self.certs.get(path)
     }
 
     /// Every file read that holds a secret (keys, kubeconfigs) and is readable or writable by
@@ -281,6 +313,12 @@ pub fn cert_nodes(layout: &Layout) -> Vec<String> {
     node_dirs(&layout.cert_dir().join(NODE_DIR)).0
 }
 
+/// The etcd members' directories found (`<cert-dir>/etcd-members/<node>`), sorted, as
+/// [`cert_nodes`].
+pub fn etcd_members(layout: &Layout) -> Vec<String> {
+    node_dirs(&layout.cert_dir().join(ETCD_MEMBERS_DIR)).0
+}
+
 /// The per-node kubeconfig directories found (`<kubeconfig-dir>/nodes/<node>`), sorted, as
 /// [`cert_nodes`].
 pub fn kubeconfig_nodes(layout: &Layout) -> Vec<String> {
@@ -292,6 +330,7 @@ pub fn unusable_node_dirs(layout: &Layout) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for root in [
         layout.cert_dir().join(NODE_DIR),
+        layout.cert_dir().join(ETCD_MEMBERS_DIR),
         layout.kubeconfig_dir().join(NODE_KUBECONFIG_DIR),
     ] {
         out.extend(node_dirs(&root).1.into_iter().map(|n| root.join(n)));

@@ -179,6 +179,23 @@ pub fn alt_names(
             names.dns.push(node.name.clone());
             node.addresses.iter().for_each(|s| names.push(s));
         }
+        // kubeadm's etcd rule with the member in place of the control-plane node: its name and
+        // addresses where getAltNames has the node name and the advertise address. The extra
+        // SANs come from the cluster settings when there are any.
+        SanRule::EtcdMemberServer | SanRule::EtcdMemberPeer => {
+            names.dns.push(node.name.clone());
+            names.dns.push("localhost".into());
+            node.addresses.iter().for_each(|s| names.push(s));
+            names.ips.extend(localhost);
+            if let Some(cluster) = cluster {
+                let extra = if profile.sans == SanRule::EtcdMemberServer {
+                    &cluster.etcd_server_extra_sans
+                } else {
+                    &cluster.etcd_peer_extra_sans
+                };
+                extra.iter().for_each(|s| names.push(s));
+            }
+        }
     }
     Some(names.finish())
 }
@@ -257,6 +274,25 @@ mod tests {
         assert_eq!(names.dns, ["localhost", "node-1"]);
         let ips: Vec<String> = names.ips.iter().map(|i| i.to_string()).collect();
         assert_eq!(ips, ["192.168.1.10", "127.0.0.1", "::1"]);
+    }
+
+    #[test]
+    fn etcd_member_sans_are_the_members_own() {
+        let mut c = cluster();
+        c.etcd_server_extra_sans = vec!["etcd.example.com".parse().unwrap()];
+        let m2: NodeSpec = "m2=10.0.0.2,m2.lan".parse().unwrap();
+        let server = alt_names(find("etcd-member-server").unwrap(), Some(&c), &m2).unwrap();
+        assert_eq!(
+            server.dns,
+            ["etcd.example.com", "localhost", "m2", "m2.lan"]
+        );
+        let ips: Vec<String> = server.ips.iter().map(|i| i.to_string()).collect();
+        assert_eq!(ips, ["10.0.0.2", "127.0.0.1", "::1"]);
+        // The server extras are not the peer's; without cluster settings there are none.
+        let peer = alt_names(find("etcd-member-peer").unwrap(), Some(&c), &m2).unwrap();
+        assert_eq!(peer.dns, ["localhost", "m2", "m2.lan"]);
+        let bare = alt_names(find("etcd-member-server").unwrap(), None, &m2).unwrap();
+        assert_eq!(bare.dns, ["localhost", "m2", "m2.lan"]);
     }
 
     #[test]

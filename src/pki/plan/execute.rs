@@ -8,10 +8,11 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::authority::Signer;
-use super::renew;
 use super::{Action, Decision, Plan, PlanItem, Work};
+use super::{csr, renew};
 use crate::pki::catalog;
 use crate::pki::cert::{self, Authority, CertFacts};
+use crate::pki::csr::CsrSpec;
 use crate::pki::error::{Error, Result};
 use crate::pki::keys::{self, KeyAlgorithm, PrivateKey};
 use crate::pki::kubeconfig::Kubeconfig;
@@ -31,6 +32,9 @@ pub struct Outcome {
     /// A kubeconfig made for stdout rather than a file.
     #[serde(skip)]
     pub kubeconfig: Option<String>,
+    /// For requests written (`generate-csr`): what they ask for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request: Option<CsrSpec>,
 }
 
 impl PlanItem {
@@ -46,6 +50,7 @@ impl PlanItem {
                     reuse_key: None,
                     ..
                 }
+                | Work::Csr(_)
         )
     }
 }
@@ -230,6 +235,7 @@ impl Plan {
         let mut certificate = None;
         let mut kubeconfig = None;
         let mut authority = None;
+        let mut request = None;
         match &item.work {
             Work::Keep(facts) => certificate = facts.as_deref().cloned(),
             Work::Cert {
@@ -309,6 +315,25 @@ impl Plan {
                 )?;
                 writes.push(write(path, FileKind::Kubeconfig, yaml));
             }
+            Work::Csr(work) => {
+                let key = signing_key(&None, &new_key)?;
+                for (path, kind, text) in csr::realize(work, key)? {
+                    writes.push(write(&path, kind, text));
+                }
+                request = Some(work.request.clone());
+            }
+            Work::Write {
+                files,
+                certificate: facts,
+            } => {
+                certificate = facts.as_deref().cloned();
+                writes.extend(files.iter().map(|(path, kind, contents)| FileWrite {
+                    path: path.clone(),
+                    kind: *kind,
+                    contents: contents.clone(),
+                    backup: backup(path),
+                }));
+            }
         }
         // Staged now, the contents need not be held until the commit.
         let staged = writes
@@ -324,6 +349,7 @@ impl Plan {
                 decision: item.decision,
                 certificate,
                 kubeconfig,
+                request,
             },
             staged,
             authority,

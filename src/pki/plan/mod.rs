@@ -7,16 +7,20 @@
 //! keys (in parallel), signs, and hands all files to the store in one batch. `--dry-run` is a
 //! plan that is printed instead of executed.
 //!
-//! One planner per kind of item (`ca`, `leaf`, `kubeconfig`, `key_pair`, `renew`);
+//! One planner per kind of item (`ca`, `leaf`, `kubeconfig`, `key_pair`, `renew`, `csr` for
+//! `generate-csr`, `import` for `import-signed`, `member` for the etcd members' CA copies);
 //! they share one decision table (`decide`) and one view of the signing CAs (`authority`).
 
 mod authority;
 mod ca;
+mod csr;
 mod decide;
 mod execute;
+mod import;
 mod key_pair;
 mod kubeconfig;
 mod leaf;
+mod member;
 mod renew;
 
 use std::collections::HashMap;
@@ -35,6 +39,7 @@ use super::names::{Cluster, NodeSpec};
 use super::store::Layout;
 
 pub use execute::Outcome;
+pub use import::{ImportTarget, Signed, SignedInput};
 pub use renew::Target;
 
 /// One thing a command asks for.
@@ -62,6 +67,26 @@ pub enum Want {
     /// Renew what exists: a certificate or kubeconfig client certificate, keeping its identity.
     /// With `explicit`, a missing file or an external CA is an error instead of a skip.
     Renew { target: Target, explicit: bool },
+    /// `generate-csr`: a new key and a request for a catalog leaf (kubeadm's `createKeyAndCSR`).
+    Csr {
+        profile: &'static Profile,
+        node: NodeSpec,
+    },
+    /// `generate-csr`: a kubeconfig without certificates, its new key in `client-key-data`, and
+    /// its request beside it (kubeadm's `createKubeConfigAndCSR`).
+    KubeconfigCsr {
+        profile: &'static KubeconfigProfile,
+        node: NodeSpec,
+    },
+    /// The copy of the etcd CA certificate in an etcd member's directory.
+    EtcdMemberCa { node: String },
+    /// `import-signed`: what the signed certificates given bring to one target of the tree.
+    Import {
+        target: ImportTarget,
+        signed: std::sync::Arc<Signed>,
+    },
+    /// `import-signed`: the certificates given that cannot be matched to one target.
+    ImportUnmatched { signed: std::sync::Arc<Signed> },
 }
 
 /// Settings that apply to every new certificate of a run.
@@ -111,6 +136,22 @@ impl Request {
                     files.extend(out.iter().map(|p| Wanted::Kubeconfig(p.clone())));
                 }
                 Want::Renew { target, .. } => files.push(target.wanted(layout)),
+                Want::Csr { profile, node } => {
+                    files.push(Wanted::Pair(profile, node.name.clone()));
+                    files.push(Wanted::Csr(layout.csr_path(profile, &node.name)));
+                }
+                Want::KubeconfigCsr { profile, node } => {
+                    files.push(Wanted::Kubeconfig(
+                        layout.kubeconfig_path(profile, &node.name),
+                    ));
+                    files.push(Wanted::Csr(layout.kubeconfig_csr_path(profile, &node.name)));
+                }
+                Want::EtcdMemberCa { node } => {
+                    files.push(Wanted::Pair(member::etcd_ca(), String::new()));
+                    files.push(Wanted::Cert(layout.etcd_member_ca(node)));
+                }
+                Want::Import { target, .. } => files.extend(target.wanted(layout)),
+                Want::ImportUnmatched { .. } => {}
             }
         }
         files
@@ -127,6 +168,8 @@ pub enum Action {
     Renew,
     /// Leave alone, with the reason (missing, external CA, managed by the kubelet).
     Skip,
+    /// Put a certificate signed elsewhere (an external CA) in place, after checking it.
+    Import,
 }
 
 impl Action {
@@ -137,6 +180,7 @@ impl Action {
             Action::Replace => "replaced",
             Action::Renew => "renewed",
             Action::Skip => "skipped",
+            Action::Import => "imported",
         }
     }
 }
@@ -149,6 +193,8 @@ pub enum ItemKind {
     /// The service-account signing key pair.
     KeyPair,
     Kubeconfig,
+    /// A key and its certificate request (`generate-csr`).
+    CertificateRequest,
 }
 
 impl ItemKind {
@@ -156,6 +202,7 @@ impl ItemKind {
         match self {
             ItemKind::Certificate | ItemKind::KeyPair => "certs",
             ItemKind::Kubeconfig => "kubeconfig",
+            ItemKind::CertificateRequest => "certs",
         }
     }
 }
@@ -186,7 +233,8 @@ pub struct PlanItem {
     pub spec: Option<CertSpec>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key_algorithm: Option<KeyAlgorithm>,
-    #[serde(skip)]
+    /// Serialised only for requests: what they will ask for (`request`, see `csr`).
+    #[serde(flatten)]
     work: Work,
 }
 
@@ -222,6 +270,14 @@ enum Work {
         path: PathBuf,
         config: Box<Kubeconfig>,
         reuse_key: Option<PrivateKey>,
+    },
+    /// A new key and a request for it (`generate-csr`).
+    Csr(Box<csr::CsrWork>),
+    /// Files whose contents the plan already holds (a checked certificate signed elsewhere, a
+    /// kubeconfig it is embedded into, a copy of a CA), and what the certificate among them holds.
+    Write {
+        files: Vec<(PathBuf, crate::pki::store::FileKind, Vec<u8>)>,
+        certificate: Option<Box<CertFacts>>,
     },
 }
 
@@ -298,6 +354,18 @@ fn plan_want(
                 return Ok(None);
             };
             renew::plan(request, inventory, target, *explicit, ca)?
+        }
+        Want::Csr { profile, node } => csr::plan_leaf(request, inventory, profile, node)?,
+        Want::KubeconfigCsr { profile, node } => {
+            csr::plan_kubeconfig(request, inventory, profile, node)?
+        }
+        Want::EtcdMemberCa { node } => return member::plan_ca_copy(request, inventory, node),
+        Want::Import { target, signed } => {
+            return import::plan(request, inventory, target, signed);
+        }
+        Want::ImportUnmatched { signed } => {
+            import::unmatched(request, inventory, signed)?;
+            return Ok(None);
         }
     };
     Ok(Some(item))

@@ -22,12 +22,15 @@ pub enum FileKind {
     PublicKey,
     /// Kubeconfigs embed a private key.
     Kubeconfig,
+    /// A PKCS#10 request (`generate-csr`). Not secret, but kubeadm's `WriteCSR` makes it 0600,
+    /// and so does kubepki.
+    CertificateRequest,
 }
 
 impl FileKind {
     pub fn mode(self) -> u32 {
         match self {
-            FileKind::PrivateKey | FileKind::Kubeconfig => 0o600,
+            FileKind::PrivateKey | FileKind::Kubeconfig | FileKind::CertificateRequest => 0o600,
             FileKind::Certificate | FileKind::PublicKey => 0o644,
         }
     }

@@ -5,13 +5,17 @@ use std::path::{Path, PathBuf};
 
 use super::{exists, parent};
 use crate::pki::catalog::{
-    self, KubeconfigPlacement, KubeconfigProfile, Profile, SERVICE_ACCOUNT_KEY_BASE,
+    self, KubeconfigPlacement, KubeconfigProfile, Profile, SERVICE_ACCOUNT_KEY_BASE, Scope,
 };
 
 /// Where per-node certificates live below the certificate directory: `kubelet/<node>/`.
 pub const NODE_DIR: &str = "kubelet";
 /// Where per-node kubeconfigs live below the kubeconfig directory: `nodes/<node>/`.
 pub const NODE_KUBECONFIG_DIR: &str = "nodes";
+/// Where the members of an etcd cluster get their certificates below the certificate directory:
+/// `etcd-members/<node>/`, laid out as a certificate directory (`etcd/server.crt`, ...), so
+/// that it can be copied over the member's `/etc/kubernetes/pki/` as it is.
+pub const ETCD_MEMBERS_DIR: &str = "etcd-members";
 /// Where replaced files are kept, below the certificate directory for PKI files and below the
 /// kubeconfig directory for kubeconfigs: `kubepki-backup/<time>/`.
 pub const BACKUP_DIR: &str = "kubepki-backup";
@@ -62,14 +66,38 @@ impl Layout {
 
     /// The path stem of a profile's files; per-node profiles live in the node's directory.
     fn stem(&self, profile: &Profile, node: &str) -> PathBuf {
-        if profile.per_node() {
-            self.cert_dir
+        match profile.scope {
+            Scope::Node => self
+                .cert_dir
                 .join(NODE_DIR)
                 .join(node)
-                .join(profile.base_name)
-        } else {
-            self.cert_dir.join(profile.base_name)
+                .join(profile.base_name),
+            Scope::EtcdMember => self.etcd_member_dir(node).join(profile.base_name),
+            _ => self.cert_dir.join(profile.base_name),
         }
+    }
+
+    /// `<cert-dir>/etcd-members/<node>`: a member's own certificate directory.
+    pub fn etcd_member_dir(&self, node: &str) -> PathBuf {
+        self.cert_dir.join(ETCD_MEMBERS_DIR).join(node)
+    }
+
+    /// The copy of the etcd CA certificate in a member's directory, so that it is complete.
+    pub fn etcd_member_ca(&self, node: &str) -> PathBuf {
+        with_extension(
+            self.etcd_member_dir(node).join(catalog::ETCD_CA_BASE),
+            "crt",
+        )
+    }
+
+    /// The request `generate-csr` writes beside a key (`<base>.csr`).
+    pub fn csr_path(&self, profile: &Profile, node: &str) -> PathBuf {
+        with_extension(self.stem(profile, node), "csr")
+    }
+
+    /// The request `generate-csr` writes beside a kubeconfig (`admin.conf.csr`).
+    pub fn kubeconfig_csr_path(&self, profile: &KubeconfigProfile, node: &str) -> PathBuf {
+        with_extension(self.kubeconfig_path(profile, node), "csr")
     }
 
     pub fn cert_path(&self, profile: &Profile, node: &str) -> PathBuf {
@@ -132,9 +160,11 @@ fn with_extension(stem: PathBuf, ext: &str) -> PathBuf {
 }
 
 /// Whether `relative` (below the certificate or kubeconfig directory) is a file kubepki writes:
-/// a catalog certificate or key, `sa.key`/`sa.pub`, a per-node certificate or key
-/// (`kubelet/<node>/...`), one of kubeadm's kubeconfigs, or a per-node kubeconfig
-/// (`nodes/<node>/kubelet.conf`). Journals and the sweep of temporaries touch nothing else.
+/// a catalog certificate, key or request (`.csr`), `sa.key`/`sa.pub`, a per-node certificate or
+/// key (`kubelet/<node>/...`), an etcd member's (`etcd-members/<node>/etcd/...`, with its copy of
+/// the etcd CA), one of kubeadm's kubeconfigs or its request (`admin.conf.csr`), or a per-node
+/// kubeconfig (`nodes/<node>/kubelet.conf`). Journals and the sweep of temporaries touch nothing
+/// else.
 pub fn is_kubepki_file(relative: &Path) -> bool {
     let parts: Vec<&str> = relative
         .components()
@@ -149,17 +179,18 @@ pub fn is_kubepki_file(relative: &Path) -> bool {
     }
     let joined = parts.join("/");
     let with_ext = |base: &str| [format!("{base}.crt"), format!("{base}.key")];
-    let catalog_file = catalog::CATALOG
-        .iter()
-        .filter(|p| !p.per_node())
-        .any(|p| with_ext(p.base_name).contains(&joined));
+    let catalog_file = catalog::CATALOG.iter().filter(|p| !p.per_node()).any(|p| {
+        with_ext(p.base_name).contains(&joined) || joined == format!("{}.csr", p.base_name)
+    });
     let sa = [
         format!("{SERVICE_ACCOUNT_KEY_BASE}.key"),
         format!("{SERVICE_ACCOUNT_KEY_BASE}.pub"),
     ]
     .contains(&joined);
     let kubeconfig = catalog::KUBECONFIGS.iter().any(|k| match k.placement {
-        KubeconfigPlacement::ControlPlane => joined == k.file_name,
+        KubeconfigPlacement::ControlPlane => {
+            joined == k.file_name || joined == format!("{}.csr", k.file_name)
+        }
         KubeconfigPlacement::PerNode => {
             parts.len() == 3 && parts[0] == NODE_KUBECONFIG_DIR && parts[2] == k.file_name
         }
@@ -167,5 +198,48 @@ pub fn is_kubepki_file(relative: &Path) -> bool {
     let node_file = parts.len() == 3
         && parts[0] == NODE_DIR
         && catalog::node_leaves().any(|p| with_ext(p.base_name).contains(&parts[2].to_string()));
-    catalog_file || sa || kubeconfig || node_file
+    let member_file = parts.len() > 2 && parts[0] == ETCD_MEMBERS_DIR && {
+        let inside = parts[2..].join("/");
+        catalog::etcd_member_leaves().any(|p| with_ext(p.base_name).contains(&inside))
+            || inside == format!("{}.crt", catalog::ETCD_CA_BASE)
+    };
+    catalog_file || sa || kubeconfig || node_file || member_file
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_and_etcd_members_are_kubepki_files() {
+        for ours in [
+            "apiserver.csr",
+            "etcd/server.csr",
+            "admin.conf.csr",
+            "etcd-members/m1/etcd/server.key",
+            "etcd-members/m1/etcd/peer.crt",
+            "etcd-members/m1/etcd/ca.crt",
+        ] {
+            assert!(is_kubepki_file(Path::new(ours)), "{ours}");
+        }
+        for theirs in [
+            "notes.csr",
+            "etcd-members/m1/etcd/ca.key",
+            "etcd-members/m1/server.crt",
+            "etcd-members/etcd/server.crt",
+            "nodes/w1/kubelet.conf.csr",
+        ] {
+            assert!(!is_kubepki_file(Path::new(theirs)), "{theirs}");
+        }
+        let layout = Layout::new("/pki", "/k");
+        let member = catalog::find("etcd-member-peer").unwrap();
+        assert_eq!(
+            layout.cert_path(member, "m2"),
+            Path::new("/pki/etcd-members/m2/etcd/peer.crt")
+        );
+        assert_eq!(
+            layout.etcd_member_ca("m2"),
+            Path::new("/pki/etcd-members/m2/etcd/ca.crt")
+        );
+    }
 }

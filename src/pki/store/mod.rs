@@ -26,7 +26,9 @@ pub use atomic::{FileKind, FileWrite};
 pub use batch::inject_crash_after_renames;
 pub use batch::{Durability, Staged, commit, commit_staged, create_dirs, remove_empty_dirs, stage};
 pub use journal::{JOURNAL, Recovered, interrupted, pending, recover, remove_stale_temporaries};
-pub use layout::{BACKUP_DIR, Layout, NODE_DIR, NODE_KUBECONFIG_DIR, is_kubepki_file};
+pub use layout::{
+    BACKUP_DIR, ETCD_MEMBERS_DIR, Layout, NODE_DIR, NODE_KUBECONFIG_DIR, is_kubepki_file,
+};
 pub use lock::Lock;
 
 /// The names of the directories in `dir`, sorted; empty when `dir` does not exist.
