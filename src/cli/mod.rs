@@ -12,6 +12,11 @@ mod pipeline;
 mod renew;
 mod settings;
 mod write_kubeconfig;
+// Signing (issue 14).
+mod csr;
+mod issue_cert;
+mod sign;
+mod signing;
 
 use std::process::ExitCode;
 
@@ -26,10 +31,13 @@ pub use args::{
     ValidityArgs,
 };
 pub use check_expiration::CheckExpirationArgs;
+pub use csr::CsrArgs;
 pub use init::InitArgs;
 pub use init_ca::InitCaArgs;
 pub use issue::IssueArgs;
+pub use issue_cert::IssueCertArgs;
 pub use renew::RenewArgs;
+pub use sign::SignArgs;
 pub use write_kubeconfig::WriteKubeconfigArgs;
 
 #[derive(Debug, Parser)]
@@ -69,6 +77,18 @@ pub enum Command {
     /// check-expiration, with exit codes for CI).
     #[command(after_help = EXIT_CODES_HELP)]
     CheckExpiration(CheckExpirationArgs),
+    /// Make a new key and a certificate signing request (PKCS#10) for any identity, from flags
+    /// or a cfssl JSON request (openssl req -new, cfssl genkey).
+    #[command(after_help = EXIT_CODES_HELP)]
+    Csr(CsrArgs),
+    /// Sign a certificate signing request with a CA and a signing profile (openssl x509 -req,
+    /// cfssl sign): usages from the profile only, CA:FALSE, subject and SANs from the request.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Sign(SignArgs),
+    /// Make a new key and a certificate for any identity, signed by a CA with a signing
+    /// profile, in one step (separate .key and .crt files).
+    #[command(after_help = EXIT_CODES_HELP)]
+    IssueCert(IssueCertArgs),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -115,5 +135,8 @@ pub fn run(cli: Cli, now: OffsetDateTime) -> anyhow::Result<ExitStatus> {
         Command::WriteKubeconfig(a) => write_kubeconfig::run(a, now),
         Command::Renew(a) => renew::run(a, now),
         Command::CheckExpiration(a) => check_expiration::run(a, now),
+        Command::Csr(a) => csr::run(a, now),
+        Command::Sign(a) => sign::run(a, now),
+        Command::IssueCert(a) => issue_cert::run(a, now),
     }
 }

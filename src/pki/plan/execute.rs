@@ -31,6 +31,9 @@ pub struct Outcome {
     /// A kubeconfig made for stdout rather than a file.
     #[serde(skip)]
     pub kubeconfig: Option<String>,
+    /// What `sign`, `csr` and `issue-cert` made (the PEM, and what the report says).
+    #[serde(skip)]
+    pub issued: Option<Box<super::sign::Issued>>,
 }
 
 impl PlanItem {
@@ -46,7 +49,7 @@ impl PlanItem {
                     reuse_key: None,
                     ..
                 }
-        )
+        ) || matches!(&self.work, Work::Signing(w) if w.needs_new_key())
     }
 }
 
@@ -230,6 +233,7 @@ impl Plan {
         let mut certificate = None;
         let mut kubeconfig = None;
         let mut authority = None;
+        let mut issued = None;
         match &item.work {
             Work::Keep(facts) => certificate = facts.as_deref().cloned(),
             Work::Cert {
@@ -309,6 +313,14 @@ impl Plan {
                 )?;
                 writes.push(write(path, FileKind::Kubeconfig, yaml));
             }
+            Work::Signing(work) => {
+                let made = work.realize(self, item.spec.as_ref(), new_key.as_ref())?;
+                for (path, kind, contents) in made.files {
+                    writes.push(write(&path, kind, contents));
+                }
+                certificate = made.certificate;
+                issued = Some(Box::new(made.issued));
+            }
         }
         // Staged now, the contents need not be held until the commit.
         let staged = writes
@@ -324,6 +336,7 @@ impl Plan {
                 decision: item.decision,
                 certificate,
                 kubeconfig,
+                issued,
             },
             staged,
             authority,

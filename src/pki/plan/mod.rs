@@ -18,6 +18,9 @@ mod key_pair;
 mod kubeconfig;
 mod leaf;
 mod renew;
+// Signing (issue 14): `sign`, and `csr`/`issue-cert` for any identity.
+mod identity;
+mod sign;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -35,7 +38,9 @@ use super::names::{Cluster, NodeSpec};
 use super::store::Layout;
 
 pub use execute::Outcome;
+pub use identity::{IdentityMake, IdentityWant};
 pub use renew::Target;
+pub use sign::{CaPairFiles, CaSource, Issued, OutputFile, SignWant, SigningNotes};
 
 /// One thing a command asks for.
 #[derive(Debug, Clone)]
@@ -62,6 +67,11 @@ pub enum Want {
     /// Renew what exists: a certificate or kubeconfig client certificate, keeping its identity.
     /// With `explicit`, a missing file or an external CA is an error instead of a skip.
     Renew { target: Target, explicit: bool },
+    /// Sign a certificate request with a signing profile (`kubepki sign`).
+    Sign(Box<SignWant>),
+    /// A new key for any identity, with a request or a certificate (`kubepki csr`,
+    /// `kubepki issue-cert`).
+    Identity(Box<IdentityWant>),
 }
 
 /// Settings that apply to every new certificate of a run.
@@ -111,6 +121,10 @@ impl Request {
                     files.extend(out.iter().map(|p| Wanted::Kubeconfig(p.clone())));
                 }
                 Want::Renew { target, .. } => files.push(target.wanted(layout)),
+                Want::Sign(w) => files.extend(w.ca.tree().map(|p| Wanted::Pair(p, String::new()))),
+                Want::Identity(w) => {
+                    files.extend(w.tree_ca().map(|p| Wanted::Pair(p, String::new())));
+                }
             }
         }
         files
@@ -149,6 +163,8 @@ pub enum ItemKind {
     /// The service-account signing key pair.
     KeyPair,
     Kubeconfig,
+    /// A key and a PKCS#10 request (`kubepki csr`).
+    CertificateRequest,
 }
 
 impl ItemKind {
@@ -156,6 +172,7 @@ impl ItemKind {
         match self {
             ItemKind::Certificate | ItemKind::KeyPair => "certs",
             ItemKind::Kubeconfig => "kubeconfig",
+            ItemKind::CertificateRequest => "csr",
         }
     }
 }
@@ -223,6 +240,8 @@ enum Work {
         config: Box<Kubeconfig>,
         reuse_key: Option<PrivateKey>,
     },
+    /// What `sign`, `csr` and `issue-cert` make.
+    Signing(Box<sign::SigningWork>),
 }
 
 /// A plan: the decisions, and the CAs loaded from disk that leaves will be signed by.
@@ -298,6 +317,26 @@ fn plan_want(
                 return Ok(None);
             };
             renew::plan(request, inventory, target, *explicit, ca)?
+        }
+        Want::Sign(w) => {
+            let tree = match w.ca.tree() {
+                Some(p) => match cas.get(p) {
+                    Some(ca) => Some(ca),
+                    None => return Ok(None),
+                },
+                None => None,
+            };
+            sign::plan(request, w, tree)?
+        }
+        Want::Identity(w) => {
+            let tree = match w.tree_ca() {
+                Some(p) => match cas.get(p) {
+                    Some(ca) => Some(ca),
+                    None => return Ok(None),
+                },
+                None => None,
+            };
+            identity::plan(request, w, tree)?
         }
     };
     Ok(Some(item))
