@@ -117,6 +117,7 @@ pub fn print_plan(plan: &Plan, format: OutputFormat) -> anyhow::Result<()> {
             files(&d.files),
             d.reason
         )?;
+
         if matches!(d.action, Action::Reuse) {
             continue;
         }
@@ -126,7 +127,7 @@ pub fn print_plan(plan: &Plan, format: OutputFormat) -> anyhow::Result<()> {
                 "          subject: {}",
                 subject(&r.common_name, &r.organizations)
             )?;
-            writeln!(out, "          SANs: {}", sans(&r.alt_names))?;
+            writeln!(out, "         SANs: {}", sans(&r.alt_names))?;
         }
         if let Some(spec) = &item.spec {
             writeln!(
@@ -134,7 +135,7 @@ pub fn print_plan(plan: &Plan, format: OutputFormat) -> anyhow::Result<()> {
                 "          subject: {}",
                 subject(&spec.common_name, &spec.organizations)
             )?;
-            writeln!(out, "          SANs: {}", sans(&spec.alt_names))?;
+            writeln!(out, "         SANs: {}", sans(&spec.alt_names))?;
             writeln!(
                 out,
                 "          valid: {} to {}",
@@ -143,7 +144,7 @@ pub fn print_plan(plan: &Plan, format: OutputFormat) -> anyhow::Result<()> {
             )?;
         }
         if let Some(alg) = item.key_algorithm {
-            writeln!(out, "          key: {alg}")?;
+            writeln!(out, "         key: {alg}")?;
         }
         if let Some(n) = item.signing_notes() {
             notes(&mut out, n)?;
@@ -205,11 +206,7 @@ pub fn print_outcomes(outcomes: &[Outcome], format: OutputFormat) -> anyhow::Res
             crate::pki::plan::ItemKind::CertificateRequest => "csr",
             _ => "certs",
         };
-        let files = if d.files.is_empty() {
-            "stdout".to_string()
-        } else {
-            files(&d.files)
-        };
+        let files = files(&d.files);
         if matches!(d.action, Action::Reuse | Action::Skip) {
             writeln!(
                 out,
@@ -311,6 +308,9 @@ fn notes(out: &mut dyn Write, n: &SigningNotes) -> anyhow::Result<()> {
 }
 
 fn files(files: &[PathBuf]) -> String {
+    if files.is_empty() {
+        return "stdout".into();
+    }
     files
         .iter()
         .map(|f| f.display().to_string())
