@@ -1009,7 +1009,7 @@ fn bad_input_is_refused_naming_the_file_or_flag_and_writing_nothing() {
         (
             [&sign(&["truncated.csr"])[..], &tree_ca].concat(),
             4,
-            "truncated.csr: ",
+            "truncated.csr: its PEM block has no END line (truncated)",
         ),
         (
             [&sign(&["not-a-csr.csr"])[..], &tree_ca].concat(),

@@ -72,6 +72,9 @@ fn help_of_every_subcommand() {
         "write-kubeconfig",
         "renew",
         "check-expiration",
+        "csr",
+        "sign",
+        "issue-cert",
     ];
     settings().bind(|| {
         for sub in subcommands {

@@ -52,7 +52,14 @@ pub(super) fn run(a: &SignArgs, now: OffsetDateTime) -> anyhow::Result<ExitStatu
     let profile = a.profile.resolve()?;
     let source = input_name(&a.csr);
     let bytes = read_input(&a.csr, "CSR")?;
-    let request = csr::parse(&bytes).map_err(|e| Error::bad_file(&source, e))?;
+    let request = csr::parse(&bytes).map_err(|e| {
+        let truncated = bytes.windows(11).any(|w| w == b"-----BEGIN ")
+            && !bytes.windows(9).any(|w| w == b"-----END ");
+        match truncated {
+            true => Error::bad_file(&source, "its PEM block has no END line (truncated)"),
+            false => Error::bad_file(&source, e),
+        }
+    })?;
     let ca = a.ca.source()?;
     let tree = ca.tree().is_some();
     let want = SignWant {
