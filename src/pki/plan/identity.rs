@@ -4,7 +4,7 @@
 //! key with that subject and those SANs); otherwise the run is refused, or `--force` replaces
 //! both files (keeping backups).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use time::Duration;
@@ -79,7 +79,7 @@ pub(super) fn plan(
 fn plan_csr(
     request: &Request,
     want: &IdentityWant,
-    csr_path: &PathBuf,
+    csr_path: &Path,
     found: &Found<csr::Request>,
 ) -> Result<PlanItem> {
     let opts = &request.options;
@@ -90,13 +90,13 @@ fn plan_csr(
             node: None,
             action,
             reason,
-            files: vec![want.key_path.clone(), csr_path.clone()],
+            files: vec![want.key_path.clone(), csr_path.to_path_buf()],
         },
         spec: None,
         key_algorithm: Some(want.key_algorithm),
         work: Work::Signing(Box::new(SigningWork::NewCsr {
             key_path: want.key_path.clone(),
-            csr_path: csr_path.clone(),
+            csr_path: csr_path.to_path_buf(),
             subject: want.subject.clone(),
         })),
     };
@@ -115,7 +115,7 @@ fn plan_csr(
 /// How a key and request on disk compare with what is asked.
 fn compare_csr(
     want: &IdentityWant,
-    csr_path: &PathBuf,
+    csr_path: &Path,
     found: &Found<csr::Request>,
 ) -> std::result::Result<Existing, Problem> {
     let mut problems = key_problems(want)?;
@@ -178,7 +178,7 @@ fn key_problems(want: &IdentityWant) -> std::result::Result<Vec<String>, Problem
 fn plan_cert(
     request: &Request,
     want: &IdentityWant,
-    cert_path: &PathBuf,
+    cert_path: &Path,
     found: &Found<CertFile>,
     profile: &Profile,
     ca_source: &CaSource,
@@ -244,7 +244,7 @@ fn plan_cert(
     let work = std::cell::RefCell::new(Some(SigningWork::IssueCert {
         ca: with,
         key_path: want.key_path.clone(),
-        cert_path: cert_path.clone(),
+        cert_path: cert_path.to_path_buf(),
         key_encipherment: profile.key_encipherment(),
         notes,
     }));
@@ -255,7 +255,7 @@ fn plan_cert(
             node: None,
             action,
             reason,
-            files: vec![want.key_path.clone(), cert_path.clone()],
+            files: vec![want.key_path.clone(), cert_path.to_path_buf()],
         },
         spec: Some(spec.clone()),
         key_algorithm: Some(want.key_algorithm),
