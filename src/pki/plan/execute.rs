@@ -33,7 +33,7 @@ pub struct Outcome {
     pub kubeconfig: Option<String>,
     /// What `sign`, `csr` and `issue-cert` made (the PEM, and what the report says).
     #[serde(skip)]
-    pub issued: Option<Box<super::sign::Issued>>,
+    pub issued: Option<Box<super::signing::Issued>>,
 }
 
 impl PlanItem {

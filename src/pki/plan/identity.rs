@@ -11,7 +11,9 @@ use time::Duration;
 
 use super::authority::{CaFiles, CaState};
 use super::decide::{Existing, decide};
-use super::sign::{self, CaSource, SigningNotes, SigningWork, sans_text};
+use super::issuing::{self, sans_text};
+use super::sign::CaSource;
+use super::signing::{SigningNotes, SigningWork};
 use super::{Action, Decision, ItemKind, PlanItem, Request, Work, conclude};
 use crate::pki::cert::CertSpec;
 use crate::pki::csr::{self, CsrSpec};
@@ -188,7 +190,7 @@ fn plan_cert(
     let opts = &request.options;
     let subject = &want.subject;
     let what = format!("issue {}", cert_path.display());
-    let ca = sign::resolve_ca(ca_source, tree, &what, opts.now)?;
+    let ca = issuing::resolve_ca(ca_source, tree, &what, opts.now)?;
     profile
         .check(
             &subject.common_name,
@@ -198,7 +200,7 @@ fn plan_cert(
         )
         .map_err(|e| Error::usage("--profile", format!("refuses this identity: {e}")))?;
     let mut warnings = Vec::new();
-    let (not_before, not_after) = sign::window(profile, validity, &ca, opts, &mut warnings)?;
+    let (not_before, not_after) = issuing::window(profile, validity, &ca, opts, &mut warnings)?;
     let spec = CertSpec {
         common_name: subject.common_name.clone(),
         organizations: subject.organizations.clone(),
@@ -219,7 +221,7 @@ fn plan_cert(
         warnings: warnings.clone(),
     };
     let existing = {
-        let mut e = sign::compare(
+        let mut e = issuing::compare(
             found,
             &spec,
             None,
@@ -240,7 +242,7 @@ fn plan_cert(
         }
         e
     };
-    let sign::ResolvedCa { with, .. } = ca;
+    let issuing::ResolvedCa { with, .. } = ca;
     let work = std::cell::RefCell::new(Some(SigningWork::IssueCert {
         ca: with,
         key_path: want.key_path.clone(),

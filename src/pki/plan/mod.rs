@@ -20,7 +20,9 @@ mod leaf;
 mod renew;
 // Signing (issue 14): `sign`, and `csr`/`issue-cert` for any identity.
 mod identity;
+mod issuing;
 mod sign;
+mod signing;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -40,7 +42,8 @@ use super::store::Layout;
 pub use execute::Outcome;
 pub use identity::{IdentityMake, IdentityWant};
 pub use renew::Target;
-pub use sign::{CaPairFiles, CaSource, Issued, OutputFile, SignWant, SigningNotes};
+pub use sign::{CaPairFiles, CaSource, OutputFile, SignWant};
+pub use signing::{Issued, SigningNotes};
 
 /// One thing a command asks for.
 #[derive(Debug, Clone)]
@@ -241,7 +244,7 @@ enum Work {
         reuse_key: Option<PrivateKey>,
     },
     /// What `sign`, `csr` and `issue-cert` make.
-    Signing(Box<sign::SigningWork>),
+    Signing(Box<signing::SigningWork>),
 }
 
 /// A plan: the decisions, and the CAs loaded from disk that leaves will be signed by.
