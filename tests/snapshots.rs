@@ -74,6 +74,9 @@ fn help_of_every_subcommand() {
         "check-expiration",
         "generate-csr",
         "import-signed",
+        "csr",
+        "sign",
+        "issue-cert",
     ];
     settings().bind(|| {
         for sub in subcommands {

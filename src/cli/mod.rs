@@ -16,6 +16,11 @@ mod write_kubeconfig;
 mod etcd_members;
 mod generate_csr;
 mod import_signed;
+// Signing (issue 14).
+mod csr;
+mod issue_cert;
+mod sign;
+mod signing;
 
 use std::process::ExitCode;
 
@@ -30,12 +35,15 @@ pub use args::{
     ValidityArgs,
 };
 pub use check_expiration::CheckExpirationArgs;
+pub use csr::CsrArgs;
 pub use generate_csr::GenerateCsrArgs;
 pub use import_signed::ImportSignedArgs;
 pub use init::InitArgs;
 pub use init_ca::InitCaArgs;
 pub use issue::IssueArgs;
+pub use issue_cert::IssueCertArgs;
 pub use renew::RenewArgs;
+pub use sign::SignArgs;
 pub use write_kubeconfig::WriteKubeconfigArgs;
 
 #[derive(Debug, Parser)]
@@ -84,6 +92,18 @@ pub enum Command {
     /// place: beside their keys, and into the kubeconfigs with the CA (external CA mode).
     #[command(after_help = EXIT_CODES_HELP)]
     ImportSigned(ImportSignedArgs),
+    /// Make a new key and a certificate signing request (PKCS#10) for any identity, from flags
+    /// or a cfssl JSON request (openssl req -new, cfssl genkey).
+    #[command(after_help = EXIT_CODES_HELP)]
+    Csr(CsrArgs),
+    /// Sign a certificate signing request with a CA and a signing profile (openssl x509 -req,
+    /// cfssl sign): usages from the profile only, CA:FALSE, subject and SANs from the request.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Sign(SignArgs),
+    /// Make a new key and a certificate for any identity, signed by a CA with a signing
+    /// profile, in one step (separate .key and .crt files).
+    #[command(after_help = EXIT_CODES_HELP)]
+    IssueCert(IssueCertArgs),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -132,5 +152,8 @@ pub fn run(cli: Cli, now: OffsetDateTime) -> anyhow::Result<ExitStatus> {
         Command::CheckExpiration(a) => check_expiration::run(a, now),
         Command::GenerateCsr(a) => generate_csr::run(a, now),
         Command::ImportSigned(a) => import_signed::run(a, now),
+        Command::Csr(a) => csr::run(a, now),
+        Command::Sign(a) => sign::run(a, now),
+        Command::IssueCert(a) => issue_cert::run(a, now),
     }
 }

@@ -1,5 +1,8 @@
 //! Rendering results: short lines for people, JSON or YAML for scripts.
 
+// The reports of csr, sign and issue-cert (issue 14).
+pub mod signing;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 

@@ -18,5 +18,8 @@ pub mod selection;
 pub mod store;
 pub mod untrusted;
 pub mod yaml_error;
+// Signing (issue 14): profiles and identities for csr, sign and issue-cert.
+pub mod identity;
+pub mod profile;
 
 pub use error::{Error, ErrorKind, Result};

@@ -65,7 +65,14 @@ pub fn issue(
 ) -> Result<Vec<u8>> {
     let signer = issuer.map_or(subject_key, |ca| &ca.key);
     let self_signed = issuer.is_none().then_some(subject_key);
-    issue_with(spec, subject_key.key_pair(), self_signed, issuer, signer)
+    issue_with(
+        spec,
+        subject_key.key_pair(),
+        self_signed,
+        issuer,
+        signer,
+        true,
+    )
 }
 
 /// Issues a certificate for a public key only (a CSR's), signed by `issuer`.
@@ -74,7 +81,26 @@ pub fn issue_for_public_key(
     subject_key: &SubjectPublicKey,
     issuer: &Authority,
 ) -> Result<Vec<u8>> {
-    issue_with(spec, subject_key, None, Some(issuer), &issuer.key)
+    issue_with(spec, subject_key, None, Some(issuer), &issuer.key, true)
+}
+
+/// Issues a leaf certificate for `subject_key` (a CSR's public key, or a new key's pair) signed
+/// by `issuer`, with keyEncipherment on an RSA key only when `key_encipherment` says so: a
+/// signing profile decides the key usages (`pki::profile`).
+pub fn issue_leaf_with_usages(
+    spec: &CertSpec,
+    subject_key: &impl PublicKeyData,
+    issuer: &Authority,
+    key_encipherment: bool,
+) -> Result<Vec<u8>> {
+    issue_with(
+        spec,
+        subject_key,
+        None,
+        Some(issuer),
+        &issuer.key,
+        key_encipherment,
+    )
 }
 
 /// The one way a certificate is made: `subject_key` is certified; `self_signed` is its private
@@ -85,6 +111,7 @@ fn issue_with(
     self_signed: Option<&PrivateKey>,
     issuer: Option<&Authority>,
     signer: &PrivateKey,
+    key_encipherment: bool,
 ) -> Result<Vec<u8>> {
     check_spec(spec)?;
     let algorithm = KeyAlgorithm::of_signature(subject_key.algorithm());
@@ -129,7 +156,7 @@ fn issue_with(
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     // RFC 8813 §3: keyEncipherment only makes sense for RSA (key transport); EC keys must not
     // assert it. kubeadm sets it for every key type (kubernetes#142037 proposes the same fix).
-    if algorithm.is_rsa() {
+    if algorithm.is_rsa() && key_encipherment {
         params.key_usages.push(KeyUsagePurpose::KeyEncipherment);
     }
     if spec.is_ca {

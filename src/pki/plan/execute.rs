@@ -35,6 +35,9 @@ pub struct Outcome {
     /// For requests written (`generate-csr`): what they ask for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request: Option<CsrSpec>,
+    /// What `sign`, `csr` and `issue-cert` made (the PEM, and what the report says).
+    #[serde(skip)]
+    pub issued: Option<Box<super::signing::Issued>>,
 }
 
 impl PlanItem {
@@ -51,7 +54,7 @@ impl PlanItem {
                     ..
                 }
                 | Work::Csr(_)
-        )
+        ) || matches!(&self.work, Work::Signing(w) if w.needs_new_key())
     }
 }
 
@@ -236,6 +239,7 @@ impl Plan {
         let mut kubeconfig = None;
         let mut authority = None;
         let mut request = None;
+        let mut issued = None;
         match &item.work {
             Work::Keep(facts) => certificate = facts.as_deref().cloned(),
             Work::Cert {
@@ -334,6 +338,14 @@ impl Plan {
                     backup: backup(path),
                 }));
             }
+            Work::Signing(work) => {
+                let made = work.realize(self, item.spec.as_ref(), new_key.as_ref())?;
+                for (path, kind, contents) in made.files {
+                    writes.push(write(&path, kind, contents));
+                }
+                certificate = made.certificate;
+                issued = Some(Box::new(made.issued));
+            }
         }
         // Staged now, the contents need not be held until the commit.
         let staged = writes
@@ -350,6 +362,7 @@ impl Plan {
                 certificate,
                 kubeconfig,
                 request,
+                issued,
             },
             staged,
             authority,

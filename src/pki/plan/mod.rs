@@ -22,6 +22,11 @@ mod kubeconfig;
 mod leaf;
 mod member;
 mod renew;
+// Signing (issue 14): `sign`, and `csr`/`issue-cert` for any identity.
+mod identity;
+mod issuing;
+mod sign;
+mod signing;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -39,8 +44,11 @@ use super::names::{Cluster, NodeSpec};
 use super::store::Layout;
 
 pub use execute::Outcome;
+pub use identity::{IdentityMake, IdentityWant};
 pub use import::{ImportTarget, Signed, SignedInput};
 pub use renew::Target;
+pub use sign::{CaPairFiles, CaSource, OutputFile, SignWant};
+pub use signing::{Issued, SigningNotes};
 
 /// One thing a command asks for.
 #[derive(Debug, Clone)]
@@ -87,6 +95,11 @@ pub enum Want {
     },
     /// `import-signed`: the certificates given that cannot be matched to one target.
     ImportUnmatched { signed: std::sync::Arc<Signed> },
+    /// Sign a certificate request with a signing profile (`kubepki sign`).
+    Sign(Box<SignWant>),
+    /// A new key for any identity, with a request or a certificate (`kubepki csr`,
+    /// `kubepki issue-cert`).
+    Identity(Box<IdentityWant>),
 }
 
 /// Settings that apply to every new certificate of a run.
@@ -152,6 +165,10 @@ impl Request {
                 }
                 Want::Import { target, .. } => files.extend(target.wanted(layout)),
                 Want::ImportUnmatched { .. } => {}
+                Want::Sign(w) => files.extend(w.ca.tree().map(|p| Wanted::Pair(p, String::new()))),
+                Want::Identity(w) => {
+                    files.extend(w.tree_ca().map(|p| Wanted::Pair(p, String::new())));
+                }
             }
         }
         files
@@ -193,7 +210,7 @@ pub enum ItemKind {
     /// The service-account signing key pair.
     KeyPair,
     Kubeconfig,
-    /// A key and its certificate request (`generate-csr`).
+    /// A key and its certificate request (`generate-csr`, `kubepki csr`).
     CertificateRequest,
 }
 
@@ -279,6 +296,8 @@ enum Work {
         files: Vec<(PathBuf, crate::pki::store::FileKind, Vec<u8>)>,
         certificate: Option<Box<CertFacts>>,
     },
+    /// What `sign`, `csr` and `issue-cert` make.
+    Signing(Box<signing::SigningWork>),
 }
 
 /// A plan: the decisions, and the CAs loaded from disk that leaves will be signed by.
@@ -366,6 +385,26 @@ fn plan_want(
         Want::ImportUnmatched { signed } => {
             import::unmatched(request, inventory, signed)?;
             return Ok(None);
+        }
+        Want::Sign(w) => {
+            let tree = match w.ca.tree() {
+                Some(p) => match cas.get(p) {
+                    Some(ca) => Some(ca),
+                    None => return Ok(None),
+                },
+                None => None,
+            };
+            sign::plan(request, w, tree)?
+        }
+        Want::Identity(w) => {
+            let tree = match w.tree_ca() {
+                Some(p) => match cas.get(p) {
+                    Some(ca) => Some(ca),
+                    None => return Ok(None),
+                },
+                None => None,
+            };
+            identity::plan(request, w, tree)?
         }
     };
     Ok(Some(item))

@@ -1,0 +1,220 @@
+//! `kubepki sign`: a certificate for the public key of a PKCS#10 request, signed by a CA of the
+//! tree or a CA pair given by path, with a signing profile.
+//!
+//! The request has been read and its signature verified (proof of possession) before it gets
+//! here ([`crate::pki::csr::parse`]). The certificate certifies the request's subject and SANs
+//! (edited by `--san`/`--only-san`, which the result says); its usages come only from the
+//! profile; it is CA:FALSE, and a request that asks for a CA is refused. Its validity is the
+//! profile's (or `--validity`), from 5 minutes before now, cut at the CA's NotAfter with a
+//! warning (as the CSR API's signer does). What `sign`, `csr` and `issue-cert` share is in
+//! `issuing` (the CA, the validity, the reuse check) and `signing` (their work and its
+//! execution).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use time::Duration;
+
+use super::authority::{CaFiles, CaState};
+use super::decide::{Existing, decide};
+use super::issuing::{ResolvedCa, compare, resolve_ca, window};
+use super::signing::{SigningNotes, SigningWork};
+use super::{Action, Decision, ItemKind, PlanItem, Request, Work, conclude};
+use crate::pki::catalog;
+use crate::pki::cert::CertSpec;
+use crate::pki::csr::{self};
+use crate::pki::error::{Error, Result};
+use crate::pki::identity::{SanEdits, san_list};
+use crate::pki::inventory::{CertFile, Found, KeyFile};
+use crate::pki::profile::Profile;
+
+/// `kubepki sign`: one request to sign.
+#[derive(Debug, Clone)]
+pub struct SignWant {
+    /// The request, read and verified.
+    pub request: csr::Request,
+    /// Where it was read from (a path, or `<stdin>`), for messages.
+    pub source: PathBuf,
+    pub profile: Profile,
+    pub ca: CaSource,
+    pub edits: SanEdits,
+    /// `--validity`, instead of the profile's.
+    pub validity: Option<Duration>,
+    /// `--out`, and what is there now; `None` for stdout.
+    pub out: Option<OutputFile>,
+    /// Append the CA file's certificates (`--bundle`).
+    pub bundle: bool,
+}
+
+/// The CA that signs.
+#[derive(Debug, Clone)]
+pub enum CaSource {
+    /// A CA of the tree (`--ca ca|front-proxy-ca|etcd-ca`), read through the inventory.
+    Tree(&'static catalog::Profile),
+    /// A certificate and key given by path (`--ca-cert`, `--ca-key`), as read.
+    Files(Arc<CaPairFiles>),
+}
+
+impl CaSource {
+    /// The catalog CA, when it is one of the tree.
+    pub fn tree(&self) -> Option<&'static catalog::Profile> {
+        match self {
+            CaSource::Tree(p) => Some(p),
+            CaSource::Files(_) => None,
+        }
+    }
+}
+
+/// A CA certificate and key given by path, as read (problems are data until planning).
+#[derive(Debug)]
+pub struct CaPairFiles {
+    pub cert_path: PathBuf,
+    pub key_path: PathBuf,
+    pub cert: Found<CertFile>,
+    pub key: Found<KeyFile>,
+}
+
+/// An output certificate file and what is there now.
+#[derive(Debug, Clone)]
+pub struct OutputFile {
+    pub path: PathBuf,
+    pub found: Arc<Found<CertFile>>,
+}
+
+pub(super) fn plan(
+    request: &Request,
+    want: &SignWant,
+    tree: Option<(&CaState, CaFiles<'_>)>,
+) -> Result<PlanItem> {
+    let opts = &request.options;
+    let req = &want.request;
+    let source = &want.source;
+    let ca = resolve_ca(
+        &want.ca,
+        tree,
+        &format!("sign {}", source.display()),
+        opts.now,
+    )?;
+    if req.asks_ca {
+        return Err(Error::bad_file(
+            source,
+            "asks for a CA certificate (basicConstraints CA:TRUE); kubepki signs only CA:FALSE \
+             certificates, never a CA from a request",
+        ));
+    }
+    let subject = &req.spec;
+    if [&subject.common_name]
+        .into_iter()
+        .chain(&subject.organizations)
+        .any(|v| v.chars().any(char::is_control))
+    {
+        return Err(Error::bad_file(
+            source,
+            "its subject holds a control character",
+        ));
+    }
+    let unprintable = san_list(&subject.alt_names)
+        .iter()
+        .any(|s| !s.to_string().bytes().all(|b| b.is_ascii_graphic()));
+    if unprintable {
+        return Err(Error::bad_file(
+            source,
+            "asks for a SAN that is not printable ASCII (not shown)",
+        ));
+    }
+    let edited = want.edits.apply(&subject.alt_names);
+    if subject.common_name.is_empty()
+        && subject.organizations.is_empty()
+        && edited.alt_names.is_empty()
+    {
+        return Err(Error::bad_file(
+            source,
+            "names nothing to certify: its subject is empty and it has no SANs (add some with --san)",
+        ));
+    }
+    let profile = &want.profile;
+    profile
+        .check(
+            &subject.common_name,
+            &subject.organizations,
+            &edited.alt_names,
+            req.key_algorithm,
+        )
+        .map_err(|e| Error::bad_file(source, format!("refused: {e}")))?;
+    let mut warnings = Vec::new();
+    let (not_before, not_after) = window(profile, want.validity, &ca, opts, &mut warnings)?;
+    let spec = CertSpec {
+        common_name: subject.common_name.clone(),
+        organizations: subject.organizations.clone(),
+        alt_names: edited.alt_names.clone(),
+        usages: profile.ext_usages(),
+        is_ca: false,
+        not_before,
+        not_after,
+    };
+    let notes = SigningNotes {
+        profile: profile.name.clone(),
+        profile_origin: profile.origin.clone(),
+        signer_rules: profile.signer.map(|s| s.name()),
+        ca: ca.label.clone(),
+        usages: profile.usages_for(req.key_algorithm),
+        sans_added: edited.added.clone(),
+        sans_dropped: edited.dropped.clone(),
+        warnings: warnings.clone(),
+    };
+    let dest = want.out.as_ref().map(|o| o.path.clone());
+    let ResolvedCa { with, certs, .. } = ca;
+    let work = std::cell::RefCell::new(Some(SigningWork::SignCsr {
+        ca: with,
+        public_key: req.public_key.clone(),
+        key_encipherment: profile.key_encipherment(),
+        dest: dest.clone(),
+        bundle: want.bundle,
+        notes,
+    }));
+    let make = |action: Action, reason: String| PlanItem {
+        decision: Decision {
+            kind: ItemKind::Certificate,
+            name: profile.name.clone(),
+            node: None,
+            action,
+            reason,
+            files: dest.iter().cloned().collect(),
+        },
+        spec: Some(spec.clone()),
+        key_algorithm: Some(req.key_algorithm),
+        work: work
+            .borrow_mut()
+            .take()
+            .map_or(Work::Keep(None), |w| Work::Signing(Box::new(w))),
+    };
+    let existing = match &want.out {
+        None => Existing::Missing,
+        Some(out) => compare(
+            &out.found,
+            &spec,
+            Some(req.public_key.raw()),
+            None,
+            &certs,
+            opts.now,
+        )
+        .map_err(|e| e.to_error(&out.path))?,
+    };
+    let note = (!warnings.is_empty()).then(|| warnings.join("; "));
+    let kept = want
+        .out
+        .as_ref()
+        .and_then(|o| o.found.present())
+        .map(|c| &c.facts);
+    conclude(
+        decide(existing, opts.force),
+        make,
+        || Ok(()),
+        note,
+        kept,
+        want.out
+            .as_ref()
+            .map_or(source.as_path(), |o| o.path.as_path()),
+        opts,
+    )
+}
