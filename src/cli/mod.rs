@@ -13,7 +13,6 @@ mod renew;
 mod settings;
 mod write_kubeconfig;
 // Issue 14: the external-CA flow and etcd members.
-mod etcd_members;
 mod generate_csr;
 mod import_signed;
 // Signing (issue 14).

@@ -11,8 +11,8 @@ use time::Duration;
 
 use super::authority::{CaFiles, CaState};
 use super::decide::{Existing, decide};
+use super::issuing::CaSource;
 use super::issuing::{self, sans_text};
-use super::sign::CaSource;
 use super::signing::{SigningNotes, SigningWork};
 use super::{Action, Decision, ItemKind, PlanItem, Request, Work, conclude};
 use crate::pki::cert::CertSpec;

@@ -3,14 +3,15 @@
 //! the CA's NotAfter), and the reuse check of a certificate on disk.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use time::{Duration, OffsetDateTime};
 
 use super::Options;
 use super::authority::{CaFiles, CaState, Signer};
 use super::decide::Existing;
-use super::sign::CaSource;
 use super::signing::{GivenCa, SignWith};
+use crate::pki::catalog;
 use crate::pki::cert::{self, Authority, CertFacts, CertSpec};
 use crate::pki::duration::MIN_VALIDITY;
 use crate::pki::error::{Error, ErrorKind, Result};
@@ -270,4 +271,32 @@ fn subject_text(cn: &str, orgs: &[String]) -> String {
 
 fn internal(what: &str) -> Error {
     Error::Crypto(format!("internal: {what}"))
+}
+
+/// The CA that signs.
+#[derive(Debug, Clone)]
+pub enum CaSource {
+    /// A CA of the tree (`--ca ca|front-proxy-ca|etcd-ca`), read through the inventory.
+    Tree(&'static catalog::Profile),
+    /// A certificate and key given by path (`--ca-cert`, `--ca-key`), as read.
+    Files(Arc<CaPairFiles>),
+}
+
+impl CaSource {
+    /// The catalog CA, when it is one of the tree.
+    pub fn tree(&self) -> Option<&'static catalog::Profile> {
+        match self {
+            CaSource::Tree(p) => Some(p),
+            CaSource::Files(_) => None,
+        }
+    }
+}
+
+/// A CA certificate and key given by path, as read (problems are data until planning).
+#[derive(Debug)]
+pub struct CaPairFiles {
+    pub cert_path: PathBuf,
+    pub key_path: PathBuf,
+    pub cert: Found<CertFile>,
+    pub key: Found<KeyFile>,
 }

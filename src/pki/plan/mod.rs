@@ -46,8 +46,9 @@ use super::store::Layout;
 pub use execute::Outcome;
 pub use identity::{IdentityMake, IdentityWant};
 pub use import::{ImportTarget, Signed, SignedInput};
+pub use issuing::{CaPairFiles, CaSource};
 pub use renew::Target;
-pub use sign::{CaPairFiles, CaSource, OutputFile, SignWant};
+pub use sign::{OutputFile, SignWant};
 pub use signing::{Issued, SigningNotes};
 
 /// One thing a command asks for.

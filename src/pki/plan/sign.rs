@@ -17,15 +17,15 @@ use time::Duration;
 
 use super::authority::{CaFiles, CaState};
 use super::decide::{Existing, decide};
+use super::issuing::CaSource;
 use super::issuing::{ResolvedCa, compare, resolve_ca, window};
 use super::signing::{SigningNotes, SigningWork};
 use super::{Action, Decision, ItemKind, PlanItem, Request, Work, conclude};
-use crate::pki::catalog;
 use crate::pki::cert::CertSpec;
 use crate::pki::csr::{self};
 use crate::pki::error::{Error, Result};
 use crate::pki::identity::{SanEdits, san_list};
-use crate::pki::inventory::{CertFile, Found, KeyFile};
+use crate::pki::inventory::{CertFile, Found};
 use crate::pki::profile::Profile;
 
 /// `kubepki sign`: one request to sign.
@@ -44,34 +44,6 @@ pub struct SignWant {
     pub out: Option<OutputFile>,
     /// Append the CA file's certificates (`--bundle`).
     pub bundle: bool,
-}
-
-/// The CA that signs.
-#[derive(Debug, Clone)]
-pub enum CaSource {
-    /// A CA of the tree (`--ca ca|front-proxy-ca|etcd-ca`), read through the inventory.
-    Tree(&'static catalog::Profile),
-    /// A certificate and key given by path (`--ca-cert`, `--ca-key`), as read.
-    Files(Arc<CaPairFiles>),
-}
-
-impl CaSource {
-    /// The catalog CA, when it is one of the tree.
-    pub fn tree(&self) -> Option<&'static catalog::Profile> {
-        match self {
-            CaSource::Tree(p) => Some(p),
-            CaSource::Files(_) => None,
-        }
-    }
-}
-
-/// A CA certificate and key given by path, as read (problems are data until planning).
-#[derive(Debug)]
-pub struct CaPairFiles {
-    pub cert_path: PathBuf,
-    pub key_path: PathBuf,
-    pub cert: Found<CertFile>,
-    pub key: Found<KeyFile>,
 }
 
 /// An output certificate file and what is there now.
