@@ -6,6 +6,7 @@ mod args;
 mod check_expiration;
 mod init;
 mod init_ca;
+mod inspect;
 mod issue;
 mod nodes;
 mod pipeline;
@@ -39,6 +40,7 @@ pub use generate_csr::GenerateCsrArgs;
 pub use import_signed::ImportSignedArgs;
 pub use init::InitArgs;
 pub use init_ca::InitCaArgs;
+pub use inspect::InspectArgs;
 pub use issue::IssueArgs;
 pub use issue_cert::IssueCertArgs;
 pub use renew::RenewArgs;
@@ -103,6 +105,10 @@ pub enum Command {
     /// profile, in one step (separate .key and .crt files).
     #[command(after_help = EXIT_CODES_HELP)]
     IssueCert(IssueCertArgs),
+    /// Show what certificates, keys, requests and kubeconfigs hold (openssl x509 -text, kubectl
+    /// config view) and what each is for in a kubeadm cluster; never a key or token.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Inspect(InspectArgs),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -154,5 +160,6 @@ pub fn run(cli: Cli, now: OffsetDateTime) -> anyhow::Result<ExitStatus> {
         Command::Csr(a) => csr::run(a, now),
         Command::Sign(a) => sign::run(a, now),
         Command::IssueCert(a) => issue_cert::run(a, now),
+        Command::Inspect(a) => inspect::run(a, now),
     }
 }

@@ -8,6 +8,7 @@ pub mod csr;
 pub mod duration;
 pub mod error;
 pub mod expiration;
+pub mod inspect;
 pub mod inventory;
 pub mod keys;
 pub mod kubeconfig;
@@ -17,6 +18,7 @@ pub mod rbac;
 pub mod selection;
 pub mod store;
 pub mod untrusted;
+pub mod wiring;
 pub mod yaml_error;
 // Signing (issue 14): profiles and identities for csr, sign and issue-cert.
 pub mod identity;
