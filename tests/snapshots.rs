@@ -78,6 +78,7 @@ fn help_of_every_subcommand() {
         "sign",
         "issue-cert",
         "inspect",
+        "component-flags",
     ];
     settings().bind(|| {
         for sub in subcommands {

@@ -4,6 +4,7 @@
 
 mod args;
 mod check_expiration;
+mod component_flags;
 mod init;
 mod init_ca;
 mod inspect;
@@ -35,6 +36,7 @@ pub use args::{
     ValidityArgs,
 };
 pub use check_expiration::CheckExpirationArgs;
+pub use component_flags::ComponentFlagsArgs;
 pub use csr::CsrArgs;
 pub use generate_csr::GenerateCsrArgs;
 pub use import_signed::ImportSignedArgs;
@@ -109,6 +111,10 @@ pub enum Command {
     /// config view) and what each is for in a kubeadm cluster; never a key or token.
     #[command(after_help = EXIT_CODES_HELP)]
     Inspect(InspectArgs),
+    /// Print the certificate flags of etcd, kube-apiserver, kube-controller-manager,
+    /// kube-scheduler and the kubelet for this tree's paths, with the docs' TLS hardening.
+    #[command(after_help = EXIT_CODES_HELP)]
+    ComponentFlags(ComponentFlagsArgs),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -161,5 +167,6 @@ pub fn run(cli: Cli, now: OffsetDateTime) -> anyhow::Result<ExitStatus> {
         Command::Sign(a) => sign::run(a, now),
         Command::IssueCert(a) => issue_cert::run(a, now),
         Command::Inspect(a) => inspect::run(a, now),
+        Command::ComponentFlags(a) => component_flags::run(a, now),
     }
 }

@@ -4,6 +4,7 @@
 pub mod bootstrap;
 pub mod catalog;
 pub mod cert;
+pub mod component_flags;
 pub mod csr;
 pub mod duration;
 pub mod error;
