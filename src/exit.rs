@@ -19,6 +19,8 @@ pub enum ExitStatus {
     MissingOrInvalid = 6,
     /// Another kubepki run holds the lock on the certificate directory.
     Locked = 7,
+    /// audit: a finding at or above `--fail-on`.
+    AuditFindings = 8,
 }
 
 impl ExitStatus {
@@ -47,4 +49,5 @@ Exit codes:
   4  unusable file: malformed certificate or key, key not matching its certificate, CA key absent
   5  check-expiration: a certificate has expired or expires within --fail-within
   6  check-expiration: a certificate is missing or invalid
-  7  another kubepki run holds the lock on the certificate directory";
+  7  another kubepki run holds the lock on the certificate directory
+  8  audit: a finding at or above --fail-on (default: error)";

@@ -79,6 +79,7 @@ fn help_of_every_subcommand() {
         "issue-cert",
         "inspect",
         "component-flags",
+        "audit",
     ];
     settings().bind(|| {
         for sub in subcommands {

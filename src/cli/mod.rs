@@ -3,6 +3,7 @@
 //! pipeline every file-writing command goes through (`pipeline`).
 
 mod args;
+mod audit;
 mod check_expiration;
 mod component_flags;
 mod init;
@@ -35,6 +36,7 @@ pub use args::{
     CaValidityArgs, CommonArgs, EndpointArgs, KubeconfigArgs, NodeArgs, SanArgs, ServiceCidrs,
     ValidityArgs,
 };
+pub use audit::AuditArgs;
 pub use check_expiration::CheckExpirationArgs;
 pub use component_flags::ComponentFlagsArgs;
 pub use csr::CsrArgs;
@@ -115,6 +117,10 @@ pub enum Command {
     /// kube-scheduler and the kubelet for this tree's paths, with the docs' TLS hardening.
     #[command(after_help = EXIT_CODES_HELP)]
     ComponentFlags(ComponentFlagsArgs),
+    /// Check a tree against the PKI best practices: modes and owners, keys, chains, validity,
+    /// key and signature strength, usages, SANs, kubeconfigs; each finding with its fix.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Audit(AuditArgs),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -168,5 +174,6 @@ pub fn run(cli: Cli, now: OffsetDateTime) -> anyhow::Result<ExitStatus> {
         Command::IssueCert(a) => issue_cert::run(a, now),
         Command::Inspect(a) => inspect::run(a, now),
         Command::ComponentFlags(a) => component_flags::run(a, now),
+        Command::Audit(a) => audit::run(a, now),
     }
 }

@@ -1,6 +1,7 @@
 //! Rendering results: short lines for people, JSON or YAML for scripts.
 
 // The reports of csr, sign and issue-cert (issue 14).
+pub mod audit;
 pub mod inspect;
 pub mod signing;
 

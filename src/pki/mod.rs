@@ -1,6 +1,7 @@
 //! The PKI core: the certificate catalog, keys, certificates, names, the on-disk store, and the
 //! planner that ties them together. Nothing in here knows about the command line.
 
+pub mod audit;
 pub mod bootstrap;
 pub mod catalog;
 pub mod cert;

@@ -189,6 +189,18 @@ impl Inventory {
         self.pairs.get(&(profile.name, node.to_string()))
     }
 
+    /// Every certificate and key read: (catalog name, node, files), in no particular order.
+    pub fn pairs(&self) -> impl Iterator<Item = (&'static str, &str, &Pair)> {
+        self.pairs
+            .iter()
+            .map(|((name, node), pair)| (*name, node.as_str(), pair))
+    }
+
+    /// Every kubeconfig read, by path.
+    pub fn kubeconfigs(&self) -> impl Iterator<Item = (&Path, &Found<KubeconfigFile>)> {
+        self.kubeconfigs.iter().map(|(p, k)| (p.as_path(), k))
+    }
+
     pub fn service_account(&self) -> Option<&ServiceAccountFiles> {
         self.service_account.as_ref()
     }

@@ -1,0 +1,102 @@
+//! `kubepki audit`: every problem of a tree, with severity, file, what is wrong and the fix.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+use time::OffsetDateTime;
+
+use super::settings::{DEFAULT_CERT_DIR, load_config, pick};
+use crate::exit::ExitStatus;
+use crate::output::OutputFormat;
+use crate::pki::audit::{self, Severity};
+use crate::pki::duration::parse_duration;
+use crate::pki::names;
+use crate::pki::store::Layout;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    Error,
+    Warning,
+    Info,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// A kubeadm configuration file (certificatesDir, networking.serviceSubnet and dnsDomain).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The certificate directory [default: /etc/kubernetes/pki].
+    #[arg(long, value_name = "DIR")]
+    pub cert_dir: Option<PathBuf>,
+    /// The kubeconfig directory [default: the parent of --cert-dir].
+    #[arg(long, value_name = "DIR")]
+    pub kubeconfig_dir: Option<PathBuf>,
+    /// The service CIDR whose first address the API server certificate must carry
+    /// [default: 10.96.0.0/12].
+    #[arg(long, value_name = "CIDR")]
+    pub service_cidr: Option<String>,
+    /// The cluster DNS domain [default: cluster.local].
+    #[arg(long, value_name = "DOMAIN")]
+    pub service_dns_domain: Option<String>,
+    /// This node is a worker: a CA key on it is an error.
+    #[arg(long)]
+    pub worker: bool,
+    /// Certificates that expire within this are warnings.
+    #[arg(long, value_name = "DUR", default_value = "30d", value_parser = parse_duration)]
+    pub warn_within: time::Duration,
+    /// Exit 8 when a finding is at least this severe.
+    #[arg(long, value_enum, default_value = "error")]
+    pub fail_on: FailOn,
+    /// Output format: text for people, json or yaml for scripts.
+    #[arg(short = 'o', long, value_enum, default_value = "text")]
+    pub output: OutputFormat,
+}
+
+pub(super) fn run(a: &AuditArgs, now: OffsetDateTime) -> anyhow::Result<ExitStatus> {
+    let config = load_config(a.config.as_ref())?;
+    let c = config.as_ref();
+    let cert_dir = pick(
+        a.cert_dir.clone(),
+        "--cert-dir",
+        c.and_then(|c| c.cert_dir.clone()),
+        "certificatesDir",
+        c,
+    )?
+    .unwrap_or_else(|| PathBuf::from(DEFAULT_CERT_DIR));
+    let kubeconfig_dir = a
+        .kubeconfig_dir
+        .clone()
+        .unwrap_or_else(|| Layout::default_kubeconfig_dir(&cert_dir));
+    let cidrs = match (&a.service_cidr, c.and_then(|c| c.service_cidrs.clone())) {
+        (Some(flag), _) => names::parse_service_cidrs(flag)
+            .map_err(|e| crate::pki::Error::usage("--service-cidr", e))?,
+        (None, Some(from_config)) => from_config,
+        (None, None) => names::parse_service_cidrs("10.96.0.0/12").map_err(anyhow::Error::msg)?,
+    };
+    let request = audit::Request {
+        layout: Layout::new(cert_dir, kubeconfig_dir),
+        now,
+        warn_within: a.warn_within,
+        worker: a.worker,
+        external_etcd: c.is_some_and(|c| c.external_etcd.is_some()),
+        service_vip: names::apiserver_virtual_ip(&cidrs),
+        dns_domain: a
+            .service_dns_domain
+            .clone()
+            .or_else(|| c.and_then(|c| c.dns_domain.clone()))
+            .unwrap_or_else(|| "cluster.local".into()),
+    };
+    let report = audit::audit(&request);
+    crate::output::audit::print(&report, a.output)?;
+    let threshold = match a.fail_on {
+        FailOn::Error => Severity::Error,
+        FailOn::Warning => Severity::Warning,
+        FailOn::Info => Severity::Info,
+    };
+    std::io::stdout().flush()?;
+    Ok(match report.worst() {
+        Some(worst) if worst >= threshold => ExitStatus::AuditFindings,
+        _ => ExitStatus::Success,
+    })
+}
