@@ -143,3 +143,12 @@ impl FromStr for ServiceCidrs {
         names::parse_service_cidrs(s).map(ServiceCidrs)
     }
 }
+
+/// `--explain`: the openssl and kubectl commands instead of the run.
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// Print, instead of doing it, a bash script that makes the same files with openssl and
+    /// kubectl (the Kubernetes docs' walkthrough, generated from this run's plan); writes nothing.
+    #[arg(long, conflicts_with = "dry_run")]
+    pub explain: bool,
+}

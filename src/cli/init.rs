@@ -30,6 +30,8 @@ pub struct InitArgs {
     pub sans: SanArgs,
     #[command(flatten)]
     pub kubeconfig: KubeconfigArgs,
+    #[command(flatten)]
+    pub explain: super::args::ExplainArgs,
 }
 
 pub(super) fn run(a: &InitArgs, now: OffsetDateTime) -> anyhow::Result<ExitStatus> {
@@ -52,5 +54,8 @@ pub(super) fn run(a: &InitArgs, now: OffsetDateTime) -> anyhow::Result<ExitStatu
         wants,
         options: resolved.options(a.common.force, now)?,
     };
+    if a.explain.explain {
+        return pipeline::explain(&request, "init");
+    }
     pipeline::write(request, a.common.dry_run, a.common.output, Epilogue::None)
 }

@@ -15,6 +15,8 @@ pub struct InitCaArgs {
     pub common: CommonArgs,
     #[command(flatten)]
     pub ca: CaValidityArgs,
+    #[command(flatten)]
+    pub explain: super::args::ExplainArgs,
 }
 
 pub(super) fn run(a: &InitCaArgs, now: OffsetDateTime) -> anyhow::Result<ExitStatus> {
@@ -27,5 +29,8 @@ pub(super) fn run(a: &InitCaArgs, now: OffsetDateTime) -> anyhow::Result<ExitSta
         wants,
         options: resolved.options(a.common.force, now)?,
     };
+    if a.explain.explain {
+        return pipeline::explain(&request, "init-ca");
+    }
     pipeline::write(request, a.common.dry_run, a.common.output, Epilogue::None)
 }

@@ -36,6 +36,8 @@ pub struct IssueArgs {
     pub endpoint: EndpointArgs,
     #[command(flatten)]
     pub sans: SanArgs,
+    #[command(flatten)]
+    pub explain: super::args::ExplainArgs,
 }
 
 pub(super) fn run(a: &IssueArgs, now: OffsetDateTime) -> anyhow::Result<ExitStatus> {
@@ -78,6 +80,9 @@ pub(super) fn run(a: &IssueArgs, now: OffsetDateTime) -> anyhow::Result<ExitStat
         wants,
         options: resolved.options(a.common.force, now)?,
     };
+    if a.explain.explain {
+        return pipeline::explain(&request, "issue");
+    }
     pipeline::write(request, a.common.dry_run, a.common.output, Epilogue::None)
 }
 

@@ -111,3 +111,14 @@ fn roots(request: &Request) -> Vec<&std::path::Path> {
     roots.dedup();
     roots
 }
+
+/// `--explain`: plans `request` as a dry run does, and prints the openssl/kubectl script that
+/// makes the same files. Writes nothing.
+pub(super) fn explain(request: &Request, command: &str) -> anyhow::Result<ExitStatus> {
+    let inventory = Inventory::read(&request.layout, &request.files());
+    let plan = plan::plan(request, &inventory).context("nothing was written")?;
+    let script = output::explain::script(&plan, &request.layout, command);
+    use std::io::Write;
+    std::io::stdout().lock().write_all(script.as_bytes())?;
+    Ok(ExitStatus::Success)
+}

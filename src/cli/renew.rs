@@ -57,6 +57,8 @@ pub struct RenewArgs {
     /// Output format: text for people, json or yaml for scripts.
     #[arg(short = 'o', long, value_enum, default_value = "text")]
     pub output: OutputFormat,
+    #[command(flatten)]
+    pub explain: super::args::ExplainArgs,
 }
 
 pub(super) fn run(a: &RenewArgs, now: OffsetDateTime) -> anyhow::Result<ExitStatus> {
@@ -103,5 +105,8 @@ pub(super) fn run(a: &RenewArgs, now: OffsetDateTime) -> anyhow::Result<ExitStat
         wants,
         options,
     };
+    if a.explain.explain {
+        return pipeline::explain(&request, "renew");
+    }
     pipeline::write(request, a.dry_run, a.output, Epilogue::RestartAfterRenew)
 }

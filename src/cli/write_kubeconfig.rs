@@ -45,6 +45,8 @@ pub struct WriteKubeconfigArgs {
     /// For `user`: write the kubeconfig to FILE (mode 0600) instead of stdout.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub explain: super::args::ExplainArgs,
 }
 
 pub(super) fn run(a: &WriteKubeconfigArgs, now: OffsetDateTime) -> anyhow::Result<ExitStatus> {
@@ -95,6 +97,9 @@ pub(super) fn run(a: &WriteKubeconfigArgs, now: OffsetDateTime) -> anyhow::Resul
         wants,
         options: resolved.options(a.common.force, now)?,
     };
+    if a.explain.explain {
+        return pipeline::explain(&request, "write-kubeconfig");
+    }
     pipeline::write(request, a.common.dry_run, a.common.output, Epilogue::None)
 }
 

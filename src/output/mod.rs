@@ -2,6 +2,7 @@
 
 // The reports of csr, sign and issue-cert (issue 14).
 pub mod audit;
+pub mod explain;
 pub mod inspect;
 pub mod signing;
 

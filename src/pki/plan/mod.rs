@@ -20,6 +20,7 @@ mod import;
 mod key_pair;
 mod kubeconfig;
 mod leaf;
+mod making;
 mod member;
 mod renew;
 // Signing (issue 14): `sign`, and `csr`/`issue-cert` for any identity.
@@ -47,6 +48,7 @@ pub use execute::Outcome;
 pub use identity::{IdentityMake, IdentityWant};
 pub use import::{ImportTarget, Signed, SignedInput};
 pub use issuing::{CaPairFiles, CaSource};
+pub use making::Making;
 pub use renew::Target;
 pub use sign::{OutputFile, SignWant};
 pub use signing::{Issued, SigningNotes};

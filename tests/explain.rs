@@ -1,0 +1,130 @@
+//! `--explain`: the script kubepki prints, run in an empty directory with only openssl and
+//! kubectl, makes a tree that passes the same checks as kubepki's own: every leaf verifies with
+//! `openssl verify -x509_strict` for its purpose, `kubepki init` reuses every file (nothing
+//! written), and the real etcd and kube-apiserver run on it with its kubeconfigs.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::control_plane::{ControlPlane, free_ports, k8s_binaries};
+use common::kubepki;
+
+fn explain_and_run(dir: &Path, alg: &str, port: u16) {
+    let out = kubepki()
+        .current_dir(dir)
+        .args([
+            "init",
+            "--explain",
+            "--cert-dir",
+            "pki",
+            "--node-name",
+            "cp-1",
+        ])
+        .args(["--apiserver-advertise-address", "127.0.0.1"])
+        .args([
+            "--apiserver-bind-port",
+            &port.to_string(),
+            "--key-algorithm",
+            alg,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!dir.join("pki").exists(), "--explain writes nothing itself");
+    std::fs::write(dir.join("init.sh"), &out.stdout).unwrap();
+    let run = Command::new("bash")
+        .arg("init.sh")
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", dir)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "the script failed:\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+}
+
+fn verify(dir: &Path, ca: &str, leaf: &str, purpose: &str) {
+    let out = Command::new("openssl")
+        .args(["verify", "-x509_strict", "-purpose", purpose, "-CAfile"])
+        .arg(dir.join("pki").join(ca))
+        .arg(dir.join("pki").join(leaf))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{leaf}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn check(alg: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let [port] = free_ports(1)[..] else {
+        unreachable!()
+    };
+    explain_and_run(d, alg, port);
+    for (ca, leaf, purpose) in [
+        ("ca.crt", "apiserver.crt", "sslserver"),
+        ("ca.crt", "apiserver-kubelet-client.crt", "sslclient"),
+        ("front-proxy-ca.crt", "front-proxy-client.crt", "sslclient"),
+        ("etcd/ca.crt", "etcd/server.crt", "sslserver"),
+        ("etcd/ca.crt", "etcd/server.crt", "sslclient"),
+        ("etcd/ca.crt", "etcd/peer.crt", "sslserver"),
+        ("etcd/ca.crt", "etcd/healthcheck-client.crt", "sslclient"),
+        ("etcd/ca.crt", "apiserver-etcd-client.crt", "sslclient"),
+    ] {
+        verify(d, ca, leaf, purpose);
+    }
+    // kubepki finds every file to be what it would have made.
+    let out = kubepki()
+        .current_dir(d)
+        .args(["init", "--cert-dir", "pki", "--node-name", "cp-1"])
+        .args(["--apiserver-advertise-address", "127.0.0.1"])
+        .args([
+            "--apiserver-bind-port",
+            &port.to_string(),
+            "--key-algorithm",
+            alg,
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("Done: 0 written, 16 reused"), "{stdout}");
+    // And the real components run on it.
+    let Some((apiserver, _)) = k8s_binaries("explain") else {
+        return;
+    };
+    let cp = ControlPlane::start(d, port, &apiserver);
+    let out = cp.kubectl("super-admin.conf", &["get", "namespaces", "-o", "name"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("namespace/kube-system"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn the_explained_ecdsa_tree_is_kubepkis_tree() {
+    check("ECDSA-P256");
+}
+
+#[test]
+fn the_explained_rsa_tree_is_kubepkis_tree() {
+    check("RSA-2048");
+}
