@@ -312,59 +312,72 @@ pub fn print_expiration(report: &expiration::Report, format: OutputFormat) -> an
     };
     let yes_no = |b: bool| if b { "yes" } else { "no" };
 
-    let mut certs = plain_table([
-        "CERTIFICATE",
-        "EXPIRES",
-        "RESIDUAL TIME",
-        "CERTIFICATE AUTHORITY",
-        "EXTERNALLY MANAGED",
-        "STATUS",
-    ]);
-    for e in &report.certificates {
-        certs.add_row([
+    let cert_row = |e: &expiration::Entry| {
+        [
             row_name(e),
             expires(e),
             residual(e),
             e.certificate_authority.clone().unwrap_or_default(),
             yes_no(e.externally_managed).to_string(),
             e.status.as_str().to_string(),
-        ]);
-    }
-    writeln!(out, "{}", certs.trim_fmt())?;
-    if !report.certificate_authorities.is_empty() {
-        let mut cas = plain_table([
-            "CERTIFICATE AUTHORITY",
+        ]
+    };
+    paged_table(
+        &mut out,
+        [
+            "CERTIFICATE",
             "EXPIRES",
             "RESIDUAL TIME",
+            "CERTIFICATE AUTHORITY",
             "EXTERNALLY MANAGED",
             "STATUS",
-        ]);
-        for e in &report.certificate_authorities {
-            cas.add_row([
+        ],
+        || report.certificates.iter().map(cert_row),
+    )?;
+    if !report.certificate_authorities.is_empty() {
+        writeln!(out)?;
+        let ca_row = |e: &expiration::Entry| {
+            [
                 row_name(e),
                 expires(e),
                 residual(e),
                 yes_no(e.externally_managed).to_string(),
                 e.status.as_str().to_string(),
-            ]);
-        }
-        writeln!(out, "\n{}", cas.trim_fmt())?;
+            ]
+        };
+        paged_table(
+            &mut out,
+            [
+                "CERTIFICATE AUTHORITY",
+                "EXPIRES",
+                "RESIDUAL TIME",
+                "EXTERNALLY MANAGED",
+                "STATUS",
+            ],
+            || report.certificate_authorities.iter().map(ca_row),
+        )?;
     }
-    let rotating: Vec<_> = report
-        .certificates
-        .iter()
-        .filter_map(|e| e.kubelet_rotation.as_ref().map(|r| (e, r)))
-        .collect();
-    if !rotating.is_empty() {
-        let mut table = plain_table(["KUBELET CERTIFICATE", "ROTATES FROM", "ROTATES BY"]);
-        for (e, r) in rotating {
-            table.add_row([
-                row_name(e),
-                expiration::expires(r.from),
-                expiration::expires(r.to),
-            ]);
-        }
-        writeln!(out, "\n{}", table.trim_fmt())?;
+    let rotating = || {
+        report
+            .certificates
+            .iter()
+            .filter_map(|e| e.kubelet_rotation.as_ref().map(|r| (e, r)))
+    };
+    if rotating().next().is_some() {
+        writeln!(out)?;
+        paged_table(
+            &mut out,
+            ["KUBELET CERTIFICATE", "ROTATES FROM", "ROTATES BY"],
+            || {
+                rotating().map(|(e, r)| {
+                    [
+                        row_name(e),
+                        expiration::expires(r.from),
+                        expiration::expires(r.to),
+                    ]
+                })
+            },
+        )?;
     }
     let problems: Vec<_> = report
         .certificates
@@ -394,16 +407,61 @@ pub fn print_expiration(report: &expiration::Report, format: OutputFormat) -> an
 }
 
 /// A borderless table with kubeadm's spacing (tabwriter padding 3).
-fn plain_table<const N: usize>(header: [&str; N]) -> comfy_table::Table {
-    let mut table = comfy_table::Table::new();
-    table
-        .load_style(comfy_table::presets::NOTHING)
-        .force_no_tty()
-        .set_header(header);
-    for i in 0..N {
-        if let Some(column) = table.column_mut(i) {
-            column.set_padding((0, 3));
+/// Rows per rendered page: a table of 10,000 rows is drawn 512 at a time, so only one page's
+/// cells are held, while every page gets the widths of the whole column (measured first).
+const ROWS_PER_PAGE: usize = 512;
+
+/// kubeadm's plain table (no borders, 3 spaces between columns, trailing spaces trimmed), drawn by
+/// comfy-table page by page; `rows` is called twice (widths, then pages).
+fn paged_table<const N: usize, I>(
+    out: &mut dyn Write,
+    header: [&str; N],
+    rows: impl Fn() -> I,
+) -> anyhow::Result<()>
+where
+    I: Iterator<Item = [String; N]>,
+{
+    let mut widths = header.map(|h| h.chars().count());
+    for row in rows() {
+        for (w, cell) in widths.iter_mut().zip(&row) {
+            *w = (*w).max(cell.chars().count());
         }
     }
-    table
+    let page = |with_header: bool| {
+        let mut table = comfy_table::Table::new();
+        table
+            .load_style(comfy_table::presets::NOTHING)
+            .force_no_tty();
+        if with_header {
+            table.set_header(header);
+        }
+        table
+    };
+    let finish = |table: &mut comfy_table::Table| {
+        for (i, w) in widths.iter().enumerate() {
+            if let Some(column) = table.column_mut(i) {
+                column.set_padding((0, 3));
+                column.set_constraint(comfy_table::ColumnConstraint::Absolute(
+                    comfy_table::Width::Fixed(u16::try_from(*w + 3).unwrap_or(u16::MAX)),
+                ));
+            }
+        }
+    };
+    let mut table = page(true);
+    let mut in_page = 0;
+    for row in rows() {
+        table.add_row(row);
+        in_page += 1;
+        if in_page == ROWS_PER_PAGE {
+            finish(&mut table);
+            writeln!(out, "{}", table.trim_fmt())?;
+            table = page(false);
+            in_page = 0;
+        }
+    }
+    if in_page > 0 || table.header().is_some() {
+        finish(&mut table);
+        writeln!(out, "{}", table.trim_fmt())?;
+    }
+    Ok(())
 }

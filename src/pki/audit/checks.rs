@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use super::{Finding, Request, Severity};
 use crate::pki::catalog::{self, ExtUsage};
 use crate::pki::inspect::cert::{CertView, describe};
-use crate::pki::inventory::{Found, Inventory, chain_problem};
+use crate::pki::inventory::{Found, Inventory, Part, chain_problem};
 use crate::pki::store::BACKUP_DIR;
 
 fn finding(
@@ -57,11 +57,6 @@ pub(super) fn files(request: &Request, inventory: &Inventory, out: &mut Vec<Find
             }
         } else if meta.is_file() {
             seen_files.push((dir, meta));
-        }
-    }
-    for (path, _) in inventory.kubeconfigs() {
-        if let Ok(meta) = std::fs::symlink_metadata(path) {
-            seen_files.push((path.to_path_buf(), meta));
         }
     }
     for (path, meta) in seen_files {
@@ -125,12 +120,24 @@ pub(super) fn files(request: &Request, inventory: &Inventory, out: &mut Vec<Find
 }
 
 /// Every certificate of the tree.
-pub(super) fn certificates(request: &Request, inventory: &Inventory, out: &mut Vec<Finding>) {
-    let mut serials: HashMap<(String, String), Vec<PathBuf>> = HashMap::new();
+/// Certificates seen so far, by (issuer, serial): serials must be unique per CA across the tree.
+pub(super) type Serials = HashMap<(String, String), Vec<PathBuf>>;
+
+pub(super) fn certificates(
+    request: &Request,
+    inventory: &Inventory,
+    part: &Part,
+    serials: &mut Serials,
+    out: &mut Vec<Finding>,
+) {
     for (name, _node, pair) in inventory.pairs() {
         let Some(profile) = catalog::find(name) else {
             continue;
         };
+        // Every part holds the CAs; each certificate is audited in its own part only.
+        if profile.per_node() == matches!(part, Part::ControlPlane) {
+            continue;
+        }
         let cert = match &pair.cert {
             Found::Missing => {
                 let external_etcd =
@@ -227,6 +234,10 @@ pub(super) fn certificates(request: &Request, inventory: &Inventory, out: &mut V
             apiserver_sans(request, path, &view, out);
         }
     }
+}
+
+/// Two certificates of one CA with the same serial.
+pub(super) fn duplicate_serials(serials: Serials, out: &mut Vec<Finding>) {
     for ((issuer, serial), files) in serials {
         if files.len() > 1 {
             for f in &files {
@@ -413,6 +424,35 @@ pub(super) fn kubeconfigs(request: &Request, inventory: &Inventory, out: &mut Ve
             }
             Found::Present(f) => f,
         };
+        let mode = file.meta.mode;
+        if mode & 0o077 != 0 {
+            let severity = if mode & 0o007 != 0 {
+                Severity::Error
+            } else {
+                Severity::Warning
+            };
+            out.push(finding(
+                severity,
+                "secret-mode",
+                path,
+                format!(
+                    "a kubeconfig with mode {mode:04o}: its client key is readable beyond its owner"
+                ),
+                format!("chmod 600 {}", path.display()),
+            ));
+        }
+        if rustix::process::geteuid().is_root() && file.meta.uid != 0 {
+            out.push(finding(
+                Severity::Warning,
+                "owner",
+                path,
+                format!(
+                    "owned by uid {}, not root: that user can replace it",
+                    file.meta.uid
+                ),
+                format!("chown root:root {}", path.display()),
+            ));
+        }
         let Ok(cur) = &file.current else {
             continue;
         };

@@ -6,8 +6,12 @@ use std::path::Path;
 use super::rows::{blank, from_facts, invalidate, rotation};
 use super::{Entry, FileWarning, Request, Status};
 use crate::pki::catalog::{self, KubeconfigPlacement};
-use crate::pki::inventory::{self, Found, Inventory, KubeconfigFile, chain_problem};
+use crate::pki::inventory::{self, Found, Inventory, KubeconfigFile, Part, chain_problem};
 use crate::pki::store::Layout;
+
+/// Nodes read and reported at a time: a report over 10,000 nodes holds this many nodes' keys
+/// and certificates, not all of them.
+const NODES_PER_PART: usize = 256;
 
 pub(super) fn catalog_entries(
     layout: &Layout,
@@ -16,17 +20,110 @@ pub(super) fn catalog_entries(
     authorities: &mut Vec<Entry>,
     warnings: &mut Vec<FileWarning>,
 ) {
-    let inventory = Inventory::read_tree(layout);
-    let ca_key_present =
-        |ca: &catalog::Profile| inventory.pair(ca, "").is_some_and(|p| p.key.exists());
-    let ca_certs = |ca: &catalog::Profile| -> Option<&[Vec<u8>]> {
-        inventory
+    Inventory::read_tree_in_parts(layout, NODES_PER_PART, |inventory, part| {
+        let rows = Rows {
+            inventory,
+            layout,
+            request,
+        };
+        match part {
+            Part::ControlPlane => {
+                for profile in catalog::CATALOG.iter().filter(|p| !p.per_node()) {
+                    let Some(entry) = rows.pair_entry(profile, "") else {
+                        continue;
+                    };
+                    if profile.is_ca() {
+                        authorities.push(entry);
+                    } else {
+                        certificates.push(entry);
+                    }
+                }
+                for profile in catalog::control_plane_kubeconfigs() {
+                    certificates.push(rows.kubeconfig_row(profile, ""));
+                }
+            }
+            Part::Kubelets(nodes) => {
+                for node in nodes {
+                    for profile in catalog::node_leaves() {
+                        let Some(mut entry) = rows.pair_entry(profile, node) else {
+                            continue;
+                        };
+                        entry.node = Some(node.clone());
+                        // The kubelet rotates only the certificates it obtained itself (its
+                        // client certificate); a serving certificate given to it is never rotated.
+                        if profile.usages.contains(&catalog::ExtUsage::ClientAuth) {
+                            entry.kubelet_rotation = rotation(&entry);
+                        }
+                        certificates.push(entry);
+                    }
+                }
+            }
+            Part::EtcdMembers(nodes) => {
+                for node in nodes {
+                    for profile in catalog::etcd_member_leaves() {
+                        let Some(mut entry) = rows.pair_entry(profile, node) else {
+                            continue;
+                        };
+                        entry.node = Some(node.clone());
+                        certificates.push(entry);
+                    }
+                    if let Some(w) = rows.member_ca_copy(node) {
+                        warnings.push(w);
+                    }
+                }
+            }
+            Part::NodeKubeconfigs(nodes) => {
+                for profile in catalog::KUBECONFIGS
+                    .iter()
+                    .filter(|k| k.placement == KubeconfigPlacement::PerNode)
+                {
+                    for node in nodes {
+                        certificates.push(rows.kubeconfig_row(profile, node));
+                    }
+                }
+            }
+        }
+        for (path, mode) in inventory.exposed_secrets() {
+            warnings.push(FileWarning {
+                message: format!(
+                    "mode {mode:04o}: readable or writable by group or others; a private key or \
+                     kubeconfig should be 0600 (chmod 600 {})",
+                    path.display()
+                ),
+                path,
+            });
+        }
+    });
+    for path in inventory::unusable_node_dirs(layout) {
+        warnings.push(FileWarning {
+            message: "not a node name; ignored".into(),
+            path,
+        });
+    }
+}
+
+/// Rows from one part of the tree.
+struct Rows<'a> {
+    inventory: &'a Inventory,
+    layout: &'a Layout,
+    request: &'a Request,
+}
+
+impl Rows<'_> {
+    fn ca_key_present(&self, ca: &catalog::Profile) -> bool {
+        self.inventory.pair(ca, "").is_some_and(|p| p.key.exists())
+    }
+
+    fn ca_certs(&self, ca: &catalog::Profile) -> Option<&[Vec<u8>]> {
+        self.inventory
             .pair(ca, "")
             .and_then(|p| p.cert.present())
             .map(|c| &c.chain[..])
-    };
-    let pair_entry = |profile: &catalog::Profile, node: &str| -> Option<Entry> {
-        let pair = inventory.pair(profile, node)?;
+    }
+
+    fn pair_entry(&self, profile: &catalog::Profile, node: &str) -> Option<Entry> {
+        let (request, layout) = (self.request, self.layout);
+        let pair = self.inventory.pair(profile, node)?;
         let mut entry = match &pair.cert {
             Found::Missing => blank(profile.name, &pair.cert_path, Status::Missing, None),
             Found::Broken(p) => blank(
@@ -67,112 +164,58 @@ pub(super) fn catalog_entries(
             invalidate(&mut entry, problems);
         }
         entry.certificate_authority = (!profile.is_ca()).then(|| profile.issuer().name.to_string());
-        entry.externally_managed = !ca_key_present(profile.issuer());
+        entry.externally_managed = !self.ca_key_present(profile.issuer());
         Some(entry)
-    };
-    for profile in catalog::CATALOG.iter().filter(|p| !p.per_node()) {
-        let Some(entry) = pair_entry(profile, "") else {
-            continue;
-        };
-        if profile.is_ca() {
-            authorities.push(entry);
-        } else {
-            certificates.push(entry);
-        }
     }
-    for node in inventory::cert_nodes(layout) {
-        for profile in catalog::node_leaves() {
-            let Some(mut entry) = pair_entry(profile, &node) else {
-                continue;
-            };
-            entry.node = Some(node.clone());
-            // The kubelet rotates only the certificates it obtained itself (its client
-            // certificate); a serving certificate given to it by file is never rotated.
-            if profile.usages.contains(&catalog::ExtUsage::ClientAuth) {
-                entry.kubelet_rotation = rotation(&entry);
-            }
-            certificates.push(entry);
-        }
-    }
-    for node in inventory::etcd_members(layout) {
-        for profile in catalog::etcd_member_leaves() {
-            let Some(mut entry) = pair_entry(profile, &node) else {
-                continue;
-            };
-            entry.node = Some(node.clone());
-            certificates.push(entry);
-        }
-        // The member's copy of the etcd CA must be the CA its certificates chain to.
-        let copy = layout.etcd_member_ca(&node);
-        let etcd_ca = catalog::find("etcd-ca").and_then(ca_certs);
-        let stale = match (inventory.cert_file(&copy), etcd_ca) {
+
+    /// A warning when an etcd member's copy of the etcd CA is not the tree's.
+    fn member_ca_copy(&self, node: &str) -> Option<FileWarning> {
+        let layout = self.layout;
+        let copy = layout.etcd_member_ca(node);
+        let etcd_ca = catalog::find("etcd-ca").and_then(|p| self.ca_certs(p));
+        let stale = match (self.inventory.cert_file(&copy), etcd_ca) {
             (Some(Found::Present(c)), Some(cas)) => (c.chain != cas).then_some("differs from"),
             (Some(Found::Missing), _) => Some("is missing; copy"),
             (Some(Found::Broken(_)), _) => Some("is unreadable; copy"),
             _ => None,
-        };
-        if let Some(what) = stale {
-            warnings.push(FileWarning {
-                message: format!(
-                    "the member's etcd CA {what} {} (issue its etcd-member-server again to \
-                     refresh it)",
-                    layout
-                        .cert_path(catalog::find("etcd-ca").expect("catalog"), "")
-                        .display()
-                ),
-                path: copy,
-            });
-        }
-    }
-    let ca = inventory::kubeconfig_ca();
-    let nodes = inventory::kubeconfig_nodes(layout);
-    for profile in catalog::KUBECONFIGS {
-        let targets: Vec<(String, Option<String>)> = match profile.placement {
-            KubeconfigPlacement::ControlPlane => vec![(String::new(), None)],
-            KubeconfigPlacement::PerNode => {
-                nodes.iter().map(|n| (n.clone(), Some(n.clone()))).collect()
-            }
-        };
-        for (node, node_label) in targets {
-            let path = layout.kubeconfig_path(profile, &node);
-            let mut entry = match inventory.kubeconfig(&path) {
-                None | Some(Found::Missing) => {
-                    blank(profile.file_name, &path, Status::Missing, None)
-                }
-                Some(Found::Broken(p)) => blank(
-                    profile.file_name,
-                    &path,
-                    Status::Invalid,
-                    Some(p.to_string()),
-                ),
-                Some(Found::Present(file)) => {
-                    kubeconfig_entry(profile.file_name, &path, file, ca_certs(ca), request)
-                }
-            };
-            entry.node = node_label;
-            entry.certificate_authority = Some(ca.name.to_string());
-            entry.externally_managed = !ca_key_present(ca);
-            if profile.name.ends_with("kubelet") {
-                entry.kubelet_rotation = rotation(&entry);
-            }
-            certificates.push(entry);
-        }
-    }
-    for path in inventory::unusable_node_dirs(layout) {
-        warnings.push(FileWarning {
-            message: "not a node name; ignored".into(),
-            path,
-        });
-    }
-    for (path, mode) in inventory.exposed_secrets() {
-        warnings.push(FileWarning {
+        }?;
+        Some(FileWarning {
             message: format!(
-                "mode {mode:04o}: readable or writable by group or others; a private key or \
-                 kubeconfig should be 0600 (chmod 600 {})",
-                path.display()
+                "the member's etcd CA {stale} {} (issue its etcd-member-server again to refresh it)",
+                catalog::find("etcd-ca")
+                    .map(|p| layout.cert_path(p, "").display().to_string())
+                    .unwrap_or_default()
             ),
-            path,
-        });
+            path: copy,
+        })
+    }
+
+    fn kubeconfig_row(&self, profile: &catalog::KubeconfigProfile, node: &str) -> Entry {
+        let ca = inventory::kubeconfig_ca();
+        let path = self.layout.kubeconfig_path(profile, node);
+        let mut entry = match self.inventory.kubeconfig(&path) {
+            None | Some(Found::Missing) => blank(profile.file_name, &path, Status::Missing, None),
+            Some(Found::Broken(p)) => blank(
+                profile.file_name,
+                &path,
+                Status::Invalid,
+                Some(p.to_string()),
+            ),
+            Some(Found::Present(file)) => kubeconfig_entry(
+                profile.file_name,
+                &path,
+                file,
+                self.ca_certs(ca),
+                self.request,
+            ),
+        };
+        entry.node = (profile.placement == KubeconfigPlacement::PerNode).then(|| node.to_string());
+        entry.certificate_authority = Some(ca.name.to_string());
+        entry.externally_managed = !self.ca_key_present(ca);
+        if profile.name.ends_with("kubelet") {
+            entry.kubelet_rotation = rotation(&entry);
+        }
+        entry
     }
 }
 

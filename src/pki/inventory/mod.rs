@@ -42,6 +42,19 @@ pub enum Wanted {
     Cert(PathBuf),
 }
 
+/// Which part of the tree a part read by [`Inventory::read_tree_in_parts`] holds.
+#[derive(Debug, Clone)]
+pub enum Part {
+    /// The catalog's control-plane files, sa, and kubeadm's kubeconfigs.
+    ControlPlane,
+    /// These nodes' kubelet certificates.
+    Kubelets(Vec<String>),
+    /// These etcd members' certificates and CA copies.
+    EtcdMembers(Vec<String>),
+    /// These nodes' kubeconfigs.
+    NodeKubeconfigs(Vec<String>),
+}
+
 /// Everything read from the tree for one run.
 #[derive(Debug)]
 pub struct Inventory {
@@ -142,6 +155,69 @@ impl Inventory {
             }
         }
         inventory
+    }
+
+    /// Reads the whole kubeadm tree in parts of at most `nodes_per_part` nodes, handing each part
+    /// to `each` and dropping it before the next is read, so that a report over 10,000 nodes
+    /// holds one part's keys and certificates at a time. The first part is the control plane
+    /// (catalog files, sa, kubeadm's kubeconfigs); then kubelet certificates, etcd members and
+    /// per-node kubeconfigs, node by node. Every part also holds the CAs.
+    pub fn read_tree_in_parts(
+        layout: &Layout,
+        nodes_per_part: usize,
+        mut each: impl FnMut(&Inventory, &Part),
+    ) {
+        let mut wanted: Vec<Wanted> = catalog::CATALOG
+            .iter()
+            .filter(|p| !p.per_node())
+            .map(|p| Wanted::Pair(p, String::new()))
+            .collect();
+        wanted.push(Wanted::ServiceAccount);
+        wanted.extend(
+            catalog::control_plane_kubeconfigs()
+                .map(|k| Wanted::Kubeconfig(layout.kubeconfig_path(k, ""))),
+        );
+        each(&Inventory::read(layout, &wanted), &Part::ControlPlane);
+        let size = nodes_per_part.max(1);
+        for nodes in cert_nodes(layout).chunks(size) {
+            let wanted: Vec<Wanted> = nodes
+                .iter()
+                .flat_map(|n| catalog::node_leaves().map(move |p| Wanted::Pair(p, n.clone())))
+                .collect();
+            each(
+                &Inventory::read(layout, &wanted),
+                &Part::Kubelets(nodes.to_vec()),
+            );
+        }
+        for nodes in etcd_members(layout).chunks(size) {
+            let mut wanted: Vec<Wanted> = Vec::new();
+            for n in nodes {
+                wanted.extend(catalog::etcd_member_leaves().map(|p| Wanted::Pair(p, n.clone())));
+                wanted.push(Wanted::Cert(layout.etcd_member_ca(n)));
+            }
+            each(
+                &Inventory::read(layout, &wanted),
+                &Part::EtcdMembers(nodes.to_vec()),
+            );
+        }
+        let per_node: Vec<_> = catalog::KUBECONFIGS
+            .iter()
+            .filter(|k| k.placement == KubeconfigPlacement::PerNode)
+            .collect();
+        for nodes in kubeconfig_nodes(layout).chunks(size) {
+            let wanted: Vec<Wanted> = nodes
+                .iter()
+                .flat_map(|n| {
+                    per_node
+                        .iter()
+                        .map(move |k| Wanted::Kubeconfig(layout.kubeconfig_path(k, n)))
+                })
+                .collect();
+            each(
+                &Inventory::read(layout, &wanted),
+                &Part::NodeKubeconfigs(nodes.to_vec()),
+            );
+        }
     }
 
     /// Reads the whole kubeadm tree: every catalog file, every per-node directory found, every
