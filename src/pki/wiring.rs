@@ -158,6 +158,6 @@ mod tests {
                 ServiceAccountKey | ServiceAccountPublicKey => {}
             }
         }
-        assert_eq!(used_by(Cert("ca")).len(), 4);
+        assert_eq!(used_by(Cert("ca")).len(), 5);
     }
 }
