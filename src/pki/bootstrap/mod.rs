@@ -278,7 +278,7 @@ mod tests {
         assert!(check_groups(&["system:bootstrappers:workers".into()]).is_ok());
         assert!(check_groups(&["system:bootstrappers:a-b:c9".into()]).is_ok());
         let longest = format!("{GROUP_PREFIX}{}", "a".repeat(MAX_GROUP_SUFFIX));
-        assert!(check_groups(&[longest.clone()]).is_ok());
+        assert!(check_groups(std::slice::from_ref(&longest)).is_ok());
         for bad in [
             "system:masters".to_string(),
             "system:bootstrappers:".into(),
