@@ -20,6 +20,8 @@ mod csr;
 mod issue_cert;
 mod sign;
 mod signing;
+// The TLS-bootstrap kit (issue 15).
+mod bootstrap_token;
 
 use std::process::ExitCode;
 
@@ -33,6 +35,7 @@ pub use args::{
     CaValidityArgs, CommonArgs, EndpointArgs, KubeconfigArgs, NodeArgs, SanArgs, ServiceCidrs,
     ValidityArgs,
 };
+pub use bootstrap_token::BootstrapTokenArgs;
 pub use check_expiration::CheckExpirationArgs;
 pub use csr::CsrArgs;
 pub use generate_csr::GenerateCsrArgs;
@@ -103,6 +106,11 @@ pub enum Command {
     /// profile, in one step (separate .key and .crt files).
     #[command(after_help = EXIT_CODES_HELP)]
     IssueCert(IssueCertArgs),
+    /// Make a bootstrap token and the kit a node joins with: the token Secret, kubeadm's
+    /// bootstrap RBAC and cluster-info as manifests to apply, the kubelet's bootstrap kubeconfig,
+    /// the sha256 CA pin and the kubeadm join line (kubeadm init phase bootstrap-token, offline).
+    #[command(after_help = EXIT_CODES_HELP)]
+    BootstrapToken(BootstrapTokenArgs),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -154,5 +162,6 @@ pub fn run(cli: Cli, now: OffsetDateTime) -> anyhow::Result<ExitStatus> {
         Command::Csr(a) => csr::run(a, now),
         Command::Sign(a) => sign::run(a, now),
         Command::IssueCert(a) => issue_cert::run(a, now),
+        Command::BootstrapToken(a) => bootstrap_token::run(a, now),
     }
 }

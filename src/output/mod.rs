@@ -2,6 +2,8 @@
 
 // The reports of csr, sign and issue-cert (issue 14).
 pub mod signing;
+// The report of bootstrap-token (issue 15).
+pub mod bootstrap;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
