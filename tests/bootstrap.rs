@@ -239,8 +239,10 @@ fn can_i(cp: &ControlPlane, kubeconfig: &str, args: &[&str]) -> String {
 /// s_client verifying the API server against `ca`: (status code, body).
 fn anonymous_get(port: u16, ca: &Path, path: &str) -> (u16, String) {
     use std::io::Write;
-    let mut child = std::process::Command::new("openssl")
-        .args(["s_client", "-quiet", "-verify_return_error", "-connect"])
+    // `timeout` bounds it, should the server keep the connection open.
+    let mut child = std::process::Command::new("timeout")
+        .args(["10", "openssl", "s_client", "-quiet", "-verify_return_error"])
+        .arg("-connect")
         .arg(format!("127.0.0.1:{port}"))
         .arg("-CAfile")
         .arg(ca)

@@ -77,6 +77,7 @@ fn help_of_every_subcommand() {
         "csr",
         "sign",
         "issue-cert",
+        "bootstrap-token",
     ];
     settings().bind(|| {
         for sub in subcommands {

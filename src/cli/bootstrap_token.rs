@@ -78,8 +78,8 @@ pub struct BootstrapTokenArgs {
     #[arg(long, value_name = "NAME")]
     pub cluster_name: Option<String>,
 
-    /// Replace kit files that exist but hold another kit; the old files are kept under
-    /// kubepki-backup/<time>/ beside them.
+    /// Replace kit files that exist but hold another kit; the old files are kept, 0600, in a
+    /// kubepki-backup/<time>/ directory.
     #[arg(long)]
     pub force: bool,
 
