@@ -202,6 +202,50 @@ fn the_kit_offline_bundle_pin_modes_and_write_rules() {
     assert_eq!(kept["expiration"], Value::Null);
 }
 
+#[test]
+fn a_kubeadm_config_gives_the_server_and_its_bootstrap_tokens_are_refused_not_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    init(root, 6443);
+    let config = |tokens: &str| {
+        let path = root.join("kubeadm.yaml");
+        std::fs::write(
+            &path,
+            format!(
+                "apiVersion: kubeadm.k8s.io/v1beta3\nkind: InitConfiguration\n{tokens}\
+                 localAPIEndpoint:\n  advertiseAddress: 10.0.0.2\n---\napiVersion: \
+                 kubeadm.k8s.io/v1beta3\nkind: ClusterConfiguration\nclusterName: prod\n\
+                 controlPlaneEndpoint: cp.example.com\ncertificatesDir: {}\n",
+                root.join("pki").display()
+            ),
+        )
+        .unwrap();
+        kubepki()
+            .args(["bootstrap-token", "-o", "json", "--config"])
+            .arg(&path)
+            .arg("--out-dir")
+            .arg(root.join("kit"))
+            .output()
+            .unwrap()
+    };
+    let made = config("");
+    assert!(made.status.success(), "{}", text(&made));
+    let v: Value = serde_json::from_slice(&made.stdout).unwrap();
+    assert_eq!(v["server"], "https://cp.example.com:6443");
+    let conf: Value =
+        yaml_serde::from_slice(&std::fs::read(root.join("kit/bootstrap-kubelet.conf")).unwrap())
+            .unwrap();
+    assert_eq!(conf["current-context"], "tls-bootstrap-token-user@prod");
+    let refused = config("bootstrapTokens:\n- token: abcdef.0123456789abcdef\n");
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused));
+    assert!(
+        stderr(&refused).contains("bootstrapTokens"),
+        "{}",
+        text(&refused)
+    );
+    assert!(!text(&refused).contains("0123456789abcdef"));
+}
+
 fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut files = Vec::new();
     for e in std::fs::read_dir(dir).unwrap() {
@@ -241,7 +285,13 @@ fn anonymous_get(port: u16, ca: &Path, path: &str) -> (u16, String) {
     use std::io::Write;
     // `timeout` bounds it, should the server keep the connection open.
     let mut child = std::process::Command::new("timeout")
-        .args(["10", "openssl", "s_client", "-quiet", "-verify_return_error"])
+        .args([
+            "10",
+            "openssl",
+            "s_client",
+            "-quiet",
+            "-verify_return_error",
+        ])
         .arg("-connect")
         .arg(format!("127.0.0.1:{port}"))
         .arg("-CAfile")

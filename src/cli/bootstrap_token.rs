@@ -124,6 +124,17 @@ pub(super) fn run(a: &BootstrapTokenArgs, now: OffsetDateTime) -> anyhow::Result
         None => Token::generate().map_err(Error::Crypto)?,
     };
     let config = load_config(a.config.as_ref())?;
+    if let Some(c) = config.as_ref().filter(|c| c.bootstrap_tokens) {
+        return Err(Error::usage(
+            "--config",
+            format!(
+                "{} sets bootstrapTokens, which bootstrap-token does not read: give the token \
+                 with --token, --ttl, --description and --groups (and remove bootstrapTokens)",
+                c.path.display()
+            ),
+        )
+        .into());
+    }
     let resolved = Resolved::from_parts(config, a.cert_dir.clone(), None, None, None)?;
     let kubeconfig = KubeconfigArgs {
         kubeconfig_dir: None,
