@@ -21,7 +21,7 @@ use crate::pki::cert::{DEFAULT_CA_VALIDITY, DEFAULT_VALIDITY};
 use crate::pki::duration::parse_duration;
 use crate::pki::inventory::{Found, Inventory};
 use crate::pki::keys::KeyAlgorithm;
-use crate::pki::names::NodeSpec;
+use crate::pki::names::{Cluster, NodeSpec};
 use crate::pki::plan::{
     self, KUBECONFIG_FILE, KitFile, KitWant, MANIFESTS_FILE, Options, Request, Want,
 };
@@ -123,6 +123,40 @@ pub(super) fn run(a: &BootstrapTokenArgs, now: OffsetDateTime) -> anyhow::Result
         Some(t) => Token::parse(&t.0).map_err(|e| Error::usage("--token", e))?,
         None => Token::generate().map_err(Error::Crypto)?,
     };
+    let (resolved, cluster) = settings(a)?;
+    let layout = resolved.layout(None);
+    let ca = catalog::find(catalog::KUBECONFIG_CA)
+        .ok_or_else(|| Error::Crypto("internal: no cluster CA in the catalog".into()))?;
+    let want = KitWant {
+        token,
+        ttl: a.ttl,
+        description: a.description.clone().unwrap_or_default(),
+        groups: a.groups.clone(),
+        server: cluster.control_plane_url(),
+        cluster_name: cluster.cluster_name.clone(),
+        ca_path: layout.cert_path(ca, ""),
+        manifests: kit_file(&a.out_dir.join(MANIFESTS_FILE)),
+        kubeconfig: kit_file(&a.out_dir.join(KUBECONFIG_FILE)),
+    };
+    let request = Request {
+        layout,
+        cluster: None,
+        wants: vec![Want::BootstrapKit(Box::new(want))],
+        options: Options {
+            key_algorithm: KeyAlgorithm::DEFAULT,
+            validity: DEFAULT_VALIDITY,
+            ca_validity: DEFAULT_CA_VALIDITY,
+            force: a.force,
+            reuse_key: false,
+            keep_key_algorithm: false,
+            now,
+        },
+    };
+    write(request, a)
+}
+
+/// The tree and the cluster: flags, else `--config`, else kubeadm's defaults.
+fn settings(a: &BootstrapTokenArgs) -> anyhow::Result<(Resolved, Cluster)> {
     let config = load_config(a.config.as_ref())?;
     if let Some(c) = config.as_ref().filter(|c| c.bootstrap_tokens) {
         return Err(Error::usage(
@@ -153,35 +187,7 @@ pub(super) fn run(a: &BootstrapTokenArgs, now: OffsetDateTime) -> anyhow::Result
         &node,
         resolved.config(),
     )?;
-    let layout = resolved.layout(None);
-    let ca = catalog::find(catalog::KUBECONFIG_CA)
-        .ok_or_else(|| Error::Crypto("internal: no cluster CA in the catalog".into()))?;
-    let want = KitWant {
-        token,
-        ttl: a.ttl,
-        description: a.description.clone().unwrap_or_default(),
-        groups: a.groups.clone(),
-        server: cluster.control_plane_url(),
-        cluster_name: cluster.cluster_name.clone(),
-        ca_path: layout.cert_path(ca, ""),
-        manifests: kit_file(&a.out_dir.join(MANIFESTS_FILE)),
-        kubeconfig: kit_file(&a.out_dir.join(KUBECONFIG_FILE)),
-    };
-    let request = Request {
-        layout,
-        cluster: None,
-        wants: vec![Want::BootstrapKit(Box::new(want))],
-        options: Options {
-            key_algorithm: KeyAlgorithm::DEFAULT,
-            validity: DEFAULT_VALIDITY,
-            ca_validity: DEFAULT_CA_VALIDITY,
-            force: a.force,
-            reuse_key: false,
-            keep_key_algorithm: false,
-            now,
-        },
-    };
-    write(request, a)
+    Ok((resolved, cluster))
 }
 
 /// What is at a kit file's path now.
