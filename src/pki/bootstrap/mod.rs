@@ -7,7 +7,7 @@
 //! needs), the `cluster-info` ConfigMap in `kube-public` with its anonymous read access, the
 //! bootstrap kubeconfig a kubelet starts with, and the `sha256:` pin of the CA's public key that
 //! `kubeadm join --discovery-token-ca-cert-hash` checks. Manifests are built as data and
-//! serialised ([`objects`]), never as text templates.
+//! serialised (`objects.rs`), never as text templates.
 //!
 //! Checked against kubeadm v1.22 (`cmd/kubeadm/app/phases/bootstraptoken/{node,clusterinfo}`,
 //! `apis/bootstraptoken/v1` `encodeTokenSecretData`) and the API server's bootstrap-token
