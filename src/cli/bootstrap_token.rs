@@ -238,7 +238,12 @@ fn write(request: Request, a: &BootstrapTokenArgs) -> anyhow::Result<ExitStatus>
             );
         }
     }
-    let _out = match a.out_dir.as_path() == layout.cert_dir() {
+    // A second flock on the same directory would wait for this run's own lock.
+    let same = |x: &Path, y: &Path| match (x.canonicalize(), y.canonicalize()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => x == y,
+    };
+    let _out = match same(&a.out_dir, layout.cert_dir()) {
         true => None,
         false => Some(store::Lock::acquire(&a.out_dir, LOCK_WAIT)?),
     };
