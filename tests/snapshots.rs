@@ -80,6 +80,7 @@ fn help_of_every_subcommand() {
         "inspect",
         "component-flags",
         "audit",
+        "bootstrap-token",
     ];
     settings().bind(|| {
         for sub in subcommands {

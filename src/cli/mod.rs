@@ -23,6 +23,8 @@ mod csr;
 mod issue_cert;
 mod sign;
 mod signing;
+// The TLS-bootstrap kit (issue 15).
+mod bootstrap_token;
 
 use std::process::ExitCode;
 
@@ -37,6 +39,7 @@ pub use args::{
     ValidityArgs,
 };
 pub use audit::AuditArgs;
+pub use bootstrap_token::BootstrapTokenArgs;
 pub use check_expiration::CheckExpirationArgs;
 pub use component_flags::ComponentFlagsArgs;
 pub use csr::CsrArgs;
@@ -121,6 +124,11 @@ pub enum Command {
     /// key and signature strength, usages, SANs, kubeconfigs; each finding with its fix.
     #[command(after_help = EXIT_CODES_HELP)]
     Audit(AuditArgs),
+    /// Make a bootstrap token and the kit a node joins with: the token Secret, kubeadm's
+    /// bootstrap RBAC and cluster-info as manifests to apply, the kubelet's bootstrap kubeconfig,
+    /// the sha256 CA pin and the kubeadm join line (kubeadm init phase bootstrap-token, offline).
+    #[command(after_help = EXIT_CODES_HELP)]
+    BootstrapToken(BootstrapTokenArgs),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -175,5 +183,6 @@ pub fn run(cli: Cli, now: OffsetDateTime) -> anyhow::Result<ExitStatus> {
         Command::Inspect(a) => inspect::run(a, now),
         Command::ComponentFlags(a) => component_flags::run(a, now),
         Command::Audit(a) => audit::run(a, now),
+        Command::BootstrapToken(a) => bootstrap_token::run(a, now),
     }
 }

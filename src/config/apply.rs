@@ -63,6 +63,10 @@ pub(super) fn apply_init(
             value_error(&doc.field(path), value, what, e)
         )
     };
+    c.bootstrap_tokens = init
+        .bootstrap_tokens
+        .as_ref()
+        .is_some_and(|t| t.as_sequence().is_none_or(|s| !s.is_empty()) && !t.is_null());
     if let Some(name) = init.node_registration.and_then(|n| n.name) {
         names::validate_dns_name(&name, false)
             .map_err(|e| fail(&["nodeRegistration", "name"], &name, "a node name", e))?;

@@ -56,6 +56,9 @@ pub struct KubeadmConfig {
     pub ca_validity: Option<Duration>,
     /// Things worth telling the user (documents ignored, ...).
     pub notes: Vec<String>,
+    /// InitConfiguration.bootstrapTokens is set. Not read: `bootstrap-token` takes its token
+    /// from its flags and refuses a config that names tokens rather than ignore them.
+    pub bootstrap_tokens: bool,
 }
 
 /// Reads a kubeadm configuration file: a regular file of at most [`MAX_CONFIG_BYTES`] (a FIFO

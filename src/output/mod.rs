@@ -5,6 +5,8 @@ pub mod audit;
 pub mod explain;
 pub mod inspect;
 pub mod signing;
+// The report of bootstrap-token (issue 15).
+pub mod bootstrap;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

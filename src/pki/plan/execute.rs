@@ -346,6 +346,14 @@ impl Plan {
                 certificate = made.certificate;
                 issued = Some(Box::new(made.issued));
             }
+            Work::BootstrapKit(kit) => {
+                writes.extend(kit.files.iter().map(|(path, kind, contents)| FileWrite {
+                    path: path.clone(),
+                    kind: *kind,
+                    contents: contents.clone(),
+                    backup: backup(path),
+                }));
+            }
         }
         // Staged now, the contents need not be held until the commit.
         let staged = writes

@@ -28,6 +28,8 @@ mod identity;
 mod issuing;
 mod sign;
 mod signing;
+// The TLS-bootstrap kit (issue 15).
+mod bootstrap;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -44,6 +46,7 @@ use super::kubeconfig::Kubeconfig;
 use super::names::{Cluster, NodeSpec};
 use super::store::Layout;
 
+pub use bootstrap::{KUBECONFIG_FILE, KitFile, KitReport, KitWant, MANIFESTS_FILE};
 pub use execute::Outcome;
 pub use identity::{IdentityMake, IdentityWant};
 pub use import::{ImportTarget, Signed, SignedInput};
@@ -103,6 +106,8 @@ pub enum Want {
     /// A new key for any identity, with a request or a certificate (`kubepki csr`,
     /// `kubepki issue-cert`).
     Identity(Box<IdentityWant>),
+    /// The TLS-bootstrap kit: a token's manifests and bootstrap kubeconfig (`bootstrap-token`).
+    BootstrapKit(Box<KitWant>),
 }
 
 /// Settings that apply to every new certificate of a run.
@@ -172,6 +177,7 @@ impl Request {
                 Want::Identity(w) => {
                     files.extend(w.tree_ca().map(|p| Wanted::Pair(p, String::new())));
                 }
+                Want::BootstrapKit(w) => files.push(Wanted::Cert(w.ca_path.clone())),
             }
         }
         files
@@ -215,6 +221,8 @@ pub enum ItemKind {
     Kubeconfig,
     /// A key and its certificate request (`generate-csr`, `kubepki csr`).
     CertificateRequest,
+    /// A bootstrap token's manifests and bootstrap kubeconfig (`bootstrap-token`).
+    BootstrapKit,
 }
 
 impl ItemKind {
@@ -223,6 +231,7 @@ impl ItemKind {
             ItemKind::Certificate | ItemKind::KeyPair => "certs",
             ItemKind::Kubeconfig => "kubeconfig",
             ItemKind::CertificateRequest => "certs",
+            ItemKind::BootstrapKit => "bootstrap-token",
         }
     }
 }
@@ -301,6 +310,8 @@ enum Work {
     },
     /// What `sign`, `csr` and `issue-cert` make.
     Signing(Box<signing::SigningWork>),
+    /// The bootstrap kit's files (their contents made while planning) and its report.
+    BootstrapKit(Box<bootstrap::KitWork>),
 }
 
 /// A plan: the decisions, and the CAs loaded from disk that leaves will be signed by.
@@ -409,6 +420,7 @@ fn plan_want(
             };
             identity::plan(request, w, tree)?
         }
+        Want::BootstrapKit(w) => bootstrap::plan(request, inventory, w)?,
     };
     Ok(Some(item))
 }

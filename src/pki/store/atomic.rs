@@ -25,12 +25,17 @@ pub enum FileKind {
     /// A PKCS#10 request (`generate-csr`). Not secret, but kubeadm's `WriteCSR` makes it 0600,
     /// and so does kubepki.
     CertificateRequest,
+    /// Manifests that hold a credential (`bootstrap-token`'s Secret): 0600.
+    SecretManifest,
 }
 
 impl FileKind {
     pub fn mode(self) -> u32 {
         match self {
-            FileKind::PrivateKey | FileKind::Kubeconfig | FileKind::CertificateRequest => 0o600,
+            FileKind::PrivateKey
+            | FileKind::Kubeconfig
+            | FileKind::CertificateRequest
+            | FileKind::SecretManifest => 0o600,
             FileKind::Certificate | FileKind::PublicKey => 0o644,
         }
     }
