@@ -128,3 +128,105 @@ fn the_explained_ecdsa_tree_is_kubepkis_tree() {
 fn the_explained_rsa_tree_is_kubepkis_tree() {
     check("RSA-2048");
 }
+
+#[test]
+fn csr_issue_cert_and_sign_explain_to_scripts_openssl_agrees_with() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    common::init_tree(&d.join("pki"), "ECDSA-P256");
+    let script = |args: &[&str]| -> String {
+        let out = kubepki().current_dir(d).args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let run = |text: &str, env: &[(&str, &str)]| {
+        let out = Command::new("bash")
+            .arg("-c")
+            .arg(text)
+            .current_dir(d)
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    // csr: a key and a request with the subject and SANs asked for.
+    run(
+        &script(&[
+            "csr",
+            "--cn",
+            "my-svc",
+            "--org",
+            "dev",
+            "--san",
+            "my-svc.ns.svc,10.0.0.9",
+            "--key-algorithm",
+            "ECDSA-P256",
+            "--out",
+            "svc",
+            "--explain",
+        ]),
+        &[],
+    );
+    assert!(!d.join("pki/svc.key").exists());
+    let text = Command::new("openssl")
+        .args(["req", "-in", "svc.csr", "-noout", "-verify", "-text"])
+        .current_dir(d)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&text.stdout).into_owned() + &String::from_utf8_lossy(&text.stderr);
+    assert!(
+        text.contains("verify OK") || text.contains("verify ok"),
+        "{text}"
+    );
+    assert!(
+        text.contains("O = dev, CN = my-svc")
+            && text.contains("DNS:my-svc.ns.svc, IP Address:10.0.0.9"),
+        "{text}"
+    );
+    // sign: the request signed by the tree's CA with the server profile.
+    run(
+        &script(&[
+            "sign",
+            "svc.csr",
+            "--cert-dir",
+            "pki",
+            "--profile",
+            "server",
+            "--out",
+            "svc.crt",
+            "--explain",
+        ]),
+        &[("CSR", "svc.csr")],
+    );
+    verify(d, "ca.crt", "../svc.crt", "sslserver");
+    // issue-cert: a client key and certificate in one step.
+    run(
+        &script(&[
+            "issue-cert",
+            "--cn",
+            "jane",
+            "--org",
+            "dev",
+            "--profile",
+            "client",
+            "--cert-dir",
+            "pki",
+            "--key-algorithm",
+            "ECDSA-P256",
+            "--out",
+            "jane",
+            "--explain",
+        ]),
+        &[],
+    );
+    verify(d, "ca.crt", "../jane.crt", "sslclient");
+}

@@ -99,7 +99,7 @@ pub(super) fn run(a: &CsrArgs, now: OffsetDateTime) -> anyhow::Result<ExitStatus
             now,
         },
     };
-    signing::write(request, false, &a.run)
+    signing::write(request, false, &a.run, "csr")
 }
 
 /// The subject, SANs and key algorithm: the flags, and the cfssl request for what they leave

@@ -114,5 +114,5 @@ pub(super) fn run(a: &IssueCertArgs, now: OffsetDateTime) -> anyhow::Result<Exit
             now,
         },
     };
-    signing::write(request, tree, &a.run)
+    signing::write(request, tree, &a.run, "issue-cert")
 }

@@ -89,5 +89,5 @@ pub(super) fn run(a: &SignArgs, now: OffsetDateTime) -> anyhow::Result<ExitStatu
             now,
         },
     };
-    signing::write(request, tree, &a.run)
+    signing::write(request, tree, &a.run, "sign")
 }

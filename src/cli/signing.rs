@@ -85,6 +85,11 @@ pub struct RunArgs {
     #[arg(long)]
     pub dry_run: bool,
 
+    /// Print, instead of doing it, the openssl commands that make the same files (the docs'
+    /// walkthrough, generated from this run's plan); writes nothing.
+    #[arg(long, conflicts_with = "dry_run")]
+    pub explain: bool,
+
     /// Output format: text for people, json or yaml for scripts.
     #[arg(short = 'o', long, value_enum, default_value = "text")]
     pub output: OutputFormat,
@@ -226,7 +231,15 @@ pub(super) fn with_suffix(prefix: &Path, suffix: &str) -> PathBuf {
 
 /// Plans `request` and prints the plan (`--dry-run`) or carries it out and reports. The tree's
 /// lock is taken when the request reads a CA of the tree (`tree`) or writes inside the tree.
-pub(super) fn write(request: Request, tree: bool, run: &RunArgs) -> anyhow::Result<ExitStatus> {
+pub(super) fn write(
+    request: Request,
+    tree: bool,
+    run: &RunArgs,
+    command: &str,
+) -> anyhow::Result<ExitStatus> {
+    if run.explain {
+        return super::pipeline::explain(&request, command);
+    }
     let layout = request.layout.clone();
     let roots = roots(&layout);
     let outputs: Vec<PathBuf> = request_outputs(&request);

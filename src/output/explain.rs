@@ -180,6 +180,60 @@ fn explain(s: &mut String, item: &PlanItem, layout: &Layout) {
                 q(path)
             );
         }
+        Making::KeyAndRequest { key, csr, spec } => {
+            let Some(alg) = item.key_algorithm else {
+                return;
+            };
+            let _ = writeln!(
+                s,
+                "# --- a new key and a request (PKCS#10) for {}: the request carries the subject \
+                 and SANs; the signer decides the usages.",
+                subject_of(&spec.common_name, &spec.organizations)
+            );
+            mkdir(s, key);
+            genkey(s, alg, key);
+            let sans = san_list(&spec.alt_names);
+            let addext = if sans.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " -addext {}",
+                    shell_quote(&format!("subjectAltName={sans}"))
+                )
+            };
+            let _ = writeln!(
+                s,
+                "openssl req -new -key {} -subj {}{addext} -out {}\nchmod 644 {}\n",
+                q(key),
+                shell_quote(&subject_of(&spec.common_name, &spec.organizations)),
+                q(csr),
+                q(csr)
+            );
+        }
+        Making::SignRequest { signer, dest } => {
+            let (Some(spec), Some(alg)) = (&item.spec, item.key_algorithm) else {
+                return;
+            };
+            let Some(ca) = catalog::find(signer) else {
+                return;
+            };
+            let out = dest.map(q).unwrap_or_else(|| "/dev/stdout".into());
+            let _ = writeln!(
+                s,
+                "# --- sign the request in $CSR with the {} CA: subject and SANs from the request, \
+                 usages from the profile only, CA:FALSE, {} days.\nCSR=${{CSR:?set CSR to the \
+                 request file}}\ncat > \"$work/ext\" <<'EOF'\n{}authorityKeyIdentifier = keyid\nEOF\n\
+                 openssl x509 -req -in \"$CSR\" -CA {} -CAkey {} -set_serial \"0x$(openssl rand -hex 8)\" \
+                 -days {} {} -extfile \"$work/ext\" -out {out}\n",
+                ca.name,
+                days(spec),
+                extensions(spec, alg),
+                q(&layout.cert_path(ca, "")),
+                q(&layout.key_path(ca, "")),
+                days(spec),
+                digest(alg)
+            );
+        }
         Making::Other => {
             let _ = writeln!(
                 s,
@@ -238,14 +292,26 @@ fn pubkey(s: &mut String, alg: KeyAlgorithm, key: &Path, public: &Path) {
 
 /// `/O=a/O=b/CN=c`, as `openssl req -subj` takes it (O before CN, as Go orders them).
 fn subject(spec: &CertSpec) -> String {
+    subject_of(&spec.common_name, &spec.organizations)
+}
+
+fn subject_of(common_name: &str, organizations: &[String]) -> String {
     let esc = |v: &str| v.replace('\\', r"\\").replace('/', r"\/");
-    let mut s: String = spec
-        .organizations
+    let mut s: String = organizations
         .iter()
         .map(|o| format!("/O={}", esc(o)))
         .collect();
-    s += &format!("/CN={}", esc(&spec.common_name));
+    s += &format!("/CN={}", esc(common_name));
     s
+}
+
+/// `DNS:a,IP:b,URI:c,email:d`, as openssl's subjectAltName takes them.
+fn san_list(a: &crate::pki::names::AltNames) -> String {
+    crate::pki::identity::san_list(a)
+        .iter()
+        .map(|s| s.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn days(spec: &CertSpec) -> i64 {
@@ -287,15 +353,9 @@ fn extensions(spec: &CertSpec, alg: KeyAlgorithm) -> String {
             .collect();
         e += &format!("extendedKeyUsage = {}\n", eku.join(","));
     }
-    let sans: Vec<String> = spec
-        .alt_names
-        .dns
-        .iter()
-        .map(|d| format!("DNS:{d}"))
-        .chain(spec.alt_names.ips.iter().map(|i| format!("IP:{i}")))
-        .collect();
+    let sans = san_list(&spec.alt_names);
     if !sans.is_empty() {
-        e += &format!("subjectAltName = {}\n", sans.join(","));
+        e += &format!("subjectAltName = {sans}\n");
     }
     e
 }

@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use super::{PlanItem, Work};
+use crate::pki::csr::CsrSpec;
 
 /// What an item makes, file by file.
 #[derive(Debug)]
@@ -31,6 +32,18 @@ pub enum Making<'a> {
     },
     /// An existing kubeconfig's client certificate and key replaced.
     RenewKubeconfig { path: &'a Path },
+    /// A new key and a request for it (`kubepki csr`).
+    KeyAndRequest {
+        key: &'a Path,
+        csr: &'a Path,
+        spec: &'a CsrSpec,
+    },
+    /// A request given on the command line, signed by a CA of the tree (`kubepki sign`); to
+    /// stdout when `dest` is `None`.
+    SignRequest {
+        signer: &'static str,
+        dest: Option<&'a Path>,
+    },
     /// Something `--explain` has no openssl equivalent for yet.
     Other,
 }
@@ -66,6 +79,7 @@ impl PlanItem {
                 cluster_name,
             },
             Work::RenewKubeconfig { path, .. } => Making::RenewKubeconfig { path },
+            Work::Signing(work) => work.making(),
             _ => Making::Other,
         }
     }

@@ -111,6 +111,42 @@ fn signer<'a>(plan: &'a Plan, with: &'a SignWith) -> Result<&'a Signer> {
 }
 
 impl SigningWork {
+    /// What it makes, for `--explain` (a CA given by path is not scripted).
+    pub(super) fn making(&self) -> super::Making<'_> {
+        use super::Making;
+        match self {
+            SigningWork::NewCsr {
+                key_path,
+                csr_path,
+                subject,
+            } => Making::KeyAndRequest {
+                key: key_path,
+                csr: csr_path,
+                spec: subject,
+            },
+            SigningWork::IssueCert {
+                ca: SignWith::Tree(name),
+                key_path,
+                cert_path,
+                ..
+            } => Making::Cert {
+                signer: Some(name),
+                cert: cert_path,
+                key: key_path,
+                new_key: true,
+            },
+            SigningWork::SignCsr {
+                ca: SignWith::Tree(name),
+                dest,
+                ..
+            } => Making::SignRequest {
+                signer: name,
+                dest: dest.as_deref(),
+            },
+            _ => Making::Other,
+        }
+    }
+
     pub(super) fn needs_new_key(&self) -> bool {
         !matches!(self, SigningWork::SignCsr { .. })
     }
