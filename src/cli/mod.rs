@@ -14,6 +14,7 @@ mod nodes;
 mod pipeline;
 mod renew;
 mod settings;
+mod shell;
 mod write_kubeconfig;
 // Issue 14: the external-CA flow and etcd members.
 mod generate_csr;
@@ -51,13 +52,14 @@ pub use inspect::InspectArgs;
 pub use issue::IssueArgs;
 pub use issue_cert::IssueCertArgs;
 pub use renew::RenewArgs;
+pub use shell::{CompletionArgs, ManArgs};
 pub use sign::SignArgs;
 pub use write_kubeconfig::WriteKubeconfigArgs;
 
 #[derive(Debug, Parser)]
 #[command(
     name = "kubepki",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("KUBEPKI_GIT_COMMIT"), ")"),
     about = "Bootstrap and run the PKI of a self-managed Kubernetes cluster, as kubeadm lays it out",
     after_help = EXIT_CODES_HELP
 )]
@@ -124,6 +126,10 @@ pub enum Command {
     /// key and signature strength, usages, SANs, kubeconfigs; each finding with its fix.
     #[command(after_help = EXIT_CODES_HELP)]
     Audit(AuditArgs),
+    /// Print the completion script for a shell (bash, zsh, fish, powershell, elvish).
+    Completion(CompletionArgs),
+    /// Print the man page (roff) of kubepki and its subcommands.
+    Man(ManArgs),
     /// Make a bootstrap token and the kit a node joins with: the token Secret, kubeadm's
     /// bootstrap RBAC and cluster-info as manifests to apply, the kubelet's bootstrap kubeconfig,
     /// the sha256 CA pin and the kubeadm join line (kubeadm init phase bootstrap-token, offline).
@@ -183,6 +189,8 @@ pub fn run(cli: Cli, now: OffsetDateTime) -> anyhow::Result<ExitStatus> {
         Command::Inspect(a) => inspect::run(a, now),
         Command::ComponentFlags(a) => component_flags::run(a, now),
         Command::Audit(a) => audit::run(a, now),
+        Command::Completion(a) => shell::completion(a, now),
+        Command::Man(a) => shell::man(a, now),
         Command::BootstrapToken(a) => bootstrap_token::run(a, now),
     }
 }
