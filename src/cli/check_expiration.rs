@@ -11,7 +11,7 @@ use crate::output::{self, OutputFormat};
 use crate::pki::duration::parse_duration;
 use crate::pki::expiration;
 use crate::pki::selection::Selection;
-use crate::pki::store::Layout;
+use crate::pki::store::{self, Layout};
 
 #[derive(Debug, Args)]
 pub struct CheckExpirationArgs {
@@ -41,9 +41,25 @@ pub struct CheckExpirationArgs {
     #[arg(long, value_name = "DUR", value_parser = parse_duration)]
     pub fail_within: Option<time::Duration>,
 
-    /// Output format: text (kubeadm's tables), or json or yaml (schema in the README).
+    /// Output format: text (kubeadm's tables), json or yaml (schema in the README), or
+    /// prometheus (the text exposition format node_exporter's textfile collector reads).
     #[arg(short = 'o', long, value_enum, default_value = "text")]
-    pub output: OutputFormat,
+    pub output: ReportFormat,
+
+    /// Write the report to FILE atomically (temporary file, fsync, rename) instead of stdout:
+    /// for node_exporter's textfile collector (`-o prometheus --textfile
+    /// /var/lib/node_exporter/textfile/kubepki.prom`).
+    #[arg(long, value_name = "FILE")]
+    pub textfile: Option<PathBuf>,
+}
+
+/// check-expiration's formats: the common ones, and Prometheus's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    Text,
+    Json,
+    Yaml,
+    Prometheus,
 }
 
 pub(super) fn run(a: &CheckExpirationArgs, now: OffsetDateTime) -> anyhow::Result<ExitStatus> {
@@ -80,7 +96,38 @@ pub(super) fn run(a: &CheckExpirationArgs, now: OffsetDateTime) -> anyhow::Resul
     report
         .certificate_authorities
         .retain(|e| selection.includes(&e.name));
-    output::print_expiration(&report, a.output)?;
+    match (a.output, &a.textfile) {
+        (ReportFormat::Prometheus, None) => {
+            use std::io::Write;
+            std::io::stdout()
+                .lock()
+                .write_all(output::prometheus::render(&report).as_bytes())?;
+        }
+        (ReportFormat::Prometheus, Some(file)) => {
+            let write = store::FileWrite {
+                path: file.clone(),
+                kind: store::FileKind::Report,
+                contents: output::prometheus::render(&report).into_bytes(),
+                backup: None,
+            };
+            store::commit(&[write], store::parent_dir(file))?;
+        }
+        (_, Some(_)) => {
+            return Err(crate::pki::Error::usage(
+                "--textfile",
+                "only with -o prometheus (node_exporter's textfile collector)",
+            )
+            .into());
+        }
+        (format, None) => {
+            let format = match format {
+                ReportFormat::Json => OutputFormat::Json,
+                ReportFormat::Yaml => OutputFormat::Yaml,
+                _ => OutputFormat::Text,
+            };
+            output::print_expiration(&report, format)?;
+        }
+    }
     Ok(if report.has_expiring() {
         ExitStatus::Expiring
     } else if report.has_missing_or_invalid() {

@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod explain;
 pub mod inspect;
+pub mod prometheus;
 pub mod signing;
 // The report of bootstrap-token (issue 15).
 pub mod bootstrap;

@@ -27,6 +27,8 @@ pub enum FileKind {
     CertificateRequest,
     /// Manifests that hold a credential (`bootstrap-token`'s Secret): 0600.
     SecretManifest,
+    /// A report others read (`check-expiration --textfile` for node_exporter): 0644.
+    Report,
 }
 
 impl FileKind {
@@ -36,7 +38,7 @@ impl FileKind {
             | FileKind::Kubeconfig
             | FileKind::CertificateRequest
             | FileKind::SecretManifest => 0o600,
-            FileKind::Certificate | FileKind::PublicKey => 0o644,
+            FileKind::Certificate | FileKind::PublicKey | FileKind::Report => 0o644,
         }
     }
 
