@@ -27,6 +27,8 @@ mod identity;
 mod issuing;
 mod sign;
 mod signing;
+// The CSR API (issue 15): objects signed offline.
+mod csr_object;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -50,6 +52,7 @@ pub use issuing::{CaPairFiles, CaSource};
 pub use renew::Target;
 pub use sign::{OutputFile, SignWant};
 pub use signing::{Issued, SigningNotes};
+pub use csr_object::{CsrObjectsWant, ObjectResult, SignedObjects};
 
 /// One thing a command asks for.
 #[derive(Debug, Clone)]
@@ -101,6 +104,8 @@ pub enum Want {
     /// A new key for any identity, with a request or a certificate (`kubepki csr`,
     /// `kubepki issue-cert`).
     Identity(Box<IdentityWant>),
+    /// Sign CertificateSigningRequest objects offline (`kubepki csr-object sign`).
+    CsrObjects(Box<CsrObjectsWant>),
 }
 
 /// Settings that apply to every new certificate of a run.
@@ -169,6 +174,9 @@ impl Request {
                 Want::Sign(w) => files.extend(w.ca.tree().map(|p| Wanted::Pair(p, String::new()))),
                 Want::Identity(w) => {
                     files.extend(w.tree_ca().map(|p| Wanted::Pair(p, String::new())));
+                }
+                Want::CsrObjects(w) => {
+                    files.extend(w.ca.tree().map(|p| Wanted::Pair(p, String::new())));
                 }
             }
         }
@@ -299,6 +307,8 @@ enum Work {
     },
     /// What `sign`, `csr` and `issue-cert` make.
     Signing(Box<signing::SigningWork>),
+    /// CertificateSigningRequest objects signed offline.
+    CsrObjects(Box<csr_object::CsrObjectsWork>),
 }
 
 /// A plan: the decisions, and the CAs loaded from disk that leaves will be signed by.
@@ -406,6 +416,16 @@ fn plan_want(
                 None => None,
             };
             identity::plan(request, w, tree)?
+        }
+        Want::CsrObjects(w) => {
+            let tree = match w.ca.tree() {
+                Some(p) => match cas.get(p) {
+                    Some(ca) => Some(ca),
+                    None => return Ok(None),
+                },
+                None => None,
+            };
+            csr_object::plan(request, w, tree)?
         }
     };
     Ok(Some(item))
