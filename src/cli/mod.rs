@@ -20,6 +20,10 @@ mod csr;
 mod issue_cert;
 mod sign;
 mod signing;
+// The CSR API (issue 15).
+mod csr_object;
+mod signer;
+mod signer_policy;
 
 use std::process::ExitCode;
 
@@ -35,6 +39,7 @@ pub use args::{
 };
 pub use check_expiration::CheckExpirationArgs;
 pub use csr::CsrArgs;
+pub use csr_object::CsrObjectArgs;
 pub use generate_csr::GenerateCsrArgs;
 pub use import_signed::ImportSignedArgs;
 pub use init::InitArgs;
@@ -43,6 +48,7 @@ pub use issue::IssueArgs;
 pub use issue_cert::IssueCertArgs;
 pub use renew::RenewArgs;
 pub use sign::SignArgs;
+pub use signer::SignerArgs;
 pub use write_kubeconfig::WriteKubeconfigArgs;
 
 #[derive(Debug, Parser)]
@@ -103,6 +109,14 @@ pub enum Command {
     /// profile, in one step (separate .key and .crt files).
     #[command(after_help = EXIT_CODES_HELP)]
     IssueCert(IssueCertArgs),
+    /// CertificateSigningRequest objects of the Kubernetes CSR API, offline: make one from a
+    /// request, sign them as a signer would, take the certificate back out.
+    #[command(after_help = EXIT_CODES_HELP)]
+    CsrObject(CsrObjectArgs),
+    /// A signer for the cluster: watch CertificateSigningRequests of one signerName on an API
+    /// server, sign the approved ones that pass its rules, fail the others.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Signer(SignerArgs),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -154,5 +168,7 @@ pub fn run(cli: Cli, now: OffsetDateTime) -> anyhow::Result<ExitStatus> {
         Command::Csr(a) => csr::run(a, now),
         Command::Sign(a) => sign::run(a, now),
         Command::IssueCert(a) => issue_cert::run(a, now),
+        Command::CsrObject(a) => csr_object::run(a, now),
+        Command::Signer(a) => signer::run(a),
     }
 }

@@ -227,6 +227,18 @@ pub(super) fn with_suffix(prefix: &Path, suffix: &str) -> PathBuf {
 /// Plans `request` and prints the plan (`--dry-run`) or carries it out and reports. The tree's
 /// lock is taken when the request reads a CA of the tree (`tree`) or writes inside the tree.
 pub(super) fn write(request: Request, tree: bool, run: &RunArgs) -> anyhow::Result<ExitStatus> {
+    write_with(request, tree, run, |outcomes| {
+        output::signing::print_outcomes(outcomes, run.output)
+    })
+}
+
+/// [`write`], with `print` saying what was done.
+pub(super) fn write_with(
+    request: Request,
+    tree: bool,
+    run: &RunArgs,
+    print: impl FnOnce(&[plan::Outcome]) -> anyhow::Result<()>,
+) -> anyhow::Result<ExitStatus> {
     let layout = request.layout.clone();
     let roots = roots(&layout);
     let outputs: Vec<PathBuf> = request_outputs(&request);
@@ -274,7 +286,7 @@ pub(super) fn write(request: Request, tree: bool, run: &RunArgs) -> anyhow::Resu
     let outcomes = plan
         .execute()
         .context("writing failed; files already there are unchanged")?;
-    output::signing::print_outcomes(&outcomes, run.output)?;
+    print(&outcomes)?;
     Ok(ExitStatus::Success)
 }
 
@@ -291,6 +303,7 @@ fn request_outputs(request: &Request) -> Vec<PathBuf> {
     for want in &request.wants {
         match want {
             Want::Sign(w) => out.extend(w.out.iter().map(|o| o.path.clone())),
+            Want::CsrObjects(w) => out.extend(w.out.iter().cloned()),
             Want::Identity(w) => {
                 out.push(w.key_path.clone());
                 out.push(match &w.make {

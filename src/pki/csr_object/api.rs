@@ -68,7 +68,9 @@ fn label_shape(s: &str) -> bool {
 fn label_errors(s: &str) -> Vec<String> {
     let mut errs = Vec::new();
     if s.len() > DNS1123_LABEL_MAX {
-        errs.push(format!("must be no more than {DNS1123_LABEL_MAX} characters"));
+        errs.push(format!(
+            "must be no more than {DNS1123_LABEL_MAX} characters"
+        ));
     }
     if !label_shape(s) {
         errs.push(LABEL_FORMAT.into());
@@ -95,7 +97,9 @@ fn subdomain_errors(s: &str) -> Vec<String> {
 pub fn signer_name_errors(name: &str) -> Vec<String> {
     const PATH: &str = "spec.signerName";
     if name.is_empty() {
-        return vec![format!("{PATH}: Required value: signerName must be provided")];
+        return vec![format!(
+            "{PATH}: Required value: signerName must be provided"
+        )];
     }
     let segments: Vec<&str> = name.split('/').collect();
     if segments.len() != 2 {
@@ -210,13 +214,17 @@ mod tests {
         assert!(signer_name_errors("example.com/a.b-c").is_empty());
         assert_eq!(
             signer_name_errors("foo"),
-            ["spec.signerName: Invalid value: \"foo\": must be a fully qualified domain and path \
-              of the form 'example.com/signer-name'"]
+            [
+                "spec.signerName: Invalid value: \"foo\": must be a fully qualified domain and path \
+              of the form 'example.com/signer-name'"
+            ]
         );
         assert_eq!(
             signer_name_errors("foo/bar"),
-            ["spec.signerName: Invalid value: \"foo\": should be a domain with at least two \
-              segments separated by dots"]
+            [
+                "spec.signerName: Invalid value: \"foo\": should be a domain with at least two \
+              segments separated by dots"
+            ]
         );
         let e = signer_name_errors("Example.com/bar");
         assert_eq!(e.len(), 1);
@@ -237,8 +245,10 @@ mod tests {
         );
         assert_eq!(
             signer_name_errors("kubernetes.io/legacy-unknown"),
-            ["spec.signerName: Invalid value: \"kubernetes.io/legacy-unknown\": the legacy \
-              signerName is not allowed via this API version"]
+            [
+                "spec.signerName: Invalid value: \"kubernetes.io/legacy-unknown\": the legacy \
+              signerName is not allowed via this API version"
+            ]
         );
     }
 
@@ -251,14 +261,16 @@ mod tests {
             ["spec.usages: Required value: usages must be provided"]
         );
         let e = usage_errors(&s(&["client auth", "bogus", "client auth"]));
-        assert!(
-            e[0].starts_with("spec.usages[1]: Unsupported value: \"bogus\": supported values: \"any\", \"cert sign\"")
-        );
+        assert!(e[0].starts_with(
+            "spec.usages[1]: Unsupported value: \"bogus\": supported values: \"any\", \"cert sign\""
+        ));
         assert_eq!(e[1], "spec.usages[2]: Duplicate value: \"client auth\"");
         assert_eq!(
             expiration_errors(Some(599)),
-            ["spec.expirationSeconds: Invalid value: 599: may not specify a duration less than \
-              600 seconds (10 minutes)"]
+            [
+                "spec.expirationSeconds: Invalid value: 599: may not specify a duration less than \
+              600 seconds (10 minutes)"
+            ]
         );
         assert!(expiration_errors(Some(600)).is_empty());
         let mut sorted = USAGES.to_vec();

@@ -209,7 +209,10 @@ pub fn ttl(signer: &Signer, expiration_seconds: Option<i32>) -> Duration {
         Rules::Profile(p) => p.restrictions.max_validity,
         Rules::Builtin(_) => None,
     };
-    for max in [signer.policy.max_duration, profile_max].into_iter().flatten() {
+    for max in [signer.policy.max_duration, profile_max]
+        .into_iter()
+        .flatten()
+    {
         ttl = ttl.min(max.max(MIN_TTL));
     }
     ttl
@@ -231,9 +234,10 @@ fn check(
     match &signer.rules {
         Rules::Builtin(builtin) => builtin.validate_api(cn, orgs, sans, usages)?,
         Rules::Profile(profile) => {
-            if let Some(bad) = usages.iter().find(|u| {
-                !Usage::parse(u).is_some_and(|usage| profile.usages.contains(&usage))
-            }) {
+            if let Some(bad) = usages
+                .iter()
+                .find(|u| !Usage::parse(u).is_some_and(|usage| profile.usages.contains(&usage)))
+            {
                 return Err(format!(
                     "usage {} is not allowed by profile {} (it allows {})",
                     show_untrusted(bad),

@@ -79,7 +79,10 @@ pub fn read(bytes: &[u8], source: &Path) -> Result<Document> {
         .map(|(i, item)| object(item, i, shape, source))
         .collect::<Result<Vec<_>>>()?;
     if objects.is_empty() {
-        return Err(Error::bad_file(source, "holds no CertificateSigningRequest"));
+        return Err(Error::bad_file(
+            source,
+            "holds no CertificateSigningRequest",
+        ));
     }
     Ok(Document {
         objects,
@@ -142,7 +145,11 @@ fn object(item: Value, i: usize, shape: Shape, source: &Path) -> Result<Certific
 }
 
 /// The objects as text, in `shape` and `format`.
-pub fn render(objects: &[CertificateSigningRequest], shape: Shape, format: Format) -> Result<String> {
+pub fn render(
+    objects: &[CertificateSigningRequest],
+    shape: Shape,
+    format: Format,
+) -> Result<String> {
     let to_value = |o: &CertificateSigningRequest| {
         serde_json::to_value(o).map_err(|e| Error::Crypto(format!("internal: {e}")))
     };
@@ -154,7 +161,8 @@ pub fn render(objects: &[CertificateSigningRequest], shape: Shape, format: Forma
             "items": objects.iter().map(to_value).collect::<Result<Vec<_>>>()?,
         }))
     };
-    let yaml = |v: &Value| yaml_serde::to_string(v).map_err(|e| Error::Crypto(format!("internal: {e}")));
+    let yaml =
+        |v: &Value| yaml_serde::to_string(v).map_err(|e| Error::Crypto(format!("internal: {e}")));
     match (format, shape) {
         (Format::Json, Shape::One) if objects.len() == 1 => {
             Ok(pretty(&to_value(&objects[0])?)? + "\n")

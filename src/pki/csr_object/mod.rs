@@ -78,7 +78,10 @@ pub struct ObjectSpec {
 
 /// A new object for the request `request_pem` (its PEM text), checked as the API server checks
 /// it on create. The errors are the API's, one per problem.
-pub fn make(spec: &ObjectSpec, request_pem: &[u8]) -> Result<CertificateSigningRequest, Vec<String>> {
+pub fn make(
+    spec: &ObjectSpec,
+    request_pem: &[u8],
+) -> Result<CertificateSigningRequest, Vec<String>> {
     let object = CertificateSigningRequest {
         metadata: ObjectMeta {
             name: Some(spec.name.clone()),
@@ -131,7 +134,9 @@ fn now_time(now: OffsetDateTime) -> Time {
     )
 }
 
-fn conditions(object: &mut CertificateSigningRequest) -> &mut Vec<CertificateSigningRequestCondition> {
+fn conditions(
+    object: &mut CertificateSigningRequest,
+) -> &mut Vec<CertificateSigningRequestCondition> {
     object
         .status
         .get_or_insert_with(CertificateSigningRequestStatus::default)
@@ -197,10 +202,12 @@ pub fn certificate(
             State::Failed => "its signer failed it (see its Failed condition)",
             State::Issued => "",
         };
-        return Err(format!("has no certificate (status.certificate is empty): {why}"));
+        return Err(format!(
+            "has no certificate (status.certificate is empty): {why}"
+        ));
     };
-    let blocks = pem::parse_many(&bytes.0)
-        .map_err(|_| "status.certificate is not PEM".to_string())?;
+    let blocks =
+        pem::parse_many(&bytes.0).map_err(|_| "status.certificate is not PEM".to_string())?;
     if blocks.is_empty() || blocks.iter().any(|b| b.tag() != "CERTIFICATE") {
         return Err("status.certificate holds something other than PEM CERTIFICATE blocks".into());
     }
@@ -210,8 +217,8 @@ pub fn certificate(
     let want = match public_key {
         Some(k) => k,
         None => {
-            let request = csr::parse(&object.spec.request.0)
-                .map_err(|e| format!("spec.request {e}"))?;
+            let request =
+                csr::parse(&object.spec.request.0).map_err(|e| format!("spec.request {e}"))?;
             request_key = request.public_key;
             request_key.raw()
         }

@@ -62,7 +62,10 @@ pub struct ObjectResult {
     /// Why it failed or was skipped.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
     pub not_after: Option<OffsetDateTime>,
     /// Approved by this run (`--approve`).
     pub approved: bool,

@@ -45,14 +45,14 @@ use super::kubeconfig::Kubeconfig;
 use super::names::{Cluster, NodeSpec};
 use super::store::Layout;
 
+pub use csr_object::{CsrObjectsWant, ObjectResult, SignedObjects};
 pub use execute::Outcome;
 pub use identity::{IdentityMake, IdentityWant};
 pub use import::{ImportTarget, Signed, SignedInput};
-pub use issuing::{CaPairFiles, CaSource};
+pub use issuing::{CaPairFiles, CaSource, LoadedCa, load_ca};
 pub use renew::Target;
 pub use sign::{OutputFile, SignWant};
 pub use signing::{Issued, SigningNotes};
-pub use csr_object::{CsrObjectsWant, ObjectResult, SignedObjects};
 
 /// One thing a command asks for.
 #[derive(Debug, Clone)]
