@@ -258,8 +258,9 @@ fn sign(a: &SignObjectsArgs, now: OffsetDateTime) -> anyhow::Result<ExitStatus> 
                 let approved = if r.approved { "approved and " } else { "" };
                 match (r.result, &r.message, r.not_after) {
                     ("issued", _, Some(until)) => eprintln!(
-                        "[csr-object] {name} ({}): {approved}issued, valid until {until}",
-                        r.signer_name
+                        "[csr-object] {name} ({}): {approved}issued, valid until {}",
+                        r.signer_name,
+                        csr_object::show_time(until)
                     ),
                     ("failed", Some(m), _) => eprintln!(
                         "[csr-object] {name} ({}): {approved}failed: {m}",
@@ -338,7 +339,7 @@ fn decode(a: &DecodeArgs, now: OffsetDateTime) -> anyhow::Result<ExitStatus> {
     eprintln!(
         "[csr-object] {name}: {}, valid until {}, {}",
         facts.subject,
-        facts.not_after,
+        csr_object::show_time(facts.not_after),
         if a.key.is_some() {
             "certifies the key given"
         } else {

@@ -81,7 +81,7 @@ pub async fn run(config: Config) -> anyhow::Result<Stats> {
         "[signer] {}: signing with {} (valid until {}){}",
         signer.config.signer.signer_name,
         signer.config.ca.label,
-        signer.config.ca.not_after,
+        csr_object::show_time(signer.config.ca.not_after),
         if signer.config.once { ", once" } else { "" }
     );
     if signer.config.once {
@@ -271,7 +271,7 @@ impl Worker {
                         format!(
                             "issued: {} until {}",
                             show_untrusted(&issue.spec.common_name),
-                            issue.spec.not_after
+                            csr_object::show_time(issue.spec.not_after)
                         ),
                         true,
                     )

@@ -245,3 +245,9 @@ pub fn display_name(object: &CertificateSigningRequest) -> String {
         .map(crate::pki::untrusted::show_untrusted)
         .unwrap_or_else(|| "(no name)".into())
 }
+
+/// A time as messages show it (RFC 3339, UTC).
+pub fn show_time(t: OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| t.to_string())
+}
