@@ -1,7 +1,7 @@
 //! `kubepki signer`: a signer for one signerName on a real API server, on kube-rs.
 //!
 //! It lists and watches the CertificateSigningRequests of its signerName (a field selector on
-//! `spec.signerName`), and for each one asks [`csr_object::decide`] what to do — the same pure
+//! `spec.signerName`), and for each one asks [`crate::pki::csr_object::decide()`] what to do — the same pure
 //! decision `csr-object sign` makes offline. An approved object that passes the rules gets its
 //! certificate in `status.certificate`, one that does not gets a `Failed` condition (reason
 //! `SignerValidationFailure`), both written through the `/status` subresource with the object's

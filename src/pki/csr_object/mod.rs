@@ -1,6 +1,6 @@
 //! CertificateSigningRequest objects of the Kubernetes CSR API (certificates.k8s.io/v1) without
 //! a cluster: made from a request, signed offline as a signer would, and their certificate taken
-//! back out and checked. The same decision ([`decide`]) drives `kubepki signer` on a real API
+//! back out and checked. The same decision ([`decide()`]) drives `kubepki signer` on a real API
 //! server.
 //!
 //! The objects are k8s-openapi's types, so what kubepki writes is what the API serves: `api`

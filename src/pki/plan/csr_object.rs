@@ -244,12 +244,15 @@ pub(super) fn plan(
     })
 }
 
+/// A file the work writes: where, its kind, its contents.
+type DocumentFile = (PathBuf, FileKind, String);
+
 impl CsrObjectsWork {
     /// Signs the issued objects, sets the failed ones' condition, renders the document.
     pub(super) fn realize(
         &self,
         plan: &super::Plan,
-    ) -> Result<(Vec<(PathBuf, FileKind, String)>, SignedObjects)> {
+    ) -> Result<(Vec<DocumentFile>, SignedObjects)> {
         let signer = super::signing::signer(plan, &self.ca)?;
         let mut objects = Vec::with_capacity(self.objects.len());
         let mut results = Vec::with_capacity(self.objects.len());

@@ -122,7 +122,7 @@ pub struct LoadedCa {
     pub label: String,
 }
 
-/// Loads the pair `pair` with the checks of [`resolve_ca`]: a CA certificate (CA:TRUE),
+/// Loads the pair `pair` with the checks `sign` makes: a CA certificate (CA:TRUE),
 /// unexpired at `now`, and the key that matches it.
 pub fn load_ca(pair: Arc<CaPairFiles>, now: OffsetDateTime) -> Result<LoadedCa> {
     let ca = resolve_ca(&CaSource::Files(pair), None, "sign", now)?;
