@@ -159,7 +159,7 @@ pub fn decide(
             usages
                 .iter()
                 .filter(|u| Usage::parse(u).is_none())
-                .map(|u| show_untrusted(u))
+                .map(|u| show_usage(u))
                 .collect::<Vec<_>>()
                 .join(", ")
         )));
@@ -240,7 +240,7 @@ fn check(
             {
                 return Err(format!(
                     "usage {} is not allowed by profile {} (it allows {})",
-                    show_untrusted(bad),
+                    show_usage(bad),
                     profile.name,
                     profile
                         .usages
@@ -282,6 +282,15 @@ fn check(
     Ok(())
 }
 
+/// A usage string from an object: quoted when it is one of the API's, else described.
+fn show_usage(u: &str) -> String {
+    if super::api::USAGES.contains(&u) {
+        format!("{u:?}")
+    } else {
+        show_untrusted(u)
+    }
+}
+
 /// The key usage bits `spec.usages` ask for, or `None` when one of them is not a usage kubepki
 /// issues.
 fn cert_usages(usages: &[&str]) -> Option<ExactKeyUsage> {
@@ -294,4 +303,183 @@ fn cert_usages(usages: &[&str]) -> Option<ExactKeyUsage> {
         }
     }
     Some(bits)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pki::csr::CsrSpec;
+    use crate::pki::csr_object::{ObjectSpec, approve, make};
+    use crate::pki::keys::{KeyAlgorithm, PrivateKey};
+    use crate::pki::names::AltNames;
+
+    fn object(
+        cn: &str,
+        dns: &[&str],
+        usages: &[&str],
+        secs: Option<i32>,
+    ) -> CertificateSigningRequest {
+        let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+        let spec = CsrSpec {
+            common_name: cn.into(),
+            organizations: vec![],
+            alt_names: AltNames {
+                dns: dns.iter().map(|s| s.to_string()).collect(),
+                ..Default::default()
+            },
+        };
+        let pem = csr::csr_pem(&csr::build(&spec, &key).unwrap());
+        let spec = ObjectSpec {
+            name: "x".into(),
+            signer_name: "example.com/serving".into(),
+            usages: usages.iter().map(|s| s.to_string()).collect(),
+            expiration_seconds: secs,
+        };
+        make(&spec, pem.as_bytes()).unwrap()
+    }
+
+    fn signer() -> Signer {
+        Signer {
+            signer_name: "example.com/serving".into(),
+            rules: Rules::Profile(Profile::builtin("server").unwrap()),
+            policy: Policy::default(),
+            duration: DEFAULT_SIGNING_DURATION,
+        }
+    }
+
+    const SERVING: &[&str] = &["digital signature", "key encipherment", "server auth"];
+
+    fn issue(v: Verdict) -> Issue {
+        match v {
+            Verdict::Issue(i) => *i,
+            other => panic!("not issued: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn only_approved_objects_of_its_signer_are_decided() {
+        let now = OffsetDateTime::now_utc();
+        let ca = now + Duration::days(3650);
+        let mut o = object("a", &["a.example.com"], SERVING, None);
+        assert!(matches!(
+            decide(&o, &signer(), ca, now),
+            Ok(Verdict::Skip(Skip::NotApproved))
+        ));
+        approve(&mut o, now);
+        let mut other = signer();
+        other.signer_name = "example.com/other".into();
+        assert!(matches!(
+            decide(&o, &other, ca, now),
+            Ok(Verdict::Skip(Skip::OtherSigner))
+        ));
+        let i = issue(decide(&o, &signer(), ca, now).unwrap());
+        assert_eq!(i.spec.alt_names.dns, ["a.example.com"]);
+        assert!(i.key_usage.digital_signature && i.key_usage.key_encipherment);
+        assert_eq!(i.spec.usages, [ExtUsage::ServerAuth]);
+        crate::pki::csr_object::set_certificate(&mut o, "-----BEGIN CERTIFICATE-----\n");
+        assert!(matches!(
+            decide(&o, &signer(), ca, now),
+            Ok(Verdict::Skip(Skip::Issued))
+        ));
+    }
+
+    #[test]
+    fn ttl_backdate_and_the_ca_cut_as_the_controller_manager() {
+        let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
+        let ca = now + Duration::days(3650);
+        let window = |secs: Option<i32>, ca: OffsetDateTime| {
+            let mut o = object("a", &["a.example.com"], SERVING, secs);
+            approve(&mut o, now);
+            let i = issue(decide(&o, &signer(), ca, now).unwrap());
+            (i.spec.not_before, i.spec.not_after)
+        };
+        // The default: one year, NotBefore and NotAfter both 5 minutes back.
+        assert_eq!(
+            window(None, ca),
+            (now - BACKDATE, now + Duration::hours(8760) - BACKDATE)
+        );
+        // Under 8 h: NotAfter not backdated; 600 s is the floor.
+        assert_eq!(window(Some(3600), ca).1, now + Duration::hours(1));
+        assert_eq!(window(Some(600), ca).1, now + Duration::minutes(10));
+        // 8 h and more: backdated.
+        assert_eq!(
+            window(Some(8 * 3600), ca).1,
+            now + Duration::hours(8) - BACKDATE
+        );
+        // Longer than the signing duration: capped.
+        assert_eq!(
+            window(Some(i32::MAX), ca).1,
+            now + Duration::hours(8760) - BACKDATE
+        );
+        // Cut at the CA's NotAfter.
+        let soon = now + Duration::days(30);
+        assert_eq!(window(None, soon).1, soon);
+        // An expired CA signs nothing.
+        let mut o = object("a", &["a.example.com"], SERVING, None);
+        approve(&mut o, now);
+        assert!(decide(&o, &signer(), now, now).is_err());
+        // The policy's maximum caps too.
+        let mut s = signer();
+        s.policy.max_duration = Some(Duration::days(1));
+        assert_eq!(ttl(&s, None), Duration::days(1));
+        assert_eq!(ttl(&s, Some(3600)), Duration::hours(1));
+    }
+
+    #[test]
+    fn rules_and_policies_fail_with_their_messages() {
+        let now = OffsetDateTime::now_utc();
+        let ca = now + Duration::days(3650);
+        let fail = |o: &mut CertificateSigningRequest, s: &Signer| {
+            approve(o, now);
+            match decide(o, s, ca, now).unwrap() {
+                Verdict::Fail(m) => m,
+                other => panic!("not failed: {other:?}"),
+            }
+        };
+        let mut o = object(
+            "a",
+            &["a.example.com"],
+            &["digital signature", "client auth"],
+            None,
+        );
+        assert_eq!(
+            fail(&mut o, &signer()),
+            "usage \"client auth\" is not allowed by profile server (it allows digital \
+             signature, key encipherment, server auth)"
+        );
+        let mut s = signer();
+        s.policy.allowed_dns_suffixes = Some(vec!["example.org".into()]);
+        let mut o = object("a", &["a.example.com"], SERVING, None);
+        assert!(
+            fail(&mut o, &s)
+                .contains("is not under a DNS suffix the policy of example.com/serving allows")
+        );
+        let mut s = signer();
+        s.policy.allowed_requestors = Some(vec!["alice".into()]);
+        let mut o = object("a", &["a.example.com"], SERVING, None);
+        o.spec.username = Some("bob".into());
+        assert_eq!(
+            fail(&mut o, &s),
+            "the requestor \"bob\" is not allowed by the policy of example.com/serving"
+        );
+        // A built-in signer's rules and texts.
+        let mut s = signer();
+        s.signer_name = "kubernetes.io/kube-apiserver-client".into();
+        s.rules = Rules::Builtin(BuiltinSigner::KubeApiserverClient);
+        let mut o = object("a", &[], &["digital signature", "server auth"], None);
+        o.spec.signer_name = s.signer_name.clone();
+        assert_eq!(
+            fail(&mut o, &s),
+            "invalid usage for client certificate: server auth"
+        );
+        // A forged request fails.
+        let mut o = object("a", &["a.example.com"], SERVING, None);
+        let text = String::from_utf8(o.spec.request.0.clone()).unwrap();
+        let der = pem::parse(&text).unwrap().into_contents();
+        let mut der = der;
+        let last = der.len() - 1;
+        der[last] ^= 1;
+        o.spec.request.0 = csr::csr_pem(&der).into_bytes();
+        assert!(fail(&mut o, &signer()).contains("signature does not verify"));
+    }
 }

@@ -181,3 +181,61 @@ pub fn render(
 fn pretty(v: &Value) -> Result<String> {
     serde_json::to_string_pretty(v).map_err(|e| Error::Crypto(format!("internal: {e}")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ONE: &str = "apiVersion: certificates.k8s.io/v1\nkind: CertificateSigningRequest\n\
+                       metadata: {name: a}\nspec: {request: AAAA, signerName: example.com/x, \
+                       usages: [server auth]}\n";
+
+    #[test]
+    fn one_a_list_or_a_stream_and_back_in_the_same_shape() {
+        let p = Path::new("f");
+        let one = read(ONE.as_bytes(), p).unwrap();
+        assert_eq!(
+            (one.shape, one.format, one.objects.len()),
+            (Shape::One, Format::Yaml, 1)
+        );
+        assert_eq!(one.objects[0].spec.request.0, [0, 0, 0]);
+        let stream = format!("{ONE}---\n{}", ONE.replace("name: a", "name: b"));
+        let s = read(stream.as_bytes(), p).unwrap();
+        assert_eq!((s.shape, s.objects.len()), (Shape::Stream, 2));
+        let json = render(&s.objects, Shape::List, Format::Json).unwrap();
+        let l = read(json.as_bytes(), p).unwrap();
+        assert_eq!(
+            (l.shape, l.format, l.objects.len()),
+            (Shape::List, Format::Json, 2)
+        );
+        let yaml = render(&s.objects, Shape::Stream, Format::Yaml).unwrap();
+        assert_eq!(read(yaml.as_bytes(), p).unwrap().objects, s.objects);
+    }
+
+    #[test]
+    fn errors_name_the_item_never_a_value() {
+        let p = Path::new("f");
+        let secret = "c2VjcmV0LWtleS1tYXRlcmlhbA==";
+        let bad_kind = ONE.replace("CertificateSigningRequest", secret);
+        let e = read(bad_kind.as_bytes(), p).unwrap_err().to_string();
+        assert!(
+            e.contains("kind is a value of") && !e.contains(secret),
+            "{e}"
+        );
+        let v1beta1 = ONE.replace("certificates.k8s.io/v1", "certificates.k8s.io/v1beta1");
+        let e = read(v1beta1.as_bytes(), p).unwrap_err().to_string();
+        assert!(e.contains("expected certificates.k8s.io/v1"), "{e}");
+        let bad_request = ONE.replace("AAAA", &format!("'{secret} not base64!'"));
+        let e = read(bad_request.as_bytes(), p).unwrap_err().to_string();
+        assert!(
+            e.contains("\"a\": a field has a value of the wrong type") && !e.contains(secret),
+            "{e}"
+        );
+        let list = format!(
+            "{{\"apiVersion\": \"v1\", \"kind\": \"List\", \"items\": [{{\"kind\": \"Secret\", \"apiVersion\": \"v1\"}}]}}"
+        );
+        let e = read(list.as_bytes(), p).unwrap_err().to_string();
+        assert!(e.contains("items[0]: kind is \"Secret\""), "{e}");
+        assert!(read(b"", p).is_err());
+    }
+}

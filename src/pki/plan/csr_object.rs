@@ -249,10 +249,7 @@ type DocumentFile = (PathBuf, FileKind, String);
 
 impl CsrObjectsWork {
     /// Signs the issued objects, sets the failed ones' condition, renders the document.
-    pub(super) fn realize(
-        &self,
-        plan: &super::Plan,
-    ) -> Result<(Vec<DocumentFile>, SignedObjects)> {
+    pub(super) fn realize(&self, plan: &super::Plan) -> Result<(Vec<DocumentFile>, SignedObjects)> {
         let signer = super::signing::signer(plan, &self.ca)?;
         let mut objects = Vec::with_capacity(self.objects.len());
         let mut results = Vec::with_capacity(self.objects.len());
