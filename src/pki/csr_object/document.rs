@@ -231,9 +231,7 @@ mod tests {
             e.contains("\"a\": a field has a value of the wrong type") && !e.contains(secret),
             "{e}"
         );
-        let list = format!(
-            "{{\"apiVersion\": \"v1\", \"kind\": \"List\", \"items\": [{{\"kind\": \"Secret\", \"apiVersion\": \"v1\"}}]}}"
-        );
+        let list = "{\"apiVersion\": \"v1\", \"kind\": \"List\", \"items\": [{\"kind\": \"Secret\", \"apiVersion\": \"v1\"}]}";
         let e = read(list.as_bytes(), p).unwrap_err().to_string();
         assert!(e.contains("items[0]: kind is \"Secret\""), "{e}");
         assert!(read(b"", p).is_err());
