@@ -15,3 +15,5 @@ pub mod exit;
 pub mod host;
 pub mod output;
 pub mod pki;
+/// `kubepki signer` (issue 15): the controller, on kube-rs and tokio.
+pub mod signer;

@@ -81,12 +81,20 @@ fn help_of_every_subcommand() {
         "component-flags",
         "audit",
         "bootstrap-token",
+        "csr-object make",
+        "csr-object sign",
+        "csr-object decode",
+        "signer",
     ];
     settings().bind(|| {
         for sub in subcommands {
             let mut args: Vec<&str> = sub.split_whitespace().collect();
             args.push("--help");
-            let name = if sub.is_empty() { "kubepki" } else { sub };
+            let name = if sub.is_empty() {
+                "kubepki".to_string()
+            } else {
+                sub.replace(' ', "-")
+            };
             insta::assert_snapshot!(format!("help-{name}"), run(dir.path(), &args));
         }
     });

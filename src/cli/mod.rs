@@ -26,6 +26,10 @@ mod sign;
 mod signing;
 // The TLS-bootstrap kit (issue 15).
 mod bootstrap_token;
+// The CSR API (issue 15).
+mod csr_object;
+mod signer;
+mod signer_policy;
 
 use std::process::ExitCode;
 
@@ -44,6 +48,7 @@ pub use bootstrap_token::BootstrapTokenArgs;
 pub use check_expiration::CheckExpirationArgs;
 pub use component_flags::ComponentFlagsArgs;
 pub use csr::CsrArgs;
+pub use csr_object::CsrObjectArgs;
 pub use generate_csr::GenerateCsrArgs;
 pub use import_signed::ImportSignedArgs;
 pub use init::InitArgs;
@@ -54,6 +59,7 @@ pub use issue_cert::IssueCertArgs;
 pub use renew::RenewArgs;
 pub use shell::{CompletionArgs, ManArgs};
 pub use sign::SignArgs;
+pub use signer::SignerArgs;
 pub use write_kubeconfig::WriteKubeconfigArgs;
 
 #[derive(Debug, Parser)]
@@ -135,6 +141,14 @@ pub enum Command {
     /// the sha256 CA pin and the kubeadm join line (kubeadm init phase bootstrap-token, offline).
     #[command(after_help = EXIT_CODES_HELP)]
     BootstrapToken(BootstrapTokenArgs),
+    /// CertificateSigningRequest objects of the Kubernetes CSR API, offline: make one from a
+    /// request, sign them as a signer would, take the certificate back out.
+    #[command(after_help = EXIT_CODES_HELP)]
+    CsrObject(CsrObjectArgs),
+    /// A signer for the cluster: watch CertificateSigningRequests of one signerName on an API
+    /// server, sign the approved ones that pass its rules, fail the others.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Signer(SignerArgs),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -192,5 +206,7 @@ pub fn run(cli: Cli, now: OffsetDateTime) -> anyhow::Result<ExitStatus> {
         Command::Completion(a) => shell::completion(a, now),
         Command::Man(a) => shell::man(a, now),
         Command::BootstrapToken(a) => bootstrap_token::run(a, now),
+        Command::CsrObject(a) => csr_object::run(a, now),
+        Command::Signer(a) => signer::run(a),
     }
 }

@@ -240,6 +240,18 @@ pub(super) fn write(
     if run.explain {
         return super::pipeline::explain(&request, command);
     }
+    write_with(request, tree, run, |outcomes| {
+        output::signing::print_outcomes(outcomes, run.output)
+    })
+}
+
+/// [`write`], with `print` saying what was done.
+pub(super) fn write_with(
+    request: Request,
+    tree: bool,
+    run: &RunArgs,
+    print: impl FnOnce(&[plan::Outcome]) -> anyhow::Result<()>,
+) -> anyhow::Result<ExitStatus> {
     let layout = request.layout.clone();
     let roots = roots(&layout);
     let outputs: Vec<PathBuf> = request_outputs(&request);
@@ -287,7 +299,7 @@ pub(super) fn write(
     let outcomes = plan
         .execute()
         .context("writing failed; files already there are unchanged")?;
-    output::signing::print_outcomes(&outcomes, run.output)?;
+    print(&outcomes)?;
     Ok(ExitStatus::Success)
 }
 
@@ -304,6 +316,7 @@ fn request_outputs(request: &Request) -> Vec<PathBuf> {
     for want in &request.wants {
         match want {
             Want::Sign(w) => out.extend(w.out.iter().map(|o| o.path.clone())),
+            Want::CsrObjects(w) => out.extend(w.out.iter().cloned()),
             Want::Identity(w) => {
                 out.push(w.key_path.clone());
                 out.push(match &w.make {

@@ -26,4 +26,7 @@ pub mod yaml_error;
 pub mod identity;
 pub mod profile;
 
+// The CSR API (issue 15): CertificateSigningRequest objects offline and the signer's verdict.
+pub mod csr_object;
+
 pub use error::{Error, ErrorKind, Result};

@@ -72,6 +72,28 @@ impl Proc {
         lines[lines.len().saturating_sub(30)..].join("\n")
     }
 
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends SIGTERM by PID and waits up to `wait` for it to exit; its exit status, or `None`
+    /// when it had to be killed.
+    pub fn terminate(&mut self, wait: Duration) -> Option<std::process::ExitStatus> {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + wait;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.stop();
+        None
+    }
+
     /// Stops it now (SIGKILL by PID) and waits for it.
     pub fn stop(&mut self) {
         let _ = self.child.kill();
@@ -93,6 +115,8 @@ pub struct ControlPlane {
     pub etcd: Proc,
     pub apiserver: Proc,
     pub controller_manager: Option<Proc>,
+    /// How the API server was started, to start it again (`restart_apiserver`).
+    apiserver_start: (PathBuf, Vec<String>),
 }
 
 impl ControlPlane {
@@ -170,6 +194,7 @@ impl ControlPlane {
             etcd,
             apiserver,
             controller_manager: None,
+            apiserver_start: (apiserver_bin.to_path_buf(), apiserver_args),
         };
         cp.wait_ready();
         cp
@@ -209,6 +234,20 @@ impl ControlPlane {
             &args,
             self.root.join("kube-controller-manager.log"),
         ));
+    }
+
+    /// Stops the API server (SIGKILL by PID) and starts it again on the same port and etcd;
+    /// returns once it is ready.
+    pub fn restart_apiserver(&mut self) {
+        self.apiserver.stop();
+        let (bin, args) = &self.apiserver_start;
+        self.apiserver = Proc::start(
+            "kube-apiserver",
+            bin,
+            args,
+            self.root.join("kube-apiserver-2.log"),
+        );
+        self.wait_ready();
     }
 
     /// Waits (up to 60 s) until `/readyz` answers ok to super-admin.conf.

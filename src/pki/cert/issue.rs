@@ -71,7 +71,9 @@ pub fn issue(
         self_signed,
         issuer,
         signer,
-        true,
+        KeyUsageRule::Profile {
+            key_encipherment: true,
+        },
     )
 }
 
@@ -81,7 +83,10 @@ pub fn issue_for_public_key(
     subject_key: &SubjectPublicKey,
     issuer: &Authority,
 ) -> Result<Vec<u8>> {
-    issue_with(spec, subject_key, None, Some(issuer), &issuer.key, true)
+    let rule = KeyUsageRule::Profile {
+        key_encipherment: true,
+    };
+    issue_with(spec, subject_key, None, Some(issuer), &issuer.key, rule)
 }
 
 /// Issues a leaf certificate for `subject_key` (a CSR's public key, or a new key's pair) signed
@@ -99,8 +104,44 @@ pub fn issue_leaf_with_usages(
         None,
         Some(issuer),
         &issuer.key,
-        key_encipherment,
+        KeyUsageRule::Profile { key_encipherment },
     )
+}
+
+/// The key usage bits of a certificate for a CSR API object: exactly what its `spec.usages`
+/// ask for, as the built-in signer sets them (no RSA-only rule: the requester chose them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ExactKeyUsage {
+    pub digital_signature: bool,
+    pub key_encipherment: bool,
+}
+
+/// Issues a certificate for a CSR API object's public key, signed by `issuer`, with exactly the
+/// key usages given (`spec.usages` decides, as in kube-controller-manager's signer).
+pub fn issue_for_object(
+    spec: &CertSpec,
+    subject_key: &impl PublicKeyData,
+    issuer: &Authority,
+    key_usage: ExactKeyUsage,
+) -> Result<Vec<u8>> {
+    issue_with(
+        spec,
+        subject_key,
+        None,
+        Some(issuer),
+        &issuer.key,
+        KeyUsageRule::Exact(key_usage),
+    )
+}
+
+/// How the key usage bits of a certificate are chosen.
+#[derive(Clone, Copy)]
+enum KeyUsageRule {
+    /// kubepki's own certificates: digitalSignature, keyEncipherment on RSA keys when the
+    /// profile has it (RFC 8813), keyCertSign on CAs.
+    Profile { key_encipherment: bool },
+    /// A CSR API object's: exactly these.
+    Exact(ExactKeyUsage),
 }
 
 /// The one way a certificate is made: `subject_key` is certified; `self_signed` is its private
@@ -111,7 +152,7 @@ fn issue_with(
     self_signed: Option<&PrivateKey>,
     issuer: Option<&Authority>,
     signer: &PrivateKey,
-    key_encipherment: bool,
+    key_usage: KeyUsageRule,
 ) -> Result<Vec<u8>> {
     check_spec(spec)?;
     let algorithm = KeyAlgorithm::of_signature(subject_key.algorithm());
@@ -153,14 +194,27 @@ fn issue_with(
     } else {
         IsCa::ExplicitNoCa
     };
-    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    // RFC 8813 §3: keyEncipherment only makes sense for RSA (key transport); EC keys must not
-    // assert it. kubeadm sets it for every key type (kubernetes#142037 proposes the same fix).
-    if algorithm.is_rsa() && key_encipherment {
-        params.key_usages.push(KeyUsagePurpose::KeyEncipherment);
-    }
-    if spec.is_ca {
-        params.key_usages.push(KeyUsagePurpose::KeyCertSign);
+    match key_usage {
+        KeyUsageRule::Profile { key_encipherment } => {
+            params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+            // RFC 8813 §3: keyEncipherment only makes sense for RSA (key transport); EC keys
+            // must not assert it. kubeadm sets it for every key type (kubernetes#142037
+            // proposes the same fix).
+            if algorithm.is_rsa() && key_encipherment {
+                params.key_usages.push(KeyUsagePurpose::KeyEncipherment);
+            }
+            if spec.is_ca {
+                params.key_usages.push(KeyUsagePurpose::KeyCertSign);
+            }
+        }
+        KeyUsageRule::Exact(exact) => {
+            if exact.digital_signature {
+                params.key_usages.push(KeyUsagePurpose::DigitalSignature);
+            }
+            if exact.key_encipherment {
+                params.key_usages.push(KeyUsagePurpose::KeyEncipherment);
+            }
+        }
     }
     params.extended_key_usages = spec
         .usages

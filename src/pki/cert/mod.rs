@@ -21,7 +21,8 @@ mod verify;
 pub use super::duration::BACKDATE;
 pub use facts::{CertFacts, certs_from_pem};
 pub use issue::{
-    Authority, CertSpec, cert_pem, issue, issue_for_public_key, issue_leaf_with_usages,
+    Authority, CertSpec, ExactKeyUsage, cert_pem, issue, issue_for_object, issue_for_public_key,
+    issue_leaf_with_usages,
 };
 pub use validity::{DEFAULT_CA_VALIDITY, DEFAULT_VALIDITY, try_validity, validity};
 pub use verify::{verify_chain, verify_signed_by};

@@ -38,6 +38,9 @@ pub struct Outcome {
     /// What `sign`, `csr` and `issue-cert` made (the PEM, and what the report says).
     #[serde(skip)]
     pub issued: Option<Box<super::signing::Issued>>,
+    /// What `csr-object sign` made (the document, and each object's result).
+    #[serde(skip)]
+    pub csr_objects: Option<Box<super::csr_object::SignedObjects>>,
 }
 
 impl PlanItem {
@@ -240,6 +243,7 @@ impl Plan {
         let mut authority = None;
         let mut request = None;
         let mut issued = None;
+        let mut csr_objects = None;
         match &item.work {
             Work::Keep(facts) => certificate = facts.as_deref().cloned(),
             Work::Cert {
@@ -354,6 +358,13 @@ impl Plan {
                     backup: backup(path),
                 }));
             }
+            Work::CsrObjects(work) => {
+                let (files, signed) = work.realize(self)?;
+                for (path, kind, contents) in files {
+                    writes.push(write(&path, kind, contents));
+                }
+                csr_objects = Some(Box::new(signed));
+            }
         }
         // Staged now, the contents need not be held until the commit.
         let staged = writes
@@ -371,6 +382,7 @@ impl Plan {
                 kubeconfig,
                 request,
                 issued,
+                csr_objects,
             },
             staged,
             authority,

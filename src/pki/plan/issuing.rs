@@ -113,6 +113,29 @@ pub(super) fn resolve_ca(
     }
 }
 
+/// A CA pair given by path, loaded and checked for signing outside a plan (`kubepki signer`,
+/// which signs for as long as it runs).
+pub struct LoadedCa {
+    pub authority: Authority,
+    pub not_after: OffsetDateTime,
+    /// The CA file, for messages.
+    pub label: String,
+}
+
+/// Loads the pair `pair` with the checks `sign` makes: a CA certificate (CA:TRUE),
+/// unexpired at `now`, and the key that matches it.
+pub fn load_ca(pair: Arc<CaPairFiles>, now: OffsetDateTime) -> Result<LoadedCa> {
+    let ca = resolve_ca(&CaSource::Files(pair), None, "sign", now)?;
+    match ca.with {
+        SignWith::Given(given) => Ok(LoadedCa {
+            authority: given.0.authority,
+            not_after: ca.not_after,
+            label: ca.label,
+        }),
+        SignWith::Tree(_) => Err(internal("a CA pair resolved as a tree CA")),
+    }
+}
+
 /// The validity window of a signed certificate: the profile's period or `asked`, from 5 minutes
 /// before now, cut at the CA's NotAfter (with a warning).
 pub(super) fn window(

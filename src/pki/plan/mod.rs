@@ -30,6 +30,8 @@ mod sign;
 mod signing;
 // The TLS-bootstrap kit (issue 15).
 mod bootstrap;
+// The CSR API (issue 15): objects signed offline.
+mod csr_object;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -47,10 +49,11 @@ use super::names::{Cluster, NodeSpec};
 use super::store::Layout;
 
 pub use bootstrap::{KUBECONFIG_FILE, KitFile, KitReport, KitWant, MANIFESTS_FILE};
+pub use csr_object::{CsrObjectsWant, ObjectResult, SignedObjects};
 pub use execute::Outcome;
 pub use identity::{IdentityMake, IdentityWant};
 pub use import::{ImportTarget, Signed, SignedInput};
-pub use issuing::{CaPairFiles, CaSource};
+pub use issuing::{CaPairFiles, CaSource, LoadedCa, load_ca};
 pub use making::Making;
 pub use renew::Target;
 pub use sign::{OutputFile, SignWant};
@@ -108,6 +111,8 @@ pub enum Want {
     Identity(Box<IdentityWant>),
     /// The TLS-bootstrap kit: a token's manifests and bootstrap kubeconfig (`bootstrap-token`).
     BootstrapKit(Box<KitWant>),
+    /// Sign CertificateSigningRequest objects offline (`kubepki csr-object sign`).
+    CsrObjects(Box<CsrObjectsWant>),
 }
 
 /// Settings that apply to every new certificate of a run.
@@ -178,6 +183,9 @@ impl Request {
                     files.extend(w.tree_ca().map(|p| Wanted::Pair(p, String::new())));
                 }
                 Want::BootstrapKit(w) => files.push(Wanted::Cert(w.ca_path.clone())),
+                Want::CsrObjects(w) => {
+                    files.extend(w.ca.tree().map(|p| Wanted::Pair(p, String::new())));
+                }
             }
         }
         files
@@ -312,6 +320,8 @@ enum Work {
     Signing(Box<signing::SigningWork>),
     /// The bootstrap kit's files (their contents made while planning) and its report.
     BootstrapKit(Box<bootstrap::KitWork>),
+    /// CertificateSigningRequest objects signed offline.
+    CsrObjects(Box<csr_object::CsrObjectsWork>),
 }
 
 /// A plan: the decisions, and the CAs loaded from disk that leaves will be signed by.
@@ -421,6 +431,16 @@ fn plan_want(
             identity::plan(request, w, tree)?
         }
         Want::BootstrapKit(w) => bootstrap::plan(request, inventory, w)?,
+        Want::CsrObjects(w) => {
+            let tree = match w.ca.tree() {
+                Some(p) => match cas.get(p) {
+                    Some(ca) => Some(ca),
+                    None => return Ok(None),
+                },
+                None => None,
+            };
+            csr_object::plan(request, w, tree)?
+        }
     };
     Ok(Some(item))
 }

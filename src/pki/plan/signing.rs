@@ -100,7 +100,7 @@ pub(super) struct Made {
 }
 
 /// The signer `with` names: a CA loaded for the plan, or the one given.
-fn signer<'a>(plan: &'a Plan, with: &'a SignWith) -> Result<&'a Signer> {
+pub(super) fn signer<'a>(plan: &'a Plan, with: &'a SignWith) -> Result<&'a Signer> {
     match with {
         SignWith::Tree(name) => plan
             .loaded_cas

@@ -293,7 +293,8 @@ impl Profile {
                 )
                 .map_err(|e| format!("{e} (profile {}, {})", self.name, signer.name()))?;
         }
-        self.restrictions.check(alt_names, &self.name)
+        self.restrictions
+            .check(alt_names, &format!("profile {}", self.name))
     }
 
     /// Checks a validity asked with `--validity` against the profile's maximum.
@@ -310,7 +311,9 @@ impl Profile {
 }
 
 impl Restrictions {
-    fn check(&self, alt_names: &AltNames, profile: &str) -> Result<(), String> {
+    /// Checks DNS and IP SANs against the allowed suffixes and ranges (`who` names the profile
+    /// or policy in the message: `profile web`).
+    pub fn check(&self, alt_names: &AltNames, who: &str) -> Result<(), String> {
         use crate::pki::untrusted::show_untrusted;
         if let Some(suffixes) = &self.allowed_dns_suffixes
             && let Some(bad) = alt_names.dns.iter().find(|d| {
@@ -320,7 +323,7 @@ impl Restrictions {
             })
         {
             return Err(format!(
-                "the DNS SAN {} is not under a DNS suffix profile {profile} allows",
+                "the DNS SAN {} is not under a DNS suffix {who} allows",
                 show_untrusted(bad)
             ));
         }
@@ -331,7 +334,7 @@ impl Restrictions {
                 .find(|ip| !ranges.iter().any(|r| r.contains(*ip)))
         {
             return Err(format!(
-                "the IP SAN {bad} is not in an IP range profile {profile} allows"
+                "the IP SAN {bad} is not in an IP range {who} allows"
             ));
         }
         Ok(())

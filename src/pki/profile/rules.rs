@@ -64,6 +64,19 @@ impl BuiltinSigner {
         sans: &AltNames,
         usages: &[Usage],
     ) -> Result<(), String> {
+        let names: Vec<&str> = usages.iter().map(|u| u.api_name()).collect();
+        self.validate_api(common_name, organizations, sans, &names)
+    }
+
+    /// The signer's rules on the usage strings of a CSR API object's `spec.usages` (any of the
+    /// API's strings, e.g. `code signing`, which the rules refuse with the signer's text).
+    pub fn validate_api(
+        self,
+        common_name: &str,
+        organizations: &[String],
+        sans: &AltNames,
+        usages: &[&str],
+    ) -> Result<(), String> {
         match self {
             BuiltinSigner::KubeApiserverClient => kube_apiserver_client(organizations, usages),
             BuiltinSigner::KubeletClient => {
@@ -77,6 +90,8 @@ impl BuiltinSigner {
 
     /// Checks the usages alone (a profile file that names this signer is checked when read).
     pub fn validate_usages(self, usages: &[Usage]) -> Result<(), String> {
+        let usages: Vec<&str> = usages.iter().map(|u| u.api_name()).collect();
+        let usages = usages.as_slice();
         match self {
             BuiltinSigner::KubeApiserverClient => client_usages(usages),
             BuiltinSigner::KubeletClient => exact_usages(usages, Usage::ClientAuth),
@@ -87,7 +102,7 @@ impl BuiltinSigner {
 
 /// `kubernetes.io/kube-apiserver-client`: the admission plugin refuses system:masters when the
 /// CSR is created; the signer then checks the usages.
-fn kube_apiserver_client(organizations: &[String], usages: &[Usage]) -> Result<(), String> {
+fn kube_apiserver_client(organizations: &[String], usages: &[&str]) -> Result<(), String> {
     if organizations.iter().any(|o| o == MASTERS_GROUP) {
         return Err(format!(
             "use of {} signer with {MASTERS_GROUP} group is not allowed",
@@ -97,16 +112,16 @@ fn kube_apiserver_client(organizations: &[String], usages: &[Usage]) -> Result<(
     client_usages(usages)
 }
 
-fn client_usages(usages: &[Usage]) -> Result<(), String> {
-    const ALLOWED: [Usage; 3] = [
-        Usage::DigitalSignature,
-        Usage::KeyEncipherment,
-        Usage::ClientAuth,
+fn client_usages(usages: &[&str]) -> Result<(), String> {
+    const ALLOWED: [&str; 3] = [
+        Usage::DigitalSignature.api_name(),
+        Usage::KeyEncipherment.api_name(),
+        Usage::ClientAuth.api_name(),
     ];
     if let Some(bad) = usages.iter().find(|u| !ALLOWED.contains(u)) {
         return Err(format!("invalid usage for client certificate: {bad}"));
     }
-    if !usages.contains(&Usage::ClientAuth) {
+    if !usages.contains(&Usage::ClientAuth.api_name()) {
         return Err(format!(
             "missing required usage for client certificate: {}",
             Usage::ClientAuth
@@ -121,7 +136,7 @@ fn kubelet_client(
     common_name: &str,
     organizations: &[String],
     sans: &AltNames,
-    usages: &[Usage],
+    usages: &[&str],
 ) -> Result<(), String> {
     if organizations != [NODES_GROUP] {
         return Err(ORGANIZATION_NOT_SYSTEM_NODES.into());
@@ -150,7 +165,7 @@ fn kubelet_serving(
     common_name: &str,
     organizations: &[String],
     sans: &AltNames,
-    usages: &[Usage],
+    usages: &[&str],
 ) -> Result<(), String> {
     if organizations != [NODES_GROUP] {
         return Err(ORGANIZATION_NOT_SYSTEM_NODES.into());
@@ -174,8 +189,8 @@ fn kubelet_serving(
 /// The kubelet signers want exactly {digital signature, key encipherment, `role`}, or (since
 /// v1.27, for keys that are not RSA) {digital signature, `role`}. The text lists the set sorted,
 /// as Go's `sets.String.List()` does.
-fn exact_usages(usages: &[Usage], role: Usage) -> Result<(), String> {
-    let mut have: Vec<&str> = usages.iter().map(|u| u.api_name()).collect();
+fn exact_usages(usages: &[&str], role: Usage) -> Result<(), String> {
+    let mut have: Vec<&str> = usages.to_vec();
     have.sort_unstable();
     have.dedup();
     let mut full = vec![
