@@ -54,6 +54,11 @@ pub struct RenewArgs {
     #[arg(long)]
     pub dry_run: bool,
 
+    /// Renew only what expires within DUR (e.g. 30d); the rest is skipped, so a daily timer is a
+    /// no-op until something is due, and exits 0.
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub within: Option<time::Duration>,
+
     /// Output format: text for people, json or yaml for scripts.
     #[arg(short = 'o', long, value_enum, default_value = "text")]
     pub output: OutputFormat,
@@ -90,11 +95,11 @@ pub(super) fn run(a: &RenewArgs, now: OffsetDateTime) -> anyhow::Result<ExitStat
             )
             .into());
         }
-        wants.extend(
-            targets
-                .into_iter()
-                .map(|target| Want::Renew { target, explicit }),
-        );
+        wants.extend(targets.into_iter().map(|target| Want::Renew {
+            target,
+            explicit,
+            within: a.within,
+        }));
     }
     let mut options = resolved.options(false, now)?;
     options.reuse_key = a.reuse_key;

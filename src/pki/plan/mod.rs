@@ -83,7 +83,12 @@ pub enum Want {
     },
     /// Renew what exists: a certificate or kubeconfig client certificate, keeping its identity.
     /// With `explicit`, a missing file or an external CA is an error instead of a skip.
-    Renew { target: Target, explicit: bool },
+    /// With `within`, only when it expires within that time (a daily timer's no-op otherwise).
+    Renew {
+        target: Target,
+        explicit: bool,
+        within: Option<Duration>,
+    },
     /// `generate-csr`: a new key and a request for a catalog leaf (kubeadm's `createKeyAndCSR`).
     Csr {
         profile: &'static Profile,
@@ -392,11 +397,15 @@ fn plan_want(
             };
             kubeconfig::plan(request, inventory, target, ca)?
         }
-        Want::Renew { target, explicit } => {
+        Want::Renew {
+            target,
+            explicit,
+            within,
+        } => {
             let Some(ca) = cas.get(target.ca()) else {
                 return Ok(None);
             };
-            renew::plan(request, inventory, target, *explicit, ca)?
+            renew::plan(request, inventory, target, (*explicit, *within), ca)?
         }
         Want::Csr { profile, node } => csr::plan_leaf(request, inventory, profile, node)?,
         Want::KubeconfigCsr { profile, node } => {

@@ -59,7 +59,7 @@ pub(super) fn plan(
     request: &Request,
     inventory: &Inventory,
     target: &Target,
-    explicit: bool,
+    (explicit, within): (bool, Option<time::Duration>),
     (ca, ca_files): (&CaState, CaFiles<'_>),
 ) -> Result<PlanItem> {
     let layout = &request.layout;
@@ -224,6 +224,15 @@ pub(super) fn plan(
         return Err(Error::bad_file(
             key_path.as_ref().unwrap_or(&path),
             "--reuse-key: the key does not match the certificate",
+        ));
+    }
+    if let Some(within) = within
+        && facts.not_after - request.options.now > within
+    {
+        return skip(format!(
+            "valid until {}, not due (--within {})",
+            facts.not_after.date(),
+            crate::pki::duration::format_go(within)
         ));
     }
     let item = renewal(request, &facts, old_key, target, path, key_path, config)?;
