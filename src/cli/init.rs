@@ -32,6 +32,10 @@ pub struct InitArgs {
     pub kubeconfig: KubeconfigArgs,
     #[command(flatten)]
     pub explain: super::args::ExplainArgs,
+    /// Phases to skip, as kubeadm names them: `kubeconfig` for certificates only (kubeadm init
+    /// phase certs all), `certs`, or one step (`certs/etcd-ca`, `certs/sa`, `kubeconfig/admin`).
+    #[arg(long, value_name = "PHASE,...", value_delimiter = ',')]
+    pub skip_phases: Vec<String>,
 }
 
 pub(super) fn run(a: &InitArgs, now: OffsetDateTime) -> anyhow::Result<ExitStatus> {
@@ -47,7 +51,7 @@ pub(super) fn run(a: &InitArgs, now: OffsetDateTime) -> anyhow::Result<ExitStatu
         resolved.config(),
     )?;
     external_etcd_note(&resolved);
-    let wants = resolved.selection().init(&node);
+    let wants = resolved.selection().init_without(&node, &a.skip_phases)?;
     let request = Request {
         layout: resolved.layout(a.kubeconfig.kubeconfig_dir.as_ref()),
         cluster: Some(cluster),

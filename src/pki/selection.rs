@@ -68,6 +68,54 @@ impl Selection {
             .collect()
     }
 
+    /// `init`'s wants less the phases skipped (kubeadm's names: `certs`, `certs/<name>` with
+    /// `certs/sa` for the key pair, `kubeconfig`, `kubeconfig/<name>`); an unknown phase is a
+    /// usage error listing the known ones.
+    pub fn init_without(&self, node: &NodeSpec, skip: &[String]) -> Result<Vec<Want>> {
+        let known = self.init_phases();
+        for s in skip {
+            if !known.iter().any(|k| k == s) {
+                return Err(Error::usage(
+                    "--skip-phases",
+                    format!(
+                        "unknown phase {}; the phases of init are: {}",
+                        super::untrusted::quote_input(s),
+                        known.join(", ")
+                    ),
+                ));
+            }
+        }
+        let skipped = |group: &str, name: &str| {
+            skip.iter()
+                .any(|s| s == group || *s == format!("{group}/{name}"))
+        };
+        Ok(self
+            .init(node)
+            .into_iter()
+            .filter(|w| match w {
+                Want::Cert { profile, .. } => !skipped("certs", profile.name),
+                Want::ServiceAccount => !skipped("certs", "sa"),
+                Want::Kubeconfig { profile, .. } => !skipped("kubeconfig", profile.name),
+                _ => true,
+            })
+            .collect())
+    }
+
+    /// The phase names of `init`, as kubeadm names its `init phase certs|kubeconfig` steps.
+    pub fn init_phases(&self) -> Vec<String> {
+        let mut phases = vec!["certs".to_string()];
+        phases.extend(
+            self.certificates()
+                .filter(|p| p.scope != Scope::Node && !p.per_node())
+                .map(|p| format!("certs/{}", p.name)),
+        );
+        phases.push("certs/sa".into());
+        phases.push("kubeconfig".into());
+        phases
+            .extend(catalog::control_plane_kubeconfigs().map(|k| format!("kubeconfig/{}", k.name)));
+        phases
+    }
+
     /// What `init-ca` makes: the CAs and the service-account key pair.
     pub fn init_ca(&self) -> Vec<Want> {
         let no_node = NodeSpec {
