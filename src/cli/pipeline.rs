@@ -72,7 +72,8 @@ pub(super) fn write(
     let inventory = Inventory::read(&request.layout, &request.files());
     warn_exposed(&inventory);
     let plan = plan::plan(&request, &inventory).context("nothing was written")?;
-    let outcomes = plan.execute().with_context(|| {
+    let bar = output::progress::Bar::for_run(format);
+    let outcomes = plan.execute_with(&bar).with_context(|| {
         format!(
             "writing to {} failed; files already there are unchanged",
             request.layout.cert_dir().display()

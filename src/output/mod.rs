@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod explain;
 pub mod inspect;
+pub mod progress;
 pub mod prometheus;
 pub mod signing;
 // The report of bootstrap-token (issue 15).

@@ -16,6 +16,7 @@ pub mod keys;
 pub mod kubeconfig;
 pub mod names;
 pub mod plan;
+pub mod progress;
 pub mod rbac;
 pub mod selection;
 pub mod store;

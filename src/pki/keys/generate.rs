@@ -35,13 +35,25 @@ impl PrivateKey {
 /// Generates one key per entry of `algorithms`, spread over the machine's cores. RSA generation
 /// dominates the cost of a whole PKI, so this is where parallelism pays.
 pub fn generate_many(algorithms: &[KeyAlgorithm]) -> Result<Vec<PrivateKey>> {
+    generate_many_with(algorithms, &crate::pki::progress::Silent)
+}
+
+/// [`generate_many`], reporting each key made to `progress`.
+pub fn generate_many_with(
+    algorithms: &[KeyAlgorithm],
+    progress: &dyn crate::pki::progress::Progress,
+) -> Result<Vec<PrivateKey>> {
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(algorithms.len().max(1));
     if threads <= 1 {
         return algorithms
             .iter()
-            .map(|a| PrivateKey::generate(*a))
+            .map(|a| {
+                let key = PrivateKey::generate(*a);
+                progress.advance(1);
+                key
+            })
             .collect();
     }
     // Deal the work round-robin so slow RSA keys spread evenly across threads.
@@ -52,7 +64,11 @@ pub fn generate_many(algorithms: &[KeyAlgorithm]) -> Result<Vec<PrivateKey>> {
                 scope.spawn(move || {
                     (t..algorithms.len())
                         .step_by(threads)
-                        .map(|i| (i, PrivateKey::generate(algorithms[i])))
+                        .map(|i| {
+                            let key = PrivateKey::generate(algorithms[i]);
+                            progress.advance(1);
+                            (i, key)
+                        })
                         .collect::<Vec<_>>()
                 })
             })

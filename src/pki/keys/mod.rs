@@ -26,7 +26,7 @@ use x509_parser::x509::SubjectPublicKeyInfo;
 
 use super::untrusted::quote_input;
 
-pub use generate::generate_many;
+pub use generate::{generate_many, generate_many_with};
 pub use pem::encode_pem;
 pub(crate) use pem::pem_problem;
 pub use public::PublicKey as SubjectPublicKey;

@@ -69,7 +69,15 @@ impl Plan {
             .any(|i| !matches!(i.decision.action, Action::Reuse | Action::Skip))
     }
 
-    pub fn execute(mut self) -> Result<Vec<Outcome>> {
+    pub fn execute(self) -> Result<Vec<Outcome>> {
+        self.execute_with(&crate::pki::progress::Silent)
+    }
+
+    /// [`Plan::execute`], reporting each key generated and each item made to `progress`.
+    pub fn execute_with(
+        mut self,
+        progress: &dyn crate::pki::progress::Progress,
+    ) -> Result<Vec<Outcome>> {
         // Every item that needs a new key gets one of its own algorithm, generated up front in
         // parallel (RSA generation is the expensive part of a run).
         let algorithms: Vec<KeyAlgorithm> = self
@@ -78,7 +86,15 @@ impl Plan {
             .filter(|i| i.needs_new_key())
             .filter_map(|i| i.key_algorithm)
             .collect();
-        let mut new_keys = keys::generate_many(&algorithms)?.into_iter();
+        progress.start((algorithms.len() + self.items.len()) as u64);
+        let new_keys = keys::generate_many_with(&algorithms, progress);
+        let mut new_keys = match new_keys {
+            Ok(k) => k.into_iter(),
+            Err(e) => {
+                progress.finish();
+                return Err(e);
+            }
+        };
         let mut jobs = Vec::with_capacity(self.items.len());
         for item in std::mem::take(&mut self.items) {
             let key = match item.needs_new_key() {
@@ -113,7 +129,8 @@ impl Plan {
             }
         }
         let created = store::create_dirs(dirs)?;
-        let result = self.realize_and_commit(jobs, &stamp, durability);
+        let result = self.realize_and_commit(jobs, &stamp, durability, progress);
+        progress.finish();
         if result.is_err() {
             store::remove_empty_dirs(&created);
         }
@@ -125,6 +142,7 @@ impl Plan {
         jobs: Vec<(PlanItem, Option<PrivateKey>)>,
         stamp: &str,
         durability: store::Durability,
+        progress: &dyn crate::pki::progress::Progress,
     ) -> Result<Vec<Outcome>> {
         // CAs made now sign what follows them, so they are realised first, in order; everything
         // else is independent and spread over the cores (a thousand kubelet certificates).
@@ -135,12 +153,13 @@ impl Plan {
         let mut done: Vec<(usize, Realized)> = Vec::with_capacity(cas.len() + others.len());
         for (index, (item, key)) in cas {
             let mut realized = self.realize(item, key, stamp, durability)?;
+            progress.advance(1);
             if let Some((name, authority)) = realized.authority.take() {
                 self.loaded_cas.insert(name, authority);
             }
             done.push((index, realized));
         }
-        done.extend(self.realize_all(others, stamp, durability)?);
+        done.extend(self.realize_all(others, stamp, durability, progress)?);
         done.sort_by_key(|(index, _)| *index);
 
         let mut staged = Vec::new();
@@ -163,6 +182,7 @@ impl Plan {
         jobs: Vec<(usize, (PlanItem, Option<PrivateKey>))>,
         stamp: &str,
         durability: store::Durability,
+        progress: &dyn crate::pki::progress::Progress,
     ) -> Result<Vec<(usize, Realized)>> {
         let threads = std::thread::available_parallelism()
             .map_or(1, |n| n.get())
@@ -171,7 +191,9 @@ impl Plan {
             return jobs
                 .into_iter()
                 .map(|(index, (item, key))| {
-                    Ok((index, self.realize(item, key, stamp, durability)?))
+                    let realized = self.realize(item, key, stamp, durability)?;
+                    progress.advance(1);
+                    Ok((index, realized))
                 })
                 .collect();
         }
@@ -187,7 +209,9 @@ impl Plan {
                         share
                             .into_iter()
                             .map(|(index, (item, key))| {
-                                Ok((index, self.realize(item, key, stamp, durability)?))
+                                let realized = self.realize(item, key, stamp, durability)?;
+                                progress.advance(1);
+                                Ok((index, realized))
                             })
                             .collect::<Result<Vec<_>>>()
                     })
