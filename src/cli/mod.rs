@@ -25,6 +25,9 @@ mod sign;
 mod signing;
 // The TLS-bootstrap kit (issue 15).
 mod bootstrap_token;
+// CA rotation (issue 16).
+mod rotate_ca;
+mod rotate_steps;
 
 use std::process::ExitCode;
 
@@ -51,6 +54,7 @@ pub use inspect::InspectArgs;
 pub use issue::IssueArgs;
 pub use issue_cert::IssueCertArgs;
 pub use renew::RenewArgs;
+pub use rotate_ca::{RotateArgs, RotateCaCommand};
 pub use sign::SignArgs;
 pub use write_kubeconfig::WriteKubeconfigArgs;
 
@@ -129,6 +133,10 @@ pub enum Command {
     /// the sha256 CA pin and the kubeadm join line (kubeadm init phase bootstrap-token, offline).
     #[command(after_help = EXIT_CODES_HELP)]
     BootstrapToken(BootstrapTokenArgs),
+    /// Rotate a CA in phases: start (trust old and new), reissue (the new CA signs every
+    /// leaf), finish (the new CA alone) or abort (the old CA alone); status shows the phase.
+    #[command(subcommand, after_help = EXIT_CODES_HELP)]
+    RotateCa(RotateCaCommand),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -184,5 +192,6 @@ pub fn run(cli: Cli, now: OffsetDateTime) -> anyhow::Result<ExitStatus> {
         Command::ComponentFlags(a) => component_flags::run(a, now),
         Command::Audit(a) => audit::run(a, now),
         Command::BootstrapToken(a) => bootstrap_token::run(a, now),
+        Command::RotateCa(c) => rotate_ca::run(c, now),
     }
 }

@@ -17,6 +17,7 @@ pub mod kubeconfig;
 pub mod names;
 pub mod plan;
 pub mod rbac;
+pub mod rotation;
 pub mod selection;
 pub mod store;
 pub mod untrusted;

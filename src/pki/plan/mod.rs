@@ -30,6 +30,9 @@ mod sign;
 mod signing;
 // The TLS-bootstrap kit (issue 15).
 mod bootstrap;
+// CA rotation (issue 16).
+mod rotate;
+mod rotate_abort;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -53,6 +56,7 @@ pub use import::{ImportTarget, Signed, SignedInput};
 pub use issuing::{CaPairFiles, CaSource};
 pub use making::Making;
 pub use renew::Target;
+pub use rotate::{RotateWant, Step};
 pub use sign::{OutputFile, SignWant};
 pub use signing::{Issued, SigningNotes};
 
@@ -108,6 +112,8 @@ pub enum Want {
     Identity(Box<IdentityWant>),
     /// The TLS-bootstrap kit: a token's manifests and bootstrap kubeconfig (`bootstrap-token`).
     BootstrapKit(Box<KitWant>),
+    /// A phase of a CA rotation (`rotate-ca`); plans several items.
+    RotateCa(Box<RotateWant>),
 }
 
 /// Settings that apply to every new certificate of a run.
@@ -178,6 +184,10 @@ impl Request {
                     files.extend(w.tree_ca().map(|p| Wanted::Pair(p, String::new())));
                 }
                 Want::BootstrapKit(w) => files.push(Wanted::Cert(w.ca_path.clone())),
+                Want::RotateCa(w) => {
+                    files.extend(super::inventory::tree_wanted(layout));
+                    files.extend(w.files.wanted());
+                }
             }
         }
         files
@@ -312,6 +322,8 @@ enum Work {
     Signing(Box<signing::SigningWork>),
     /// The bootstrap kit's files (their contents made while planning) and its report.
     BootstrapKit(Box<bootstrap::KitWork>),
+    /// Files moved out of the tree into this run's backup directory (CA rotation).
+    Archive(Vec<PathBuf>),
 }
 
 /// A plan: the decisions, and the CAs loaded from disk that leaves will be signed by.
@@ -328,6 +340,13 @@ pub fn plan(request: &Request, inventory: &Inventory) -> Result<Plan> {
     let mut items = Vec::new();
     let mut errors = Vec::new();
     for want in &request.wants {
+        if let Want::RotateCa(w) = want {
+            match rotate::plan(request, inventory, &mut cas, w) {
+                Ok(planned) => items.extend(planned),
+                Err(e) => errors.push(e),
+            }
+            continue;
+        }
         match plan_want(request, inventory, &mut cas, want) {
             Ok(Some(item)) => items.push(item),
             // A CA it needs is unusable: reported once, below.
@@ -421,6 +440,7 @@ fn plan_want(
             identity::plan(request, w, tree)?
         }
         Want::BootstrapKit(w) => bootstrap::plan(request, inventory, w)?,
+        Want::RotateCa(_) => return Ok(None),
     };
     Ok(Some(item))
 }
