@@ -70,9 +70,15 @@ fn start(
             let key = PrivateKey::generate(algorithm)?;
             let (not_before, not_after) =
                 cert::validity(request.options.now, request.options.ca_validity);
+            // The same CN, but a subject of its own: a verifier that picks the issuer by name
+            // (OpenSSL, for a certificate without an authority key identifier) must not find
+            // the old CA under the new one's name.
             let spec = CertSpec {
                 common_name: facts.common_name.clone(),
-                organizations: facts.organizations.clone(),
+                organizations: vec![format!(
+                    "kubepki-rotation-{}",
+                    request.options.now.unix_timestamp()
+                )],
                 alt_names: facts.alt_names.clone(),
                 usages: Vec::new(),
                 is_ca: true,
