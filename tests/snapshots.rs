@@ -81,6 +81,7 @@ fn help_of_every_subcommand() {
         "component-flags",
         "audit",
         "bootstrap-token",
+        "rotate-ca",
     ];
     settings().bind(|| {
         for sub in subcommands {
