@@ -315,3 +315,52 @@ fn etcd_and_front_proxy_rotate_alone_and_json_lists_next_steps() {
     assert!(stdout(&out).contains("would replace"), "{}", stdout(&out));
     assert_same_tree(&before, &snapshot(tmp.path()), "dry run");
 }
+
+/// A phase killed part-way (after `renames` of its files were renamed into place) is completed by
+/// running the same phase again: the journal's renames first, then nothing more to do.
+fn crash_then_resume(pki: &Path, phase_name: &str, renames: usize) {
+    use clap::Parser;
+    kubepki::pki::store::inject_crash_after_renames(Some(renames));
+    let args = [
+        "kubepki",
+        "rotate-ca",
+        phase_name,
+        "--ca",
+        "ca",
+        "--cert-dir",
+        ps(pki),
+    ];
+    let cli = kubepki::cli::Cli::try_parse_from(args).expect("parses");
+    let err = kubepki::cli::run(cli, time::OffsetDateTime::now_utc())
+        .expect_err("the injected crash fails the run");
+    assert!(format!("{err:#}").contains("injected crash"), "{err:#}");
+    let out = rotate(pki, phase_name, "ca", &[]);
+    assert_success(&format!("{phase_name} after a crash"), &out);
+    assert!(stderr(&out).contains("[recover]"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_phase_killed_part_way_is_completed_by_running_it_again() {
+    let (tmp, pki) = tree();
+    crash_then_resume(&pki, "start", 2);
+    assert_eq!(phase(&pki, "ca"), "trusting-both");
+    assert_eq!(certs_in(&pki.join("ca.crt")), 2);
+    let (admin_ca, _) = kubeconfig_pems(&tmp.path().join("admin.conf"));
+    assert_eq!(admin_ca.matches("BEGIN CERTIFICATE").count(), 2);
+
+    crash_then_resume(&pki, "reissue", 3);
+    assert_eq!(phase(&pki, "ca"), "reissued");
+    let new_ca = pki.join("ca.new.crt");
+    for leaf in ["apiserver.crt", "kubelet/w1/kubelet-client.crt"] {
+        assert!(verifies(&new_ca, &pki.join(leaf)), "{leaf}");
+    }
+    let before = snapshot(tmp.path());
+    rotate_ok(&pki, "reissue", "ca");
+    assert_same_tree(
+        &before,
+        &snapshot(tmp.path()),
+        "reissue after the resumed one",
+    );
+    rotate_ok(&pki, "finish", "ca");
+    assert_eq!(phase(&pki, "ca"), "none");
+}

@@ -131,6 +131,15 @@ fn status(a: &RotateArgs, _now: OffsetDateTime) -> anyhow::Result<ExitStatus> {
     for f in &files {
         wanted.extend(f.wanted());
     }
+    for root in [layout.cert_dir(), layout.kubeconfig_dir()] {
+        if crate::pki::store::pending(root)? {
+            eprintln!(
+                "[warning] {}: an interrupted kubepki run left a journal; the files below are \
+                 half-way: run the phase that was interrupted again to complete it",
+                root.display()
+            );
+        }
+    }
     let inventory = Inventory::read(&layout, &wanted);
     let mut report = Vec::new();
     for f in &files {
