@@ -280,6 +280,21 @@ fn abort_restores_every_file_byte_for_byte() {
 #[test]
 fn etcd_and_front_proxy_rotate_alone_and_json_lists_next_steps() {
     let (tmp, pki) = tree();
+    let out = issue(
+        &pki,
+        &["etcd-server", "etcd-peer"],
+        &[
+            "--node-name",
+            "m1=10.0.0.5",
+            "--node-name",
+            "m2=10.0.0.6",
+            "--key-algorithm",
+            ALG,
+        ],
+    );
+    assert_success("issue etcd members", &out);
+    let member_ca = pki.join("etcd-members/m1/etcd/ca.crt");
+    assert_eq!(certs_in(&member_ca), 1);
     let out = rotate(&pki, "start", "etcd-ca", &["-o", "json"]);
     assert_success("start etcd-ca", &out);
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
@@ -292,7 +307,22 @@ fn etcd_and_front_proxy_rotate_alone_and_json_lists_next_steps() {
     );
     assert_eq!(phase(&pki, "etcd-ca"), "trusting-both");
     assert_eq!(phase(&pki, "ca"), "none");
+    assert_eq!(
+        certs_in(&member_ca),
+        2,
+        "the members' copies of the etcd CA trust both"
+    );
     rotate_ok(&pki, "reissue", "etcd-ca");
+    for leaf in [
+        "etcd-members/m2/etcd/server.crt",
+        "etcd-members/m2/etcd/peer.crt",
+    ] {
+        assert!(
+            verifies(&pki.join("etcd/ca.new.crt"), &pki.join(leaf)),
+            "{leaf}"
+        );
+        assert!(verifies(&member_ca, &pki.join(leaf)), "{leaf}");
+    }
     let etcd_ca = pki.join("etcd/ca.crt");
     for leaf in [
         "etcd/server.crt",
@@ -306,7 +336,12 @@ fn etcd_and_front_proxy_rotate_alone_and_json_lists_next_steps() {
     }
     rotate_ok(&pki, "finish", "etcd-ca");
     assert_eq!(certs_in(&etcd_ca), 1);
+    assert_eq!(fs::read(&member_ca).unwrap(), fs::read(&etcd_ca).unwrap());
     assert!(verifies(&etcd_ca, &pki.join("etcd/server.crt")));
+    assert!(verifies(
+        &member_ca,
+        &pki.join("etcd-members/m1/etcd/server.crt")
+    ));
 
     // --dry-run writes nothing.
     let before = snapshot(tmp.path());

@@ -188,6 +188,7 @@ fn status(a: &RotateArgs, _now: OffsetDateTime) -> anyhow::Result<ExitStatus> {
 
 fn generation(g: rotation::Generation) -> &'static str {
     match g {
+        rotation::Generation::Current => "current",
         rotation::Generation::Old => "old",
         rotation::Generation::New => "new",
         rotation::Generation::Unknown => "unknown",

@@ -88,6 +88,8 @@ impl Phase {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Generation {
+    /// The one CA, when no rotation is in progress.
+    Current,
     Old,
     New,
     /// Neither CA signed it (another CA, or it does not parse).
@@ -262,6 +264,15 @@ pub fn infer(inventory: &Inventory, files: &RotationFiles) -> Result<CaRotation,
     }
     leaves.sort_by(|a, b| a.path.cmp(&b.path));
     out.extend(leaves);
+    if phase == Phase::None {
+        for f in &mut out {
+            for g in f.signed_by.iter_mut().chain(f.trusts.iter_mut()) {
+                if *g == Generation::Old {
+                    *g = Generation::Current;
+                }
+            }
+        }
+    }
     let phase = match phase {
         Phase::Reissued if out.iter().any(|f| f.signed_by == Some(Generation::Old)) => {
             Phase::Promoted
