@@ -240,6 +240,21 @@ fn phases_verify_with_openssl_and_run_twice_change_nothing() {
 fn finish_before_reissue_is_refused_with_the_list() {
     let (tmp, pki) = tree();
     rotate_ok(&pki, "start", "ca");
+    // check-expiration understands the bundle: a row for each CA, every leaf valid.
+    let out = kubepki()
+        .args(["check-expiration", "-o", "json", "--cert-dir"])
+        .arg(&pki)
+        .output()
+        .unwrap();
+    assert_success("check-expiration", &out);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let cas: Vec<&str> = report["certificateAuthorities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["name"].as_str())
+        .collect();
+    assert!(cas.contains(&"ca") && cas.contains(&"ca#2"), "{cas:?}");
     let before = snapshot(tmp.path());
     let out = rotate(&pki, "finish", "ca", &[]);
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
