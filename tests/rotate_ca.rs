@@ -414,3 +414,14 @@ fn a_phase_killed_part_way_is_completed_by_running_it_again() {
     rotate_ok(&pki, "finish", "ca");
     assert_eq!(phase(&pki, "ca"), "none");
 }
+
+#[test]
+fn an_external_ca_is_not_rotated() {
+    let (tmp, pki) = tree();
+    fs::rename(pki.join("front-proxy-ca.key"), tmp.path().join("kept.key")).unwrap();
+    let before = snapshot(tmp.path());
+    let out = rotate(&pki, "start", "front-proxy-ca", &[]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(stderr(&out).contains("key is absent"), "{}", stderr(&out));
+    assert_same_tree(&before, &snapshot(tmp.path()), "refused start");
+}

@@ -59,6 +59,19 @@ fn start(
         (Phase::None | Phase::TrustingBoth, Some(old)) => old.clone(),
         _ => return Err(past(files, rot, "start")),
     };
+    if inventory
+        .pair(files.ca, "")
+        .is_none_or(|p| p.key.present().is_none())
+    {
+        return Err(Error::bad_file(
+            &files.key,
+            format!(
+                "cannot rotate {}: its key is absent or unusable (an external CA is rotated \
+                 where its key is)",
+                files.ca.name
+            ),
+        ));
+    }
     let mut writes: Written = Vec::new();
     let new = match (&rot.new, pending_pair(inventory, files)?) {
         (Some(new), _) => new.clone(),
@@ -268,6 +281,10 @@ fn trust_files(
                     .refresh_ca(&pem)
                     .map_err(|e| Error::bad_file(&f.path, e))?;
                 let yaml = config.to_yaml().map_err(|e| Error::bad_file(&f.path, e))?;
+                // A CA given as a file path (not embedded) is that file's business: unchanged.
+                if k.config.to_yaml().is_ok_and(|before| before == yaml) {
+                    continue;
+                }
                 (FileKind::Kubeconfig, yaml.into_bytes())
             }
             _ => (FileKind::Certificate, pem(trust)),
