@@ -33,6 +33,7 @@ mod bootstrap;
 // CA rotation (issue 16).
 mod rotate;
 mod rotate_abort;
+mod rotate_items;
 
 use std::collections::HashMap;
 use std::path::PathBuf;

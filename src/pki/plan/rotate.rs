@@ -2,11 +2,11 @@
 //! files of each phase). Every phase compares what each file should hold with what it holds, so
 //! a phase run again plans nothing, and a phase interrupted is completed.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::authority::{Authorities, CaState};
 use super::renew::{self, Target};
-use super::{Action, Decision, ItemKind, PlanItem, Request, Work};
+use super::{ItemKind, PlanItem, Request};
 use crate::pki::catalog;
 use crate::pki::cert::{self, Authority, CertFacts, CertSpec};
 use crate::pki::error::{Error, Result};
@@ -14,6 +14,8 @@ use crate::pki::inventory::{Found, Inventory};
 use crate::pki::keys::PrivateKey;
 use crate::pki::rotation::{self, CaRotation, Generation, Phase, RotationFiles};
 use crate::pki::store::FileKind;
+
+use super::rotate_items::{Written, archive_item, pem, write_item};
 
 /// A phase of `rotate-ca`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,8 +32,6 @@ pub struct RotateWant {
     pub files: RotationFiles,
     pub step: Step,
 }
-
-type Written = Vec<(PathBuf, FileKind, Vec<u8>)>;
 
 pub(super) fn plan(
     request: &Request,
@@ -352,65 +352,6 @@ fn pending_pair(
     let authority =
         Authority::new(cert.clone(), key).map_err(|e| Error::bad_file(&files.new_key, e))?;
     Ok(Some((cert, authority.key)))
-}
-
-pub(super) fn pem(certs: &[Vec<u8>]) -> Vec<u8> {
-    certs
-        .iter()
-        .map(|c| cert::cert_pem(c))
-        .collect::<String>()
-        .into_bytes()
-}
-
-/// One item writing `writes` (none when there is nothing to write).
-pub(super) fn write_item(files: &RotationFiles, what: &str, writes: Written) -> Option<PlanItem> {
-    if writes.is_empty() {
-        return None;
-    }
-    Some(PlanItem {
-        decision: Decision {
-            kind: ItemKind::Certificate,
-            name: files.ca.name.to_string(),
-            node: None,
-            action: Action::Replace,
-            reason: format!("rotate-ca {what}"),
-            files: writes.iter().map(|(p, _, _)| p.clone()).collect(),
-        },
-        spec: None,
-        key_algorithm: None,
-        work: Work::Write {
-            files: writes,
-            certificate: None,
-        },
-    })
-}
-
-/// One item moving `paths` (and a pending new CA equal to the only CA) into the backup.
-pub(super) fn archive_item(
-    files: &RotationFiles,
-    rot: &CaRotation,
-    mut paths: Vec<PathBuf>,
-) -> Option<PlanItem> {
-    if rot.phase == Phase::None && rot.pending.is_some() && rot.pending == rot.old {
-        paths.extend([files.new_cert.clone(), files.new_key.clone()]);
-    }
-    paths.dedup();
-    if paths.is_empty() {
-        return None;
-    }
-    Some(PlanItem {
-        decision: Decision {
-            kind: ItemKind::Certificate,
-            name: files.ca.name.to_string(),
-            node: None,
-            action: Action::Replace,
-            reason: "rotate-ca: archived under kubepki-backup".into(),
-            files: paths.clone(),
-        },
-        spec: None,
-        key_algorithm: None,
-        work: Work::Archive(paths),
-    })
 }
 
 fn past(files: &RotationFiles, rot: &CaRotation, step: &str) -> Error {

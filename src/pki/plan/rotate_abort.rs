@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::rotate::{archive_item, write_item};
+use super::rotate_items::{archive_item, write_item};
 use super::{PlanItem, Request};
 use crate::pki::cert;
 use crate::pki::error::{Error, Result};
