@@ -938,7 +938,7 @@ fn the_signer_survives_restarts_crowds_and_leaves_what_is_not_approved() {
     );
 
     // The API server restarted under it: stopped by PID, started again on the same port.
-    cp.restart_apiserver();
+    cp.restart_apiserver(2);
     ok(
         "create after",
         cp.kubectl_stdin(

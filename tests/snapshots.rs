@@ -85,6 +85,7 @@ fn help_of_every_subcommand() {
         "csr-object sign",
         "csr-object decode",
         "signer",
+        "rotate-ca",
     ];
     settings().bind(|| {
         for sub in subcommands {

@@ -30,6 +30,9 @@ mod bootstrap_token;
 mod csr_object;
 mod signer;
 mod signer_policy;
+// CA rotation (issue 16).
+mod rotate_ca;
+mod rotate_steps;
 
 use std::process::ExitCode;
 
@@ -57,6 +60,7 @@ pub use inspect::InspectArgs;
 pub use issue::IssueArgs;
 pub use issue_cert::IssueCertArgs;
 pub use renew::RenewArgs;
+pub use rotate_ca::{RotateArgs, RotateCaCommand};
 pub use shell::{CompletionArgs, ManArgs};
 pub use sign::SignArgs;
 pub use signer::SignerArgs;
@@ -149,6 +153,10 @@ pub enum Command {
     /// server, sign the approved ones that pass its rules, fail the others.
     #[command(after_help = EXIT_CODES_HELP)]
     Signer(SignerArgs),
+    /// Rotate a CA in phases: start (trust old and new), reissue (the new CA signs every
+    /// leaf), finish (the new CA alone) or abort (the old CA alone); status shows the phase.
+    #[command(subcommand, after_help = EXIT_CODES_HELP)]
+    RotateCa(RotateCaCommand),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -208,5 +216,6 @@ pub fn run(cli: Cli, now: OffsetDateTime) -> anyhow::Result<ExitStatus> {
         Command::BootstrapToken(a) => bootstrap_token::run(a, now),
         Command::CsrObject(a) => csr_object::run(a, now),
         Command::Signer(a) => signer::run(a),
+        Command::RotateCa(c) => rotate_ca::run(c, now),
     }
 }

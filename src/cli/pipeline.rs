@@ -14,11 +14,36 @@ use crate::pki::{Error, store};
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// What a command adds after its results.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Epilogue {
     None,
     /// Renewed certificates take effect once the components restart.
     RestartAfterRenew,
+    /// What the operator does next, in order (`rotate-ca`), printed after the plan or results
+    /// and part of the JSON/YAML document.
+    NextSteps(Vec<String>),
+}
+
+impl Epilogue {
+    fn steps(&self) -> &[String] {
+        match self {
+            Epilogue::NextSteps(s) => s,
+            _ => &[],
+        }
+    }
+}
+
+/// Prints `steps` after a text report.
+fn print_steps(steps: &[String], format: OutputFormat) -> std::io::Result<()> {
+    use std::io::Write;
+    if format == OutputFormat::Text && !steps.is_empty() {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "Next, in order:")?;
+        for (n, step) in steps.iter().enumerate() {
+            writeln!(out, "  {}. {step}", n + 1)?;
+        }
+    }
+    Ok(())
 }
 
 /// Plans `request` and prints it (`dry_run`) or carries it out.
@@ -45,7 +70,8 @@ pub(super) fn write(
         let inventory = Inventory::read(&request.layout, &request.files());
         warn_exposed(&inventory);
         let plan = plan::plan(&request, &inventory).context("nothing was written")?;
-        output::print_plan(&plan, &request.layout, format)?;
+        output::print_plan(&plan, &request.layout, format, epilogue.steps())?;
+        print_steps(epilogue.steps(), format)?;
         return Ok(ExitStatus::Success);
     }
     let _lock = store::Lock::acquire(cert_dir, LOCK_WAIT)?;
@@ -79,7 +105,8 @@ pub(super) fn write(
             request.layout.cert_dir().display()
         )
     })?;
-    output::print_outcomes(&outcomes, &request.layout, format)?;
+    output::print_outcomes(&outcomes, &request.layout, format, epilogue.steps())?;
+    print_steps(epilogue.steps(), format)?;
     if epilogue == Epilogue::RestartAfterRenew
         && format == OutputFormat::Text
         && outcomes.iter().any(|o| o.decision.action == Action::Renew)

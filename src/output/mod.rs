@@ -35,6 +35,9 @@ struct Document<'a, T: Serialize> {
     dry_run: bool,
     cert_dir: &'a Path,
     items: &'a [T],
+    /// What the operator does next, in order (`rotate-ca`: component flags and restarts).
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    next_steps: &'a [String],
 }
 
 fn emit<T: Serialize>(
@@ -73,7 +76,12 @@ fn files(files: &[PathBuf]) -> String {
         .join(", ")
 }
 
-pub fn print_plan(plan: &Plan, layout: &Layout, format: OutputFormat) -> anyhow::Result<()> {
+pub fn print_plan(
+    plan: &Plan,
+    layout: &Layout,
+    format: OutputFormat,
+    next_steps: &[String],
+) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     if format != OutputFormat::Text {
         return emit(
@@ -81,6 +89,7 @@ pub fn print_plan(plan: &Plan, layout: &Layout, format: OutputFormat) -> anyhow:
                 dry_run: true,
                 cert_dir: layout.cert_dir(),
                 items: &plan.items,
+                next_steps,
             },
             format,
             &mut out,
@@ -114,6 +123,7 @@ pub fn print_outcomes(
     outcomes: &[Outcome],
     layout: &Layout,
     format: OutputFormat,
+    next_steps: &[String],
 ) -> anyhow::Result<()> {
     let kubeconfigs: Vec<&str> = outcomes
         .iter()
@@ -134,6 +144,7 @@ pub fn print_outcomes(
                 dry_run: false,
                 cert_dir: layout.cert_dir(),
                 items: outcomes,
+                next_steps,
             },
             format,
             &mut out,

@@ -18,6 +18,7 @@ pub mod names;
 pub mod plan;
 pub mod progress;
 pub mod rbac;
+pub mod rotation;
 pub mod selection;
 pub mod store;
 pub mod untrusted;

@@ -115,8 +115,8 @@ pub struct ControlPlane {
     pub etcd: Proc,
     pub apiserver: Proc,
     pub controller_manager: Option<Proc>,
-    /// How the API server was started, to start it again (`restart_apiserver`).
-    apiserver_start: (PathBuf, Vec<String>),
+    apiserver_bin: PathBuf,
+    apiserver_args: Vec<String>,
 }
 
 impl ControlPlane {
@@ -194,14 +194,37 @@ impl ControlPlane {
             etcd,
             apiserver,
             controller_manager: None,
-            apiserver_start: (apiserver_bin.to_path_buf(), apiserver_args),
+            apiserver_bin: apiserver_bin.to_path_buf(),
+            apiserver_args,
         };
         cp.wait_ready();
         cp
     }
 
+    /// Restarts kube-apiserver (killed by its PID, started again with the same flags, its log
+    /// kept as `kube-apiserver-<n>.log`) and waits until it is ready.
+    pub fn restart_apiserver(&mut self, n: usize) {
+        self.apiserver.stop();
+        self.apiserver = Proc::start(
+            "kube-apiserver",
+            &self.apiserver_bin,
+            &self.apiserver_args,
+            self.root.join(format!("kube-apiserver-{n}.log")),
+        );
+        self.wait_ready();
+    }
+
     /// Starts the controller manager with controller-manager.conf, signing with the cluster CA.
     pub fn start_controller_manager(&mut self, bin: &Path) {
+        self.start_controller_manager_signing_with(bin, "ca.crt");
+    }
+
+    /// Starts (or restarts) the controller manager, its `--cluster-signing-cert-file` the file
+    /// `signing_cert` of the tree (with `ca.key`).
+    pub fn start_controller_manager_signing_with(&mut self, bin: &Path, signing_cert: &str) {
+        if let Some(mut old) = self.controller_manager.take() {
+            old.stop();
+        }
         let pki = self.root.join("pki");
         let p = |f: &str| pki.join(f).display().to_string();
         let conf = self
@@ -221,7 +244,7 @@ impl ControlPlane {
             "--leader-elect=false".into(),
             "--use-service-account-credentials=true".into(),
             "--controllers=*,bootstrapsigner,tokencleaner".into(),
-            format!("--cluster-signing-cert-file={}", p("ca.crt")),
+            format!("--cluster-signing-cert-file={}", p(signing_cert)),
             format!("--cluster-signing-key-file={}", p("ca.key")),
             format!("--root-ca-file={}", p("ca.crt")),
             format!("--service-account-private-key-file={}", p("sa.key")),
@@ -234,20 +257,6 @@ impl ControlPlane {
             &args,
             self.root.join("kube-controller-manager.log"),
         ));
-    }
-
-    /// Stops the API server (SIGKILL by PID) and starts it again on the same port and etcd;
-    /// returns once it is ready.
-    pub fn restart_apiserver(&mut self) {
-        self.apiserver.stop();
-        let (bin, args) = &self.apiserver_start;
-        self.apiserver = Proc::start(
-            "kube-apiserver",
-            bin,
-            args,
-            self.root.join("kube-apiserver-2.log"),
-        );
-        self.wait_ready();
     }
 
     /// Waits (up to 60 s) until `/readyz` answers ok to super-admin.conf.

@@ -33,7 +33,10 @@ pub(super) fn catalog_entries(
                         continue;
                     };
                     if profile.is_ca() {
+                        // During a CA rotation the CA file is a bundle: a row for each CA.
+                        let more = rows.bundle_rows(profile, &entry);
                         authorities.push(entry);
+                        authorities.extend(more);
                     } else {
                         certificates.push(entry);
                     }
@@ -166,6 +169,30 @@ impl Rows<'_> {
         entry.certificate_authority = (!profile.is_ca()).then(|| profile.issuer().name.to_string());
         entry.externally_managed = !self.ca_key_present(profile.issuer());
         Some(entry)
+    }
+
+    /// Rows for the second and later certificates of a CA file (`ca#2`), as CA rotation leaves
+    /// it; none for a CA file of one certificate.
+    fn bundle_rows(&self, profile: &catalog::Profile, first: &Entry) -> Vec<Entry> {
+        let Some(pair) = self.inventory.pair(profile, "") else {
+            return Vec::new();
+        };
+        let Some(cert) = pair.cert.present() else {
+            return Vec::new();
+        };
+        cert.chain
+            .iter()
+            .enumerate()
+            .skip(1)
+            .filter_map(|(i, der)| {
+                let facts = crate::pki::cert::CertFacts::from_der(der).ok()?;
+                let name = format!("{}#{}", profile.name, i + 1);
+                let mut entry = from_facts(&name, &pair.cert_path, &facts, self.request);
+                entry.certificate_authority = first.certificate_authority.clone();
+                entry.externally_managed = first.externally_managed;
+                Some(entry)
+            })
+            .collect()
     }
 
     /// A warning when an etcd member's copy of the etcd CA is not the tree's.

@@ -40,6 +40,8 @@ pub enum Wanted {
     Csr(PathBuf),
     /// A certificate file outside the catalog's pairs (an etcd member's copy of the etcd CA).
     Cert(PathBuf),
+    /// A private key outside the catalog's pairs (a CA rotation's pending new CA key).
+    Key(PathBuf),
 }
 
 /// Which part of the tree a part read by [`Inventory::read_tree_in_parts`] holds.
@@ -64,6 +66,7 @@ pub struct Inventory {
     kubeconfigs: HashMap<PathBuf, Found<KubeconfigFile>>,
     csrs: HashMap<PathBuf, Found<CsrFile>>,
     certs: HashMap<PathBuf, Found<CertFile>>,
+    keys: HashMap<PathBuf, Found<KeyFile>>,
 }
 
 impl Inventory {
@@ -77,6 +80,7 @@ impl Inventory {
             kubeconfigs: HashMap::new(),
             csrs: HashMap::new(),
             certs: HashMap::new(),
+            keys: HashMap::new(),
         };
         // Which pairs, each once: the CAs first (every leaf is checked against its CA file),
         // then the rest, read and checked on all cores (10,000 node certificates).
@@ -95,7 +99,7 @@ impl Inventory {
                     push(profile, node);
                 }
                 Wanted::Kubeconfig(_) => push(kubeconfig_ca(), ""),
-                Wanted::ServiceAccount | Wanted::Csr(_) | Wanted::Cert(_) => {}
+                Wanted::ServiceAccount | Wanted::Csr(_) | Wanted::Cert(_) | Wanted::Key(_) => {}
             }
         }
         let (cas, leaves): (Vec<_>, Vec<_>) = ids.into_iter().partition(|(p, _)| p.is_ca());
@@ -150,6 +154,9 @@ impl Inventory {
                 }
                 Wanted::Cert(path) if !inventory.certs.contains_key(path) => {
                     inventory.certs.insert(path.clone(), read_cert(path));
+                }
+                Wanted::Key(path) if !inventory.keys.contains_key(path) => {
+                    inventory.keys.insert(path.clone(), read_key(path));
                 }
                 _ => {}
             }
@@ -223,36 +230,7 @@ impl Inventory {
     /// Reads the whole kubeadm tree: every catalog file, every per-node directory found, every
     /// kubeconfig (control-plane and per-node).
     pub fn read_tree(layout: &Layout) -> Inventory {
-        let mut wanted = Vec::new();
-        for profile in catalog::CATALOG.iter().filter(|p| !p.per_node()) {
-            wanted.push(Wanted::Pair(profile, String::new()));
-        }
-        for node in cert_nodes(layout) {
-            for profile in catalog::node_leaves() {
-                wanted.push(Wanted::Pair(profile, node.clone()));
-            }
-        }
-        for node in etcd_members(layout) {
-            for profile in catalog::etcd_member_leaves() {
-                wanted.push(Wanted::Pair(profile, node.clone()));
-            }
-            wanted.push(Wanted::Cert(layout.etcd_member_ca(&node)));
-        }
-        wanted.push(Wanted::ServiceAccount);
-        let nodes = kubeconfig_nodes(layout);
-        for profile in catalog::KUBECONFIGS {
-            match profile.placement {
-                KubeconfigPlacement::ControlPlane => {
-                    wanted.push(Wanted::Kubeconfig(layout.kubeconfig_path(profile, "")));
-                }
-                KubeconfigPlacement::PerNode => wanted.extend(
-                    nodes
-                        .iter()
-                        .map(|n| Wanted::Kubeconfig(layout.kubeconfig_path(profile, n))),
-                ),
-            }
-        }
-        Inventory::read(layout, &wanted)
+        Inventory::read(layout, &tree_wanted(layout))
     }
 
     pub fn layout(&self) -> &Layout {
@@ -295,6 +273,11 @@ impl Inventory {
         self.certs.get(path)
     }
 
+    /// A key file that [`Inventory::read`] was asked for by path.
+    pub fn key_file(&self, path: &Path) -> Option<&Found<KeyFile>> {
+        self.keys.get(path)
+    }
+
     /// Every file read that holds a secret (keys, kubeconfigs) and is readable or writable by
     /// group or others, with its mode: kubepki warns about them on every run that reads them.
     pub fn exposed_secrets(&self) -> Vec<(PathBuf, u32)> {
@@ -311,6 +294,13 @@ impl Inventory {
             && k.meta.mode & 0o077 != 0
         {
             out.push((sa.key_path.clone(), k.meta.mode));
+        }
+        for (path, found) in &self.keys {
+            if let Found::Present(k) = found
+                && k.meta.mode & 0o077 != 0
+            {
+                out.push((path.clone(), k.meta.mode));
+            }
         }
         for (path, found) in &self.kubeconfigs {
             if let Found::Present(k) = found
@@ -387,6 +377,40 @@ pub fn chain_problem(chain: &[Vec<u8>], cas: &[Vec<u8>]) -> Option<String> {
         ));
     }
     last
+}
+
+/// Every file of the kubeadm tree: catalog files, per-node directories found, kubeconfigs.
+pub fn tree_wanted(layout: &Layout) -> Vec<Wanted> {
+    let mut wanted = Vec::new();
+    for profile in catalog::CATALOG.iter().filter(|p| !p.per_node()) {
+        wanted.push(Wanted::Pair(profile, String::new()));
+    }
+    for node in cert_nodes(layout) {
+        for profile in catalog::node_leaves() {
+            wanted.push(Wanted::Pair(profile, node.clone()));
+        }
+    }
+    for node in etcd_members(layout) {
+        for profile in catalog::etcd_member_leaves() {
+            wanted.push(Wanted::Pair(profile, node.clone()));
+        }
+        wanted.push(Wanted::Cert(layout.etcd_member_ca(&node)));
+    }
+    wanted.push(Wanted::ServiceAccount);
+    let nodes = kubeconfig_nodes(layout);
+    for profile in catalog::KUBECONFIGS {
+        match profile.placement {
+            KubeconfigPlacement::ControlPlane => {
+                wanted.push(Wanted::Kubeconfig(layout.kubeconfig_path(profile, "")));
+            }
+            KubeconfigPlacement::PerNode => wanted.extend(
+                nodes
+                    .iter()
+                    .map(|n| Wanted::Kubeconfig(layout.kubeconfig_path(profile, n))),
+            ),
+        }
+    }
+    wanted
 }
 
 /// The CA that signs every kubeconfig's client certificate.

@@ -163,9 +163,11 @@ impl Plan {
         done.sort_by_key(|(index, _)| *index);
 
         let mut staged = Vec::new();
+        let mut archive = Vec::new();
         let mut outcomes = Vec::with_capacity(done.len());
         for (_, realized) in done {
             staged.extend(realized.staged);
+            archive.extend(realized.archive);
             outcomes.push(realized.outcome);
         }
         store::commit_staged(
@@ -173,6 +175,11 @@ impl Plan {
             &[self.layout.cert_dir(), self.layout.kubeconfig_dir()],
             durability,
         )?;
+        // After the batch: a run killed in between archives them when run again.
+        for (path, backup) in archive {
+            let secret = path.extension().is_some_and(|e| e == "key");
+            store::archive(&path, &backup, secret)?;
+        }
         Ok(outcomes)
     }
 
@@ -268,7 +275,15 @@ impl Plan {
         let mut request = None;
         let mut issued = None;
         let mut csr_objects = None;
+        let mut archive = Vec::new();
         match &item.work {
+            Work::Archive(paths) => {
+                archive.extend(
+                    paths
+                        .iter()
+                        .map(|p| (p.clone(), self.layout.backup_path(stamp, p))),
+                );
+            }
             Work::Keep(facts) => certificate = facts.as_deref().cloned(),
             Work::Cert {
                 ca,
@@ -410,6 +425,7 @@ impl Plan {
             },
             staged,
             authority,
+            archive,
         })
     }
 }
@@ -434,6 +450,8 @@ struct Realized {
     outcome: Outcome,
     staged: Vec<store::Staged>,
     authority: Option<(&'static str, Signer)>,
+    /// Files to move into the backup once the batch is in place (CA rotation).
+    archive: Vec<(std::path::PathBuf, std::path::PathBuf)>,
 }
 
 fn next_key(keys: &mut impl Iterator<Item = PrivateKey>) -> Result<PrivateKey> {

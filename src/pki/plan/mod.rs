@@ -32,6 +32,10 @@ mod signing;
 mod bootstrap;
 // The CSR API (issue 15): objects signed offline.
 mod csr_object;
+// CA rotation (issue 16).
+mod rotate;
+mod rotate_abort;
+mod rotate_items;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -56,6 +60,7 @@ pub use import::{ImportTarget, Signed, SignedInput};
 pub use issuing::{CaPairFiles, CaSource, LoadedCa, load_ca};
 pub use making::Making;
 pub use renew::Target;
+pub use rotate::{RotateWant, Step};
 pub use sign::{OutputFile, SignWant};
 pub use signing::{Issued, SigningNotes};
 
@@ -118,6 +123,8 @@ pub enum Want {
     BootstrapKit(Box<KitWant>),
     /// Sign CertificateSigningRequest objects offline (`kubepki csr-object sign`).
     CsrObjects(Box<CsrObjectsWant>),
+    /// A phase of a CA rotation (`rotate-ca`); plans several items.
+    RotateCa(Box<RotateWant>),
 }
 
 /// Settings that apply to every new certificate of a run.
@@ -190,6 +197,10 @@ impl Request {
                 Want::BootstrapKit(w) => files.push(Wanted::Cert(w.ca_path.clone())),
                 Want::CsrObjects(w) => {
                     files.extend(w.ca.tree().map(|p| Wanted::Pair(p, String::new())));
+                }
+                Want::RotateCa(w) => {
+                    files.extend(super::inventory::tree_wanted(layout));
+                    files.extend(w.files.wanted());
                 }
             }
         }
@@ -327,6 +338,8 @@ enum Work {
     BootstrapKit(Box<bootstrap::KitWork>),
     /// CertificateSigningRequest objects signed offline.
     CsrObjects(Box<csr_object::CsrObjectsWork>),
+    /// Files moved out of the tree into this run's backup directory (CA rotation).
+    Archive(Vec<PathBuf>),
 }
 
 /// A plan: the decisions, and the CAs loaded from disk that leaves will be signed by.
@@ -343,6 +356,13 @@ pub fn plan(request: &Request, inventory: &Inventory) -> Result<Plan> {
     let mut items = Vec::new();
     let mut errors = Vec::new();
     for want in &request.wants {
+        if let Want::RotateCa(w) = want {
+            match rotate::plan(request, inventory, &mut cas, w) {
+                Ok(planned) => items.extend(planned),
+                Err(e) => errors.push(e),
+            }
+            continue;
+        }
         match plan_want(request, inventory, &mut cas, want) {
             Ok(Some(item)) => items.push(item),
             // A CA it needs is unusable: reported once, below.
@@ -450,6 +470,7 @@ fn plan_want(
             };
             csr_object::plan(request, w, tree)?
         }
+        Want::RotateCa(_) => return Ok(None),
     };
     Ok(Some(item))
 }

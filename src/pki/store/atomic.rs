@@ -152,3 +152,16 @@ pub(super) fn sync_dir(dir: &Path) -> Result<()> {
         .and_then(|d| d.sync_all())
         .map_err(|e| Error::io(dir, "sync directory", e))
 }
+
+/// Moves `path` out of the tree into `backup` (a private copy when it is secret), then removes
+/// it: how a CA rotation archives files that no longer belong. A missing `path` is already done.
+pub fn archive(path: &Path, backup: &Path, secret: bool) -> Result<()> {
+    if !exists(path) {
+        return Ok(());
+    }
+    if !exists(backup) {
+        keep_backup(path, backup, secret, true)?;
+    }
+    fs::remove_file(path).map_err(|e| Error::io(path, "remove", e))?;
+    sync_dir(parent(path))
+}

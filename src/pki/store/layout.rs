@@ -19,6 +19,10 @@ pub const ETCD_MEMBERS_DIR: &str = "etcd-members";
 /// Where replaced files are kept, below the certificate directory for PKI files and below the
 /// kubeconfig directory for kubeconfigs: `kubepki-backup/<time>/`.
 pub const BACKUP_DIR: &str = "kubepki-backup";
+/// CA rotation's files: `<ca>.new.crt`, `<ca>.new.key`, and `ca.signing.crt`.
+const ROTATION_NEW_CERT: &str = "new.crt";
+const ROTATION_NEW_KEY: &str = "new.key";
+const SIGNING_CERT: &str = "ca.signing.crt";
 
 /// The layout of a certificate directory (kubeadm's `certificatesDir`) and of the kubeconfig
 /// directory (kubeadm's `/etc/kubernetes`).
@@ -118,6 +122,22 @@ impl Layout {
             .join(format!("{SERVICE_ACCOUNT_KEY_BASE}.pub"))
     }
 
+    /// CA rotation: the pending new CA certificate beside the CA (`ca.new.crt`, `etcd/ca.new.crt`).
+    pub fn rotation_new_cert(&self, ca: &Profile) -> PathBuf {
+        with_extension(self.stem(ca, ""), ROTATION_NEW_CERT)
+    }
+
+    /// CA rotation: the pending new CA key (`ca.new.key`), 0600.
+    pub fn rotation_new_key(&self, ca: &Profile) -> PathBuf {
+        with_extension(self.stem(ca, ""), ROTATION_NEW_KEY)
+    }
+
+    /// The single certificate kube-controller-manager's `--cluster-signing-cert-file` reads
+    /// while `ca.crt` is a bundle: `ca.signing.crt`.
+    pub fn signing_cert(&self) -> PathBuf {
+        self.cert_dir.join(SIGNING_CERT)
+    }
+
     /// `stamp`, or `stamp-2`, `stamp-3`, ... : the first name no backup directory uses yet.
     pub fn unique_backup_stamp(&self, stamp: &str) -> String {
         let taken = |s: &str| {
@@ -203,7 +223,13 @@ pub fn is_kubepki_file(relative: &Path) -> bool {
         catalog::etcd_member_leaves().any(|p| with_ext(p.base_name).contains(&inside))
             || inside == format!("{}.crt", catalog::ETCD_CA_BASE)
     };
-    catalog_file || sa || kubeconfig || node_file || member_file
+    let rotation = joined == SIGNING_CERT
+        || catalog::authorities().any(|p| {
+            [ROTATION_NEW_CERT, ROTATION_NEW_KEY]
+                .iter()
+                .any(|ext| joined == format!("{}.{ext}", p.base_name))
+        });
+    catalog_file || sa || kubeconfig || node_file || member_file || rotation
 }
 
 #[cfg(test)]

@@ -1,0 +1,196 @@
+//! `kubepki rotate-ca status|start|reissue|finish|abort --ca NAME`: staged CA rotation (issue
+//! 16). The phase is read from the files ([`crate::pki::rotation`]); each phase is a plan
+//! ([`crate::pki::plan::RotateWant`]) that goes through the write pipeline, and prints the
+//! component changes and restarts it needs, in order.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand, ValueEnum};
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use super::pipeline::{self, Epilogue};
+use super::settings::{Resolved, load_config};
+use crate::exit::ExitStatus;
+use crate::output::OutputFormat;
+use crate::pki::catalog;
+use crate::pki::inventory::{Inventory, tree_wanted};
+use crate::pki::plan::{Request, RotateWant, Step, Want};
+use crate::pki::rotation::{self, CaRotation, RotationFiles};
+use crate::pki::{Error, store::Layout};
+
+#[derive(Debug, Subcommand)]
+pub enum RotateCaCommand {
+    /// Show each CA's phase, and for every file which CA signed it and which CAs it trusts.
+    Status(RotateArgs),
+    /// A new CA beside the old; every trust file trusts both; leaves untouched.
+    Start(RotateArgs),
+    /// The new CA signs: every leaf and kubeconfig client certificate re-signed by it.
+    Reissue(RotateArgs),
+    /// The new CA alone: trust files hold only it; refused before reissue.
+    Finish(RotateArgs),
+    /// Back to the old CA alone, every file as before start (from the backups).
+    Abort(RotateArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CaArg {
+    Ca,
+    FrontProxyCa,
+    EtcdCa,
+    All,
+}
+
+#[derive(Debug, Args)]
+pub struct RotateArgs {
+    /// Which CA to rotate (status: which to show).
+    #[arg(long, value_enum, default_value = "all")]
+    pub ca: CaArg,
+    /// A kubeadm configuration file (certificatesDir).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The certificate directory [default: /etc/kubernetes/pki].
+    #[arg(long, value_name = "DIR")]
+    pub cert_dir: Option<PathBuf>,
+    /// Directory of the kubeconfig files (default: the parent of --cert-dir).
+    #[arg(long, value_name = "DIR")]
+    pub kubeconfig_dir: Option<PathBuf>,
+    /// Print what the phase would do and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Output format: text for people, json or yaml for scripts.
+    #[arg(short = 'o', long, value_enum, default_value = "text")]
+    pub output: OutputFormat,
+}
+
+pub(super) fn run(c: &RotateCaCommand, now: OffsetDateTime) -> anyhow::Result<ExitStatus> {
+    let (a, step) = match c {
+        RotateCaCommand::Status(a) => return status(a, now),
+        RotateCaCommand::Start(a) => (a, Step::Start),
+        RotateCaCommand::Reissue(a) => (a, Step::Reissue),
+        RotateCaCommand::Finish(a) => (a, Step::Finish),
+        RotateCaCommand::Abort(a) => (a, Step::Abort),
+    };
+    let (resolved, layout) = settings(a)?;
+    let wants = cas(a.ca)
+        .into_iter()
+        .map(|ca| {
+            let files = RotationFiles::of(&layout, ca);
+            Want::RotateCa(Box::new(RotateWant { files, step }))
+        })
+        .collect();
+    let wanted: Vec<&str> = cas(a.ca).into_iter().map(|ca| ca.name).collect();
+    let mut options = resolved.options(false, now)?;
+    // Re-signed leaves keep their keys: the same identity, the same key.
+    options.reuse_key = true;
+    options.keep_key_algorithm = true;
+    let request = Request {
+        layout,
+        cluster: None,
+        wants,
+        options,
+    };
+    let steps = super::rotate_steps::steps(step, &wanted, &request.layout);
+    pipeline::write(request, a.dry_run, a.output, Epilogue::NextSteps(steps))
+}
+
+fn settings(a: &RotateArgs) -> anyhow::Result<(Resolved, Layout)> {
+    let config = load_config(a.config.as_ref())?;
+    let resolved = Resolved::from_parts(config, a.cert_dir.clone(), None, None, None)?;
+    let layout = resolved.layout(a.kubeconfig_dir.as_ref());
+    Ok((resolved, layout))
+}
+
+fn cas(ca: CaArg) -> Vec<&'static catalog::Profile> {
+    let names: &[&str] = match ca {
+        CaArg::Ca => &["ca"],
+        CaArg::FrontProxyCa => &["front-proxy-ca"],
+        CaArg::EtcdCa => &["etcd-ca"],
+        CaArg::All => &rotation::ROTATABLE,
+    };
+    names.iter().filter_map(|n| catalog::find(n)).collect()
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StatusReport<'a> {
+    kind: &'static str,
+    api_version: &'static str,
+    cert_dir: &'a std::path::Path,
+    certificate_authorities: Vec<CaRotation>,
+}
+
+fn status(a: &RotateArgs, _now: OffsetDateTime) -> anyhow::Result<ExitStatus> {
+    let (_, layout) = settings(a)?;
+    let files: Vec<RotationFiles> = cas(a.ca)
+        .into_iter()
+        .map(|ca| RotationFiles::of(&layout, ca))
+        .collect();
+    let mut wanted = tree_wanted(&layout);
+    for f in &files {
+        wanted.extend(f.wanted());
+    }
+    for root in [layout.cert_dir(), layout.kubeconfig_dir()] {
+        if crate::pki::store::pending(root)? {
+            eprintln!(
+                "[warning] {}: an interrupted kubepki run left a journal; the files below are \
+                 half-way: run the phase that was interrupted again to complete it",
+                root.display()
+            );
+        }
+    }
+    let inventory = Inventory::read(&layout, &wanted);
+    let mut report = Vec::new();
+    for f in &files {
+        report.push(rotation::infer(&inventory, f).map_err(|e| Error::bad_file(&f.bundle, e))?);
+    }
+    let mut out = std::io::stdout().lock();
+    let doc = StatusReport {
+        kind: "CaRotationStatus",
+        api_version: "kubepki/v1",
+        cert_dir: layout.cert_dir(),
+        certificate_authorities: report,
+    };
+    match a.output {
+        OutputFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?,
+        OutputFormat::Yaml => write!(out, "{}", yaml_serde::to_string(&doc)?)?,
+        OutputFormat::Text => {
+            for r in &doc.certificate_authorities {
+                writeln!(
+                    out,
+                    "{}: phase {} ({} certificate(s) in {}{})",
+                    r.ca,
+                    r.phase.name(),
+                    r.certificates_in_bundle,
+                    r.bundle.display(),
+                    r.pending_new_ca
+                        .as_ref()
+                        .map(|p| format!(", new CA {}", p.display()))
+                        .unwrap_or_default()
+                )?;
+                for f in &r.files {
+                    let mut parts = Vec::new();
+                    if let Some(g) = f.signed_by {
+                        parts.push(format!("signed by {}", generation(g)));
+                    }
+                    if !f.trusts.is_empty() {
+                        let t: Vec<&str> = f.trusts.iter().map(|g| generation(*g)).collect();
+                        parts.push(format!("trusts {}", t.join("+")));
+                    }
+                    writeln!(out, "  {}: {}", f.path.display(), parts.join(", "))?;
+                }
+            }
+        }
+    }
+    Ok(ExitStatus::Success)
+}
+
+fn generation(g: rotation::Generation) -> &'static str {
+    match g {
+        rotation::Generation::Current => "current",
+        rotation::Generation::Old => "old",
+        rotation::Generation::New => "new",
+        rotation::Generation::Unknown => "unknown",
+    }
+}

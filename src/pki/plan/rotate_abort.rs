@@ -1,0 +1,156 @@
+//! `rotate-ca abort`: back to the old CA alone, every file byte for byte as it was before
+//! `start`, from the backups the rotation's runs kept.
+//!
+//! The run of `start` is the newest backup directory whose `<ca>.crt` holds the old CA alone.
+//! Every file kept in it or in a later backup directory (certificate and kubeconfig roots) goes
+//! back to its first copy from then on; the files the rotation added (`<ca>.new.crt/.key`,
+//! `ca.signing.crt` when it did not exist before) are archived. The abort is itself a run with
+//! backups, so it can be undone by hand.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use super::rotate_items::{archive_item, write_item};
+use super::{PlanItem, Request};
+use crate::pki::cert;
+use crate::pki::error::{Error, Result};
+use crate::pki::rotation::{CaRotation, Phase, RotationFiles};
+use crate::pki::store::{self, BACKUP_DIR, FileKind, is_kubepki_file};
+
+pub(super) fn plan(
+    request: &Request,
+    files: &RotationFiles,
+    rot: &CaRotation,
+) -> Result<Vec<PlanItem>> {
+    if rot.phase == Phase::None {
+        // Nothing in progress (an abort run again); a leftover pending CA is archived.
+        return Ok(archive_item(files, rot, Vec::new()).into_iter().collect());
+    }
+    let old = rot
+        .old
+        .clone()
+        .ok_or_else(|| Error::Crypto("internal: no old CA".into()))?;
+    let layout = &request.layout;
+    let roots = [layout.cert_dir(), layout.kubeconfig_dir()];
+    let cert_backups = layout.cert_dir().join(BACKUP_DIR);
+    let relative_bundle = files
+        .bundle
+        .strip_prefix(layout.cert_dir())
+        .map_err(|_| Error::Crypto("internal: CA outside the certificate directory".into()))?;
+    let stamps = store::subdirectories(&cert_backups);
+    let start = stamps
+        .iter()
+        .rev()
+        .find(|s| {
+            let path = cert_backups.join(s).join(relative_bundle);
+            matches!(store::read_file(&path), Ok(Some(f))
+                if cert::certs_from_pem(&f.bytes).is_ok_and(|c| c == [old.clone()]))
+        })
+        .cloned()
+        .ok_or_else(|| {
+            Error::bad_file(
+                &cert_backups,
+                format!(
+                    "no backup holds {} as it was before the rotation (the old CA alone); \
+                     abort needs the backups `rotate-ca start` kept",
+                    files.bundle.display()
+                ),
+            )
+        })?;
+    // This CA's files only (`--ca all` aborts three rotations in one run): its CA files, and
+    // every file that it signed or that trusts it, with the key beside a certificate.
+    let mut ours: std::collections::BTreeSet<PathBuf> = [&files.bundle, &files.key]
+        .into_iter()
+        .chain(files.signing.iter())
+        .cloned()
+        .collect();
+    for f in &rot.files {
+        ours.insert(f.path.clone());
+        if f.path.extension().is_some_and(|e| e == "crt") {
+            ours.insert(f.path.with_extension("key"));
+        }
+    }
+    // The first copy of each file from the start on: what it held before the rotation.
+    let mut restore: BTreeMap<PathBuf, PathBuf> = BTreeMap::new();
+    let mut dedup = std::collections::BTreeSet::new();
+    for root in roots {
+        if !dedup.insert(root.to_path_buf()) {
+            continue;
+        }
+        let backups = root.join(BACKUP_DIR);
+        for stamp in store::subdirectories(&backups)
+            .into_iter()
+            .filter(|s| *s >= start)
+        {
+            let dir = backups.join(&stamp);
+            for relative in walk(&dir, Path::new("")) {
+                if is_kubepki_file(&relative) && ours.contains(&root.join(&relative)) {
+                    restore
+                        .entry(root.join(&relative))
+                        .or_insert_with(|| dir.join(&relative));
+                }
+            }
+        }
+    }
+    // The rotation's own files go back only if they were there before start.
+    let before_start = |p: &Path| {
+        p.strip_prefix(layout.cert_dir())
+            .is_ok_and(|rel| store::exists(&cert_backups.join(&start).join(rel)))
+    };
+    for own in [&files.new_cert, &files.new_key]
+        .into_iter()
+        .chain(files.signing.iter())
+    {
+        if !before_start(own) {
+            restore.remove(own);
+        }
+    }
+    let mut writes = Vec::new();
+    for (target, backup) in &restore {
+        let data = store::read_file(backup)?
+            .ok_or_else(|| Error::bad_file(backup, "vanished while reading the backups"))?;
+        writes.push((target.clone(), kind_of(target), data.bytes));
+    }
+    let mut archive: Vec<PathBuf> = [&files.new_cert, &files.new_key]
+        .into_iter()
+        .chain(files.signing.iter())
+        .filter(|p| !restore.contains_key(*p))
+        .cloned()
+        .collect();
+    archive.sort();
+    let mut items: Vec<PlanItem> = write_item(files, "abort: restored from the backups", writes)
+        .into_iter()
+        .collect();
+    items.extend(archive_item(files, rot, archive));
+    Ok(items)
+}
+
+/// The files below `dir` (relative to it), recursively; never following links.
+fn walk(dir: &Path, relative: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir.join(relative)) else {
+        return out;
+    };
+    for entry in entries.flatten() {
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        let rel = relative.join(entry.file_name());
+        if kind.is_dir() {
+            out.extend(walk(dir, &rel));
+        } else if kind.is_file() {
+            out.push(rel);
+        }
+    }
+    out
+}
+
+fn kind_of(path: &Path) -> FileKind {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("key") => FileKind::PrivateKey,
+        Some("conf") => FileKind::Kubeconfig,
+        Some("pub") => FileKind::PublicKey,
+        Some("csr") => FileKind::CertificateRequest,
+        _ => FileKind::Certificate,
+    }
+}

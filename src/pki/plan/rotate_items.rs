@@ -1,0 +1,70 @@
+//! The items a `rotate-ca` phase is made of: files written (with backups) and files archived.
+
+use std::path::PathBuf;
+
+use super::{Action, Decision, ItemKind, PlanItem, Work};
+use crate::pki::cert;
+use crate::pki::rotation::{CaRotation, Phase, RotationFiles};
+use crate::pki::store::FileKind;
+
+/// Files a phase writes: path, kind (its mode), contents.
+pub(super) type Written = Vec<(PathBuf, FileKind, Vec<u8>)>;
+
+pub(super) fn pem(certs: &[Vec<u8>]) -> Vec<u8> {
+    certs
+        .iter()
+        .map(|c| cert::cert_pem(c))
+        .collect::<String>()
+        .into_bytes()
+}
+
+/// One item writing `writes` (none when there is nothing to write).
+pub(super) fn write_item(files: &RotationFiles, what: &str, writes: Written) -> Option<PlanItem> {
+    if writes.is_empty() {
+        return None;
+    }
+    Some(PlanItem {
+        decision: Decision {
+            kind: ItemKind::Certificate,
+            name: files.ca.name.to_string(),
+            node: None,
+            action: Action::Replace,
+            reason: format!("rotate-ca {what}"),
+            files: writes.iter().map(|(p, _, _)| p.clone()).collect(),
+        },
+        spec: None,
+        key_algorithm: None,
+        work: Work::Write {
+            files: writes,
+            certificate: None,
+        },
+    })
+}
+
+/// One item moving `paths` (and a pending new CA equal to the only CA) into the backup.
+pub(super) fn archive_item(
+    files: &RotationFiles,
+    rot: &CaRotation,
+    mut paths: Vec<PathBuf>,
+) -> Option<PlanItem> {
+    if rot.phase == Phase::None && rot.pending.is_some() && rot.pending == rot.old {
+        paths.extend([files.new_cert.clone(), files.new_key.clone()]);
+    }
+    paths.dedup();
+    if paths.is_empty() {
+        return None;
+    }
+    Some(PlanItem {
+        decision: Decision {
+            kind: ItemKind::Certificate,
+            name: files.ca.name.to_string(),
+            node: None,
+            action: Action::Replace,
+            reason: "rotate-ca: archived under kubepki-backup".into(),
+            files: paths.clone(),
+        },
+        spec: None,
+        key_algorithm: None,
+        work: Work::Archive(paths),
+    })
+}

@@ -1,0 +1,188 @@
+//! `rotate-ca --ca ca` walked on a running control plane (Debian's etcd, the real
+//! kube-apiserver and kube-controller-manager v1.22.3): start → reissue → finish, restarting
+//! kube-apiserver by PID between phases as kubepki says, with `kubectl get --raw /readyz` on the
+//! kubeconfigs of each generation where they must work, and refused where they must not.
+
+mod common;
+
+use std::fs;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+
+use common::control_plane::{ControlPlane, free_ports, k8s_binaries};
+use common::kubepki;
+
+fn run_ok(args: &[&str], root: &std::path::Path) -> String {
+    let out = kubepki()
+        .args(args)
+        .arg("--cert-dir")
+        .arg(root.join("pki"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "kubepki {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn readyz(cp: &ControlPlane, kubeconfig: &str) -> Result<(), String> {
+    let out = cp.kubectl(kubeconfig, &["get", "--raw", "/readyz"]);
+    if out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == "ok" {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+/// The controller manager signs a client CSR named `name`; the certificate, checked with
+/// `openssl verify` against `ca` (a file of the tree), is returned as PEM.
+fn kcm_signs(cp: &ControlPlane, name: &str, ca: &str) {
+    let root = &cp.root;
+    let (key, csr) = (
+        root.join(format!("{name}.key")),
+        root.join(format!("{name}.csr")),
+    );
+    let out = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args(["-nodes", "-subj", &format!("/CN={name}"), "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&csr)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let request = BASE64.encode(fs::read(&csr).unwrap());
+    let object = format!(
+        "apiVersion: certificates.k8s.io/v1\nkind: CertificateSigningRequest\nmetadata:\n  \
+         name: {name}\nspec:\n  request: {request}\n  signerName: \
+         kubernetes.io/kube-apiserver-client\n  usages: [digital signature, client auth]\n"
+    );
+    let created = cp.kubectl_stdin("super-admin.conf", &["apply", "-f", "-"], Some(&object));
+    assert!(created.status.success(), "{created:?}");
+    let approved = cp.kubectl("super-admin.conf", &["certificate", "approve", name]);
+    assert!(approved.status.success(), "{approved:?}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let issued = loop {
+        let out = cp.kubectl(
+            "super-admin.conf",
+            &["get", "csr", name, "-o", "jsonpath={.status.certificate}"],
+        );
+        let b64 = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if !b64.is_empty() {
+            break BASE64.decode(b64).expect("base64");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the controller manager never signed {name}:\n{}",
+            cp.controller_manager
+                .as_ref()
+                .map(|p| p.tail())
+                .unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    let crt = root.join(format!("{name}.crt"));
+    fs::write(&crt, &issued).unwrap();
+    let verify = std::process::Command::new("openssl")
+        .args(["verify", "-CAfile"])
+        .arg(root.join("pki").join(ca))
+        .arg(&crt)
+        .output()
+        .unwrap();
+    assert!(verify.status.success(), "{name} against {ca}: {verify:?}");
+}
+
+#[test]
+fn rotate_the_cluster_ca_on_a_live_control_plane() {
+    let Some((apiserver, controller_manager)) = k8s_binaries("rotate_ca_control_plane") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let [port] = free_ports(1)[..] else {
+        unreachable!()
+    };
+    run_ok(
+        &[
+            "init",
+            "--node-name",
+            "cp-1",
+            "--apiserver-advertise-address",
+            "127.0.0.1",
+            "--apiserver-bind-port",
+            &port.to_string(),
+            "--key-algorithm",
+            "ECDSA-P256",
+        ],
+        root,
+    );
+    let mut cp = ControlPlane::start(root, port, &apiserver);
+    let keep = |name: &str| fs::copy(root.join("super-admin.conf"), root.join(name)).unwrap();
+    keep("gen0.conf");
+    readyz(&cp, "gen0.conf").unwrap();
+
+    // start: trust both. The controller manager signs with ca.signing.crt (one certificate).
+    let steps = run_ok(&["rotate-ca", "start", "--ca", "ca"], root);
+    assert!(steps.contains("ca.signing.crt"), "{steps}");
+    cp.restart_apiserver(1);
+    // The reason for ca.signing.crt: on the bundle, the controller manager refuses to sign.
+    cp.start_controller_manager_signing_with(&controller_manager, "ca.crt");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let log = fs::read_to_string(&cp.controller_manager.as_ref().unwrap().log).unwrap();
+        if log.contains("expected 1 certificate, found 2") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the controller manager accepted a bundle as its signing certificate:\n{log}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    cp.start_controller_manager_signing_with(&controller_manager, "ca.signing.crt");
+    keep("gen1.conf");
+    readyz(&cp, "super-admin.conf").unwrap();
+    readyz(&cp, "gen0.conf").expect("old kubeconfig works while trusting both");
+    // It signs with the old CA (ca.signing.crt holds it alone until reissue).
+    kcm_signs(&cp, "csr-trusting-both", "ca.signing.crt");
+    fs::copy(root.join("pki/ca.signing.crt"), root.join("old-ca.crt")).unwrap();
+    kcm_signs(&cp, "csr-trusting-both-2", "../old-ca.crt");
+    let kcm = cp.controller_manager.as_ref().unwrap();
+    let log = fs::read_to_string(&kcm.log).unwrap_or_default();
+    assert!(
+        !log.contains("expected 1 certificate"),
+        "controller manager refused its signing file:\n{}",
+        kcm.tail()
+    );
+
+    // reissue: the API server serves a certificate of the new CA.
+    run_ok(&["rotate-ca", "reissue", "--ca", "ca"], root);
+    cp.restart_apiserver(2);
+    cp.start_controller_manager_signing_with(&controller_manager, "ca.signing.crt");
+    readyz(&cp, "super-admin.conf").unwrap();
+    // Now it signs with the new CA.
+    kcm_signs(&cp, "csr-reissued", "ca.new.crt");
+    readyz(&cp, "gen1.conf").expect("a client of the old CA trusting both still works");
+    assert!(
+        readyz(&cp, "gen0.conf").is_err(),
+        "a kubeconfig trusting only the old CA cannot verify the new serving certificate"
+    );
+
+    // finish: the new CA alone; the old generation's client certificate is refused.
+    run_ok(&["rotate-ca", "finish", "--ca", "ca"], root);
+    cp.restart_apiserver(3);
+    readyz(&cp, "super-admin.conf").unwrap();
+    let err = readyz(&cp, "gen1.conf").expect_err("old client certificate refused");
+    assert!(err.contains("Unauthorized") || err.contains("401"), "{err}");
+}
