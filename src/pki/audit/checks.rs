@@ -167,7 +167,7 @@ pub(super) fn certificates(
             Found::Present(c) => c,
         };
         let path = &pair.cert_path;
-        let Ok(view) = describe(&cert.chain[0], path.to_str(), request.now) else {
+        let Ok(view) = describe(&cert.chain[0], request.now) else {
             continue;
         };
         serials
@@ -498,7 +498,7 @@ pub(super) fn kubeconfigs(request: &Request, inventory: &Inventory, out: &mut Ve
                     "use a group bound to cluster-admin (kubeadm:cluster-admins) instead; keep system:masters to super-admin.conf",
                 ));
             }
-            if let Ok(view) = describe(&chain[0], None, request.now) {
+            if let Ok(view) = describe(&chain[0], request.now) {
                 validity(request, path, &view, &path.display().to_string(), out);
             }
         }

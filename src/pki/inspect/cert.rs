@@ -6,7 +6,7 @@ use x509_parser::certificate::X509Certificate;
 use x509_parser::extensions::{GeneralName, ParsedExtension};
 use x509_parser::prelude::FromDer;
 
-use super::role::{Identity, Role, identity_of, role_of};
+use super::role::{Identity, Role};
 use crate::pki::keys::KeyAlgorithm;
 use crate::pki::names::AltNames;
 
@@ -55,10 +55,15 @@ pub struct CertView {
     /// The raw public key bits, to match keys given alongside.
     #[serde(skip)]
     pub public_key_raw: Vec<u8>,
+    /// The subject's CN and O values, as read (for the role and the identity).
+    #[serde(skip)]
+    pub common_name: String,
+    #[serde(skip)]
+    pub organizations: Vec<String>,
 }
 
-/// Describes a DER certificate; `file` (its path, when it has one) helps name its role.
-pub fn describe(der: &[u8], file: Option<&str>, now: OffsetDateTime) -> Result<CertView, String> {
+/// Describes a DER certificate as openssl would; [`super::role::describe`] adds what it is for.
+pub fn describe(der: &[u8], now: OffsetDateTime) -> Result<CertView, String> {
     let (_, cert) = X509Certificate::from_der(der)
         .map_err(|_| "is not an X.509 certificate (it does not parse)".to_string())?;
     let mut alt_names = AltNames::default();
@@ -119,7 +124,16 @@ pub fn describe(der: &[u8], file: Option<&str>, now: OffsetDateTime) -> Result<C
     };
     let sha256 = |data: &[u8]| aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, data);
     let not_after = cert.validity().not_after.to_datetime();
-    let mut view = CertView {
+    let attr = |it: &mut dyn Iterator<Item = &x509_parser::x509::AttributeTypeAndValue<'_>>| {
+        it.filter_map(|a| a.as_str().ok().map(str::to_string))
+            .collect::<Vec<_>>()
+    };
+    let common_name = attr(&mut cert.subject().iter_common_name())
+        .into_iter()
+        .next()
+        .unwrap_or_default();
+    let organizations = attr(&mut cert.subject().iter_organization());
+    Ok(CertView {
         subject: cert.subject().to_string(),
         issuer: cert.issuer().to_string(),
         serial: cert.raw_serial_as_string().replace(':', "").to_uppercase(),
@@ -141,10 +155,9 @@ pub fn describe(der: &[u8], file: Option<&str>, now: OffsetDateTime) -> Result<C
         role: None,
         kubernetes_identity: None,
         public_key_raw: spki.subject_public_key.data.to_vec(),
-    };
-    view.role = role_of(&view, file);
-    view.kubernetes_identity = identity_of(&cert, &view);
-    Ok(view)
+        common_name,
+        organizations,
+    })
 }
 
 fn key_usage_names(ku: &x509_parser::extensions::KeyUsage) -> Vec<String> {

@@ -7,7 +7,8 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use super::cert::{CertView, describe as describe_cert};
+use super::cert::CertView;
+use super::role::describe as describe_cert;
 use crate::pki::cert::certs_from_pem;
 use crate::pki::keys::PrivateKey;
 use crate::pki::kubeconfig::Kubeconfig;

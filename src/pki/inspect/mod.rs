@@ -70,7 +70,7 @@ pub fn inspect(data: &[u8], file: &str, now: OffsetDateTime) -> Result<Inspected
     let looks_like_pem = data.windows(11).any(|w| w == b"-----BEGIN ");
     let items = if looks_like_pem {
         pem_items(data, file, now)?
-    } else if let Ok(view) = cert::describe(data, Some(file), now) {
+    } else if let Ok(view) = role::describe(data, Some(file), now) {
         vec![Item::Certificate(Box::new(view))]
     } else if let Ok(request) = csr::parse(data) {
         vec![Item::CertificateRequest(Box::new(request_view(&request)))]
@@ -90,7 +90,7 @@ fn pem_items(data: &[u8], file: &str, now: OffsetDateTime) -> Result<Vec<Item>, 
         let n = i + 1;
         match block.tag() {
             "CERTIFICATE" => {
-                let view = cert::describe(block.contents(), Some(file), now)
+                let view = role::describe(block.contents(), Some(file), now)
                     .map_err(|e| format!("PEM block {n}: {e}"))?;
                 items.push(Item::Certificate(Box::new(view)));
             }

@@ -3,9 +3,9 @@
 //! flags read it, and for a client certificate the Kubernetes user and groups it authenticates as.
 
 use serde::Serialize;
-use x509_parser::certificate::X509Certificate;
+use time::OffsetDateTime;
 
-use super::cert::CertView;
+use super::cert::{self, CertView};
 use crate::pki::catalog::{self, CommonName, KubeconfigProfile, Profile};
 use crate::pki::wiring::{self, FileRef};
 
@@ -35,7 +35,16 @@ pub struct Identity {
 const SERVER_AUTH: &str = "TLS Web Server Authentication";
 const CLIENT_AUTH: &str = "TLS Web Client Authentication";
 
-pub(super) fn role_of(view: &CertView, file: Option<&str>) -> Option<Role> {
+/// A certificate as openssl shows it, with its role (`file`, its path when it has one, helps
+/// name it) and the Kubernetes identity it carries.
+pub fn describe(der: &[u8], file: Option<&str>, now: OffsetDateTime) -> Result<CertView, String> {
+    let mut view = cert::describe(der, now)?;
+    view.role = role_of(&view, file);
+    view.kubernetes_identity = identity_of(&view);
+    Ok(view)
+}
+
+fn role_of(view: &CertView, file: Option<&str>) -> Option<Role> {
     if let Some(p) = file.and_then(|f| by_file_name(f, view)) {
         return Some(role(p, "file name"));
     }
@@ -121,37 +130,23 @@ fn kubeconfig_matches(k: &KubeconfigProfile, view: &CertView) -> bool {
 }
 
 fn common_name(view: &CertView) -> String {
-    view.subject
-        .split(", ")
-        .find_map(|part| part.strip_prefix("CN="))
-        .unwrap_or_default()
-        .to_string()
+    view.common_name.clone()
 }
 
 fn organizations(view: &CertView) -> Vec<String> {
-    view.subject
-        .split(", ")
-        .filter_map(|part| part.strip_prefix("O="))
-        .map(str::to_string)
-        .collect()
+    view.organizations.clone()
 }
 
 /// The user (CN) and groups (O) a client certificate authenticates as, for certificates the API
 /// server would accept as a client (clientAuth, or no EKU at all) and that are not CAs.
-pub(super) fn identity_of(cert: &X509Certificate<'_>, view: &CertView) -> Option<Identity> {
+fn identity_of(view: &CertView) -> Option<Identity> {
     let client = view.extended_key_usage.is_empty()
         || view.extended_key_usage.iter().any(|e| e == CLIENT_AUTH);
-    if view.is_ca || !client {
+    if view.is_ca || !client || view.common_name.is_empty() {
         return None;
     }
-    let attr = |it: &mut dyn Iterator<Item = &x509_parser::x509::AttributeTypeAndValue<'_>>| {
-        it.filter_map(|a| a.as_str().ok().map(str::to_string))
-            .collect::<Vec<_>>()
-    };
-    let user = attr(&mut cert.subject().iter_common_name())
-        .into_iter()
-        .next()?;
-    let groups = attr(&mut cert.subject().iter_organization());
+    let user = view.common_name.clone();
+    let groups = view.organizations.clone();
     let note = if groups.iter().any(|g| g == "system:masters") {
         Some(
             "system:masters bypasses every authorization check, and a certificate cannot be \
