@@ -6,7 +6,6 @@ use x509_parser::certificate::X509Certificate;
 use x509_parser::extensions::{GeneralName, ParsedExtension};
 use x509_parser::prelude::FromDer;
 
-use super::role::{Identity, Role};
 use crate::pki::keys::KeyAlgorithm;
 use crate::pki::names::AltNames;
 
@@ -216,4 +215,27 @@ fn ip(b: &[u8]) -> Option<std::net::IpAddr> {
         16 => Some(<[u8; 16]>::try_from(b).ok()?.into()),
         _ => None,
     }
+}
+
+/// A catalog entry a certificate matches.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Role {
+    /// The catalog name (`apiserver`, `etcd-peer`, `admin.conf`, ...).
+    pub name: String,
+    /// What it is for, in kubeadm's words.
+    pub description: String,
+    /// `component flag` for every component flag that reads this file in a kubeadm cluster.
+    pub used_by: Vec<String>,
+    /// How it was recognised: `file name` or `subject and usages`.
+    pub matched_by: &'static str,
+}
+
+/// The identity a client certificate presents to the API server.
+#[derive(Debug, Clone, Serialize)]
+pub struct Identity {
+    pub user: String,
+    pub groups: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }

@@ -15,8 +15,8 @@ use super::csr;
 use super::keys::{KeyAlgorithm, PrivateKey};
 
 pub use cert::CertView;
+pub use cert::{Identity, Role};
 pub use kubeconfig::KubeconfigView;
-pub use role::{Identity, Role};
 
 /// One thing found in a file.
 #[derive(Debug, Clone, Serialize)]

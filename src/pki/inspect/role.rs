@@ -2,35 +2,11 @@
 //! name where there is one, else by its subject and usages), what it is for, which component
 //! flags read it, and for a client certificate the Kubernetes user and groups it authenticates as.
 
-use serde::Serialize;
 use time::OffsetDateTime;
 
-use super::cert::{self, CertView};
+use super::cert::{self, CertView, Identity, Role};
 use crate::pki::catalog::{self, CommonName, KubeconfigProfile, Profile};
 use crate::pki::wiring::{self, FileRef};
-
-/// A catalog entry a certificate matches.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Role {
-    /// The catalog name (`apiserver`, `etcd-peer`, `admin.conf`, ...).
-    pub name: String,
-    /// What it is for, in kubeadm's words.
-    pub description: String,
-    /// `component flag` for every component flag that reads this file in a kubeadm cluster.
-    pub used_by: Vec<String>,
-    /// How it was recognised: `file name` or `subject and usages`.
-    pub matched_by: &'static str,
-}
-
-/// The identity a client certificate presents to the API server.
-#[derive(Debug, Clone, Serialize)]
-pub struct Identity {
-    pub user: String,
-    pub groups: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub note: Option<String>,
-}
 
 const SERVER_AUTH: &str = "TLS Web Server Authentication";
 const CLIENT_AUTH: &str = "TLS Web Client Authentication";
