@@ -6,13 +6,12 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 use time::OffsetDateTime;
 
-use super::settings::{DEFAULT_CERT_DIR, load_config, pick};
+use super::settings::{load_config, read_layout};
 use crate::exit::ExitStatus;
 use crate::output::OutputFormat;
 use crate::pki::audit::{self, Severity};
 use crate::pki::duration::parse_duration;
 use crate::pki::names;
-use crate::pki::store::Layout;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum FailOn {
@@ -56,18 +55,7 @@ pub struct AuditArgs {
 pub(super) fn run(a: &AuditArgs, now: OffsetDateTime) -> anyhow::Result<ExitStatus> {
     let config = load_config(a.config.as_ref())?;
     let c = config.as_ref();
-    let cert_dir = pick(
-        a.cert_dir.clone(),
-        "--cert-dir",
-        c.and_then(|c| c.cert_dir.clone()),
-        "certificatesDir",
-        c,
-    )?
-    .unwrap_or_else(|| PathBuf::from(DEFAULT_CERT_DIR));
-    let kubeconfig_dir = a
-        .kubeconfig_dir
-        .clone()
-        .unwrap_or_else(|| Layout::default_kubeconfig_dir(&cert_dir));
+    let layout = read_layout(c, a.cert_dir.clone(), a.kubeconfig_dir.clone())?;
     let cidrs = match (&a.service_cidr, c.and_then(|c| c.service_cidrs.clone())) {
         (Some(flag), _) => names::parse_service_cidrs(flag)
             .map_err(|e| crate::pki::Error::usage("--service-cidr", e))?,
@@ -75,7 +63,7 @@ pub(super) fn run(a: &AuditArgs, now: OffsetDateTime) -> anyhow::Result<ExitStat
         (None, None) => names::parse_service_cidrs("10.96.0.0/12").map_err(anyhow::Error::msg)?,
     };
     let request = audit::Request {
-        layout: Layout::new(cert_dir, kubeconfig_dir),
+        layout,
         now,
         warn_within: a.warn_within,
         worker: a.worker,

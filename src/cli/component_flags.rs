@@ -9,12 +9,11 @@ use clap::Args;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use super::settings::{DEFAULT_CERT_DIR, load_config, pick};
+use super::settings::{load_config, read_layout};
 use crate::exit::ExitStatus;
 use crate::output::OutputFormat;
 use crate::pki::Error;
 use crate::pki::component_flags::{self, COMPONENTS, ComponentFlags, Settings};
-use crate::pki::store::Layout;
 
 #[derive(Debug, Args)]
 pub struct ComponentFlagsArgs {
@@ -50,19 +49,7 @@ struct Report {
 pub(super) fn run(a: &ComponentFlagsArgs, _now: OffsetDateTime) -> anyhow::Result<ExitStatus> {
     let config = load_config(a.config.as_ref())?;
     let c = config.as_ref();
-    let cert_dir = pick(
-        a.cert_dir.clone(),
-        "--cert-dir",
-        c.and_then(|c| c.cert_dir.clone()),
-        "certificatesDir",
-        c,
-    )?
-    .unwrap_or_else(|| PathBuf::from(DEFAULT_CERT_DIR));
-    let kubeconfig_dir = a
-        .kubeconfig_dir
-        .clone()
-        .unwrap_or_else(|| Layout::default_kubeconfig_dir(&cert_dir));
-    let layout = Layout::new(cert_dir, kubeconfig_dir);
+    let layout = read_layout(c, a.cert_dir.clone(), a.kubeconfig_dir.clone())?;
     let settings = Settings {
         dns_domain: c
             .and_then(|c| c.dns_domain.clone())

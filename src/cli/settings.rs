@@ -383,3 +383,23 @@ fn strip_prefix<'a>(message: &'a str, what: &str) -> &'a str {
         .and_then(|m| m.strip_prefix(": "))
         .unwrap_or(message)
 }
+
+/// The tree a reading command looks at: `--cert-dir`, else the config's certificatesDir, else
+/// /etc/kubernetes/pki; `--kubeconfig-dir`, else the certificate directory's parent.
+pub(super) fn read_layout(
+    config: Option<&KubeadmConfig>,
+    cert_dir: Option<PathBuf>,
+    kubeconfig_dir: Option<PathBuf>,
+) -> anyhow::Result<Layout> {
+    let cert_dir = pick(
+        cert_dir,
+        "--cert-dir",
+        config.and_then(|c| c.cert_dir.clone()),
+        "certificatesDir",
+        config,
+    )?
+    .unwrap_or_else(|| PathBuf::from(DEFAULT_CERT_DIR));
+    let kubeconfig_dir =
+        kubeconfig_dir.unwrap_or_else(|| Layout::default_kubeconfig_dir(&cert_dir));
+    Ok(Layout::new(cert_dir, kubeconfig_dir))
+}
