@@ -5,9 +5,10 @@
 //! role, the API server's SANs, duplicate serials, kubeconfigs against the cluster CA, and who
 //! holds `system:masters` or a CA key.
 
+mod certs;
 mod checks;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use time::{Duration, OffsetDateTime};
@@ -77,16 +78,16 @@ impl Report {
 /// Audits the tree in `request.layout`.
 pub fn audit(request: &Request) -> Report {
     let mut findings = Vec::new();
-    let mut serials = checks::Serials::new();
+    let mut serials = certs::Serials::new();
     // One part of the tree at a time: 10,000 nodes are audited holding 256 nodes' files.
     Inventory::read_tree_in_parts(&request.layout, 256, |inventory, part| {
         if matches!(part, Part::ControlPlane) {
             checks::files(request, inventory, &mut findings);
         }
-        checks::certificates(request, inventory, part, &mut serials, &mut findings);
+        certs::certificates(request, inventory, part, &mut serials, &mut findings);
         checks::kubeconfigs(request, inventory, &mut findings);
     });
-    checks::duplicate_serials(serials, &mut findings);
+    certs::duplicate_serials(serials, &mut findings);
     findings.sort_by(|a, b| {
         b.severity
             .cmp(&a.severity)
@@ -99,5 +100,22 @@ pub fn audit(request: &Request) -> Report {
         cert_dir: request.layout.cert_dir().to_path_buf(),
         kubeconfig_dir: request.layout.kubeconfig_dir().to_path_buf(),
         findings,
+    }
+}
+
+/// One finding, as the checks make them.
+fn finding(
+    severity: Severity,
+    check: &'static str,
+    file: &Path,
+    message: impl Into<String>,
+    fix: impl Into<String>,
+) -> Finding {
+    Finding {
+        severity,
+        check,
+        file: file.to_path_buf(),
+        message: message.into(),
+        fix: fix.into(),
     }
 }
