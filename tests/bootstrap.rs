@@ -197,7 +197,10 @@ fn the_kit_offline_bundle_pin_modes_and_write_rules() {
     // A fixed token that never expires makes the same kit twice: the second run keeps it.
     let fixed = ["--token", "abcdef.0123456789abcdef", "--ttl", "0"];
     assert_eq!(kit(root, 6443, "fixed", &fixed)["action"], "create");
+    let before_reuse = snapshot(root);
     let kept = kit(root, 6443, "fixed", &fixed);
+    // "reuse" on disk too: not a byte or mode of the whole tree changed, no backup was made.
+    assert_same_tree(&before_reuse, &snapshot(root), "a reused kit");
     assert_eq!(kept["action"], "reuse");
     assert_eq!(kept["expiration"], Value::Null);
 }

@@ -208,6 +208,28 @@ fn csr_issue_cert_and_sign_explain_to_scripts_openssl_agrees_with() {
         &[("CSR", "svc.csr")],
     );
     verify(d, "ca.crt", "../svc.crt", "sslserver");
+    // The certificate carries the request's SANs, as openssl reads it.
+    let x509 = |file: &str, what: &[&str]| {
+        let out = Command::new("openssl")
+            .args(["x509", "-in", file, "-noout"])
+            .args(what)
+            .current_dir(d)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "openssl x509 {file} {what:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let san = x509("svc.crt", &["-ext", "subjectAltName"]);
+    assert!(
+        san.contains("DNS:my-svc.ns.svc") && san.contains("IP Address:10.0.0.9"),
+        "svc.crt SANs: {san}"
+    );
+    let subject = x509("svc.crt", &["-subject"]);
+    assert!(subject.contains("CN = my-svc"), "svc.crt: {subject}");
     // issue-cert: a client key and certificate in one step.
     run(
         &script(&[
@@ -229,4 +251,9 @@ fn csr_issue_cert_and_sign_explain_to_scripts_openssl_agrees_with() {
         &[],
     );
     verify(d, "ca.crt", "../jane.crt", "sslclient");
+    let subject = x509("jane.crt", &["-subject"]);
+    assert!(
+        subject.contains("O = dev") && subject.contains("CN = jane"),
+        "jane.crt: {subject}"
+    );
 }

@@ -157,6 +157,41 @@ fn same_as_openssl(cert: &Value, file: &Path) {
     )
     .unwrap();
     assert_eq!(parsed, ours, "{f}: notAfter");
+    // notBefore, read the same way.
+    let start = openssl(&["x509", "-in", f, "-noout", "-startdate"]);
+    let start = start.trim().trim_start_matches("notBefore=");
+    let parsed = time::PrimitiveDateTime::parse(
+        start.trim_end_matches(" GMT"),
+        time::macros::format_description!(
+            "[month repr:short] [day padding:space] [hour]:[minute]:[second] [year]"
+        ),
+    )
+    .unwrap()
+    .assume_utc();
+    let ours = time::OffsetDateTime::parse(
+        cert["notBefore"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    assert_eq!(parsed, ours, "{f}: notBefore");
+    // Subject and issuer: RFC 2253 escaping, in certificate order, ", " between attributes
+    // (the form inspect prints).
+    for (flag, field) in [("-subject", "subject"), ("-issuer", "issuer")] {
+        let name = openssl(&[
+            "x509",
+            "-in",
+            f,
+            "-noout",
+            flag,
+            "-nameopt",
+            "esc_2253,utf8,sep_comma_plus_space,sname",
+        ]);
+        let name = name.trim();
+        let name = name
+            .strip_prefix(&format!("{field}="))
+            .unwrap_or_else(|| panic!("{f}: openssl {flag}: {name}"));
+        assert_eq!(name, cert[field].as_str().unwrap(), "{f}: {field}");
+    }
     // The pin, as the kubeadm docs compute it.
     let spki = Command::new("sh")
         .arg("-c")
@@ -350,6 +385,43 @@ fn kubeconfigs_read_as_kubectl_shows_them_without_secrets() {
         !text.contains(&key_b64[..40]) && text.contains("(not shown)"),
         "{text}"
     );
+    // The key itself: decoded, its PEM marker and a line of real key material (the second
+    // body line; the first may be a constant ASN.1 prefix) appear in neither output, raw or as
+    // the base64 kubeconfig carries.
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let key_pem = String::from_utf8(b64.decode(key_b64).unwrap()).unwrap();
+    assert!(key_pem.contains("PRIVATE KEY"), "{key_pem}");
+    let body: Vec<&str> = key_pem
+        .lines()
+        .filter(|l| !l.starts_with("-----") && !l.trim().is_empty())
+        .collect();
+    assert!(body.len() >= 2, "{key_pem}");
+    let secret_line = body[1];
+    assert!(secret_line.len() >= 16, "{key_pem}");
+    for (what, out) in [("json", all.as_str()), ("text", text.as_ref())] {
+        assert!(!out.contains("PRIVATE KEY"), "{what}: {out}");
+        assert!(!out.contains(secret_line), "{what}: {out}");
+        assert!(!out.contains(&key_b64[40..80]), "{what}: {out}");
+    }
+    // And the key kubectl shows is the one for the client certificate, by openssl.
+    let cert_b64 = view["users"][0]["user"]["client-certificate-data"]
+        .as_str()
+        .unwrap();
+    let key_file = dir.path().join("client.key");
+    let cert_file = dir.path().join("client.crt");
+    std::fs::write(&key_file, &key_pem).unwrap();
+    std::fs::write(&cert_file, b64.decode(cert_b64).unwrap()).unwrap();
+    let from_key = openssl(&["pkey", "-in", key_file.to_str().unwrap(), "-pubout"]);
+    let from_cert = openssl(&[
+        "x509",
+        "-in",
+        cert_file.to_str().unwrap(),
+        "-pubkey",
+        "-noout",
+    ]);
+    assert!(from_key.contains("PUBLIC KEY"), "{from_key}");
+    assert_eq!(from_key, from_cert, "client key and certificate differ");
 }
 
 #[test]

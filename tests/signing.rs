@@ -721,6 +721,11 @@ fn sign_reruns_san_edits_dry_run_and_json() {
     let (dns, ips) = x509(&d.join("web.crt")).san.unwrap().value;
     assert_eq!(dns, ["a.example"]);
     assert_eq!(ips.len(), 1);
+    assert_eq!(
+        ips,
+        ["10.0.0.7".parse::<std::net::IpAddr>().unwrap()],
+        "the IP added by --san"
+    );
     // Again: reused, byte for byte.
     let before = snapshot(d);
     let mut json = args.to_vec();

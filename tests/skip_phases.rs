@@ -28,6 +28,13 @@ fn phases_are_skipped_as_kubeadm_names_them() {
     );
     assert!(pki.join("ca.crt").exists() && pki.join("sa.key").exists());
     assert!(!dir.path().join("admin.conf").exists());
+    // No kubeconfig at all is written next to the certificate directory.
+    let confs: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".conf"))
+        .collect();
+    assert!(confs.is_empty(), "kubeconfigs written: {confs:?}");
     // Then the kubeconfigs but admin.conf.
     let out = init("certs,kubeconfig/admin");
     assert!(
@@ -37,6 +44,14 @@ fn phases_are_skipped_as_kubeadm_names_them() {
     );
     assert!(dir.path().join("super-admin.conf").exists());
     assert!(!dir.path().join("admin.conf").exists());
+    for conf in [
+        "super-admin.conf",
+        "controller-manager.conf",
+        "scheduler.conf",
+        "kubelet.conf",
+    ] {
+        assert!(dir.path().join(conf).is_file(), "{conf} missing");
+    }
     // A phase kubeadm does not have.
     let out = init("certs/nope");
     assert_eq!(out.status.code(), Some(2));
