@@ -32,7 +32,7 @@ impl CommonName {
         match self {
             CommonName::Fixed(cn) => cn.to_string(),
             CommonName::NodeName => node.to_string(),
-            CommonName::NodeIdentity => format!("system:node:{node}"),
+            CommonName::NodeIdentity => format!("{NODE_USER_PREFIX}{node}"),
         }
     }
 }
@@ -140,6 +140,11 @@ const SERVER_CLIENT: &[ExtUsage] = &[ExtUsage::ServerAuth, ExtUsage::ClientAuth]
 /// by a ClusterRoleBinding, instead of the unrevokable `system:masters`.
 pub const CLUSTER_ADMINS_GROUP: &str = "kubeadm:cluster-admins";
 pub const NODES_GROUP: &str = "system:nodes";
+/// A kubelet's user name is this prefix and its node name (the Node authorizer's rule).
+pub const NODE_USER_PREFIX: &str = "system:node:";
+/// The group the API server lets past every authorizer; no certificate of ours but the
+/// break-glass super-admin carries it.
+pub const MASTERS_GROUP: &str = "system:masters";
 
 pub static CATALOG: &[Profile] = &[
     Profile {
@@ -352,7 +357,7 @@ pub static KUBECONFIGS: &[KubeconfigProfile] = &[
         file_name: "super-admin.conf",
         // The break-glass identity: system:masters bypasses RBAC and cannot be revoked.
         common_name: CommonName::Fixed("kubernetes-super-admin"),
-        organizations: &["system:masters"],
+        organizations: &[MASTERS_GROUP],
         server: ServerRule::ControlPlaneEndpoint,
         placement: KubeconfigPlacement::ControlPlane,
     },
@@ -414,6 +419,8 @@ pub fn control_plane_kubeconfigs() -> impl Iterator<Item = &'static KubeconfigPr
 
 /// The etcd CA's file stem, which every etcd member's directory holds a copy of.
 pub const ETCD_CA_BASE: &str = "etcd/ca";
+/// The etcd CA's catalog name.
+pub const ETCD_CA: &str = "etcd-ca";
 
 /// The service-account signing key pair is not a certificate; it has a fixed place.
 pub const SERVICE_ACCOUNT_KEY_BASE: &str = "sa";
@@ -421,6 +428,16 @@ pub const SERVICE_ACCOUNT_KEY_BASE: &str = "sa";
 /// Looks a profile up by its user-facing name.
 pub fn find(name: &str) -> Option<&'static Profile> {
     CATALOG.iter().find(|p| p.name == name)
+}
+
+/// The etcd CA's profile.
+pub fn etcd_ca() -> &'static Profile {
+    find(ETCD_CA).expect("catalog invariant: the etcd CA exists")
+}
+
+/// The CA that signs every kubeconfig's client certificate.
+pub fn kubeconfig_ca() -> &'static Profile {
+    find(KUBECONFIG_CA).expect("catalog invariant: the kubeconfig CA exists")
 }
 
 /// The certificate authorities, in catalog order.

@@ -19,7 +19,7 @@ use x509_parser::prelude::FromDer;
 use super::cert::subject::{csr_with_subject, subject, subject_name_der};
 use super::error::{Error, Result};
 use super::keys::{KeyAlgorithm, PrivateKey, SubjectPublicKey, encode_pem};
-use super::names::AltNames;
+use super::names::{AltNames, ip_from_bytes};
 use super::untrusted::quote_input;
 
 /// The PEM label of a request (`openssl req` also writes `NEW CERTIFICATE REQUEST`).
@@ -188,14 +188,6 @@ pub fn parse(data: &[u8]) -> std::result::Result<Request, String> {
         public_key,
         der,
     })
-}
-
-fn ip_from_bytes(b: &[u8]) -> Option<std::net::IpAddr> {
-    match b.len() {
-        4 => Some(std::net::IpAddr::from(<[u8; 4]>::try_from(b).ok()?)),
-        16 => Some(std::net::IpAddr::from(<[u8; 16]>::try_from(b).ok()?)),
-        _ => None,
-    }
 }
 
 #[cfg(test)]

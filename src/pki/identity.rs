@@ -10,6 +10,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer};
 
+use super::catalog;
 use super::error::Error;
 use super::keys::KeyAlgorithm;
 use super::names::{AltNames, parse_ip, validate_dns_name};
@@ -215,7 +216,10 @@ impl SanEdits {
 /// characters, at most 64 characters (X.520's bound) except for kubelet identities
 /// (`system:node:<name>` with a node name of up to 253 characters, as kubeadm makes them).
 pub fn check_subject_value(s: &str) -> Result<(), String> {
-    if s.starts_with("system:node:") && !s.chars().any(char::is_control) && s.len() <= 12 + 253 {
+    if s.starts_with(catalog::NODE_USER_PREFIX)
+        && !s.chars().any(char::is_control)
+        && s.len() <= catalog::NODE_USER_PREFIX.len() + 253
+    {
         return Ok(());
     }
     crate::pki::names::validate_subject_value(s)

@@ -20,13 +20,14 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use super::catalog::kubeconfig_ca;
 use super::catalog::{self, Profile};
 use super::cert::{self, CertFacts};
-use super::inventory::{Found, Inventory, Wanted, kubeconfig_ca};
+use super::inventory::{Found, Inventory, Wanted};
 use super::store::Layout;
 
 /// The CAs that can be rotated, by the names `--ca` takes.
-pub const ROTATABLE: [&str; 3] = ["ca", "front-proxy-ca", "etcd-ca"];
+pub const ROTATABLE: [&str; 3] = ["ca", "front-proxy-ca", catalog::ETCD_CA];
 
 /// A CA's rotation files.
 #[derive(Debug, Clone)]
@@ -239,7 +240,7 @@ pub fn infer(inventory: &Inventory, files: &RotationFiles) -> Result<CaRotation,
             });
         }
     }
-    if files.ca.name == "etcd-ca" {
+    if files.ca.name == catalog::ETCD_CA {
         for node in super::inventory::etcd_members(inventory.layout()) {
             let path = inventory.layout().etcd_member_ca(&node);
             if let Some(Found::Present(c)) = inventory.cert_file(&path) {

@@ -107,7 +107,7 @@ pub(super) fn files(request: &Request, inventory: &Inventory, out: &mut Vec<Find
 /// its key, and only super-admin.conf holds system:masters.
 pub(super) fn kubeconfigs(request: &Request, inventory: &Inventory, out: &mut Vec<Finding>) {
     let ca = inventory
-        .pair(crate::pki::inventory::kubeconfig_ca(), "")
+        .pair(catalog::kubeconfig_ca(), "")
         .and_then(|p| p.cert.present());
     for (path, found) in inventory.kubeconfigs() {
         let file = match found {
@@ -200,7 +200,12 @@ pub(super) fn kubeconfigs(request: &Request, inventory: &Inventory, out: &mut Ve
                 ));
             }
             let super_admin = path.file_name().is_some_and(|n| n == "super-admin.conf");
-            if !super_admin && facts.organizations.iter().any(|o| o == "system:masters") {
+            if !super_admin
+                && facts
+                    .organizations
+                    .iter()
+                    .any(|o| o == catalog::MASTERS_GROUP)
+            {
                 out.push(finding(
                     Severity::Warning,
                     "system-masters",

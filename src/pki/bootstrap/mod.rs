@@ -227,15 +227,14 @@ pub fn check_groups(groups: &[String]) -> Result<(), String> {
 pub fn ca_pin(ca_der: &[u8]) -> Result<String, String> {
     let (_, cert) =
         X509Certificate::from_der(ca_der).map_err(|_| "the CA certificate does not parse")?;
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, cert.public_key().raw);
-    Ok(format!(
-        "sha256:{}",
-        digest
-            .as_ref()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    ))
+    Ok(spki_pin(cert.public_key().raw))
+}
+
+/// `sha256:<hex>` of a DER SubjectPublicKeyInfo: the pin `kubeadm join` checks a CA against.
+pub fn spki_pin(spki_der: &[u8]) -> String {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, spki_der);
+    let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
 }
 
 /// `kubeadm join <host:port> --token <token> --discovery-token-ca-cert-hash <pin>`: the line

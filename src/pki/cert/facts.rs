@@ -1,8 +1,6 @@
 //! Reading certificates back: the CERTIFICATE blocks of a PEM file, and the facts of one
 //! certificate ([`CertFacts`]) that the reuse checks and the reports look at.
 
-use std::net::IpAddr;
-
 use serde::Serialize;
 use time::OffsetDateTime;
 use x509_parser::certificate::X509Certificate;
@@ -11,7 +9,7 @@ use x509_parser::prelude::FromDer;
 
 use crate::pki::catalog::ExtUsage;
 use crate::pki::keys::{KeyAlgorithm, pem_problem};
-use crate::pki::names::AltNames;
+use crate::pki::names::{AltNames, ip_from_bytes};
 
 /// Reads every CERTIFICATE block of a PEM file (a `.crt` may hold a chain, leaf first).
 pub fn certs_from_pem(data: &[u8]) -> std::result::Result<Vec<Vec<u8>>, String> {
@@ -156,14 +154,6 @@ impl CertFacts {
             .filter(|u| !self.usages.contains(u))
             .map(|u| u.name())
             .collect()
-    }
-}
-
-fn ip_from_bytes(b: &[u8]) -> Option<IpAddr> {
-    match b.len() {
-        4 => Some(IpAddr::from(<[u8; 4]>::try_from(b).ok()?)),
-        16 => Some(IpAddr::from(<[u8; 16]>::try_from(b).ok()?)),
-        _ => None,
     }
 }
 

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use super::rows::{blank, from_facts, rotation};
 use super::tree::kubeconfig_entry;
 use super::{Entry, Request, Status};
+use crate::pki::catalog;
 use crate::pki::cert::{self, CertFacts};
 use crate::pki::inventory::{self, Found};
 use crate::pki::store::{self, BACKUP_DIR};
@@ -73,7 +74,7 @@ pub(super) fn scan(path: &Path, explicit: bool, request: &Request, out: &mut Vec
                         Ok(facts) => {
                             let mut e = from_facts(&row, path, &facts, request);
                             e.certificate_authority = Some(issuer_cn(&facts));
-                            if facts.common_name.starts_with("system:node:") {
+                            if facts.common_name.starts_with(catalog::NODE_USER_PREFIX) {
                                 e.kubelet_rotation = rotation(&e);
                             }
                             e
@@ -90,7 +91,7 @@ pub(super) fn scan(path: &Path, explicit: bool, request: &Request, out: &mut Vec
         let mut e = from_kubeconfig_file(&name, path, request);
         if e.subject
             .as_ref()
-            .is_some_and(|s| s.contains("CN=system:node:"))
+            .is_some_and(|s| s.contains(&format!("CN={}", catalog::NODE_USER_PREFIX)))
         {
             e.kubelet_rotation = rotation(&e);
         }

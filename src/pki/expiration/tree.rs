@@ -199,8 +199,9 @@ impl Rows<'_> {
     fn member_ca_copy(&self, node: &str) -> Option<FileWarning> {
         let layout = self.layout;
         let copy = layout.etcd_member_ca(node);
-        let etcd_ca = catalog::find("etcd-ca").and_then(|p| self.ca_certs(p));
-        let stale = match (self.inventory.cert_file(&copy), etcd_ca) {
+        let etcd_ca = catalog::etcd_ca();
+        let cas = self.ca_certs(etcd_ca);
+        let stale = match (self.inventory.cert_file(&copy), cas) {
             (Some(Found::Present(c)), Some(cas)) => (c.chain != cas).then_some("differs from"),
             (Some(Found::Missing), _) => Some("is missing; copy"),
             (Some(Found::Broken(_)), _) => Some("is unreadable; copy"),
@@ -209,16 +210,14 @@ impl Rows<'_> {
         Some(FileWarning {
             message: format!(
                 "the member's etcd CA {stale} {} (issue its etcd-member-server again to refresh it)",
-                catalog::find("etcd-ca")
-                    .map(|p| layout.cert_path(p, "").display().to_string())
-                    .unwrap_or_default()
+                layout.cert_path(etcd_ca, "").display()
             ),
             path: copy,
         })
     }
 
     fn kubeconfig_row(&self, profile: &catalog::KubeconfigProfile, node: &str) -> Entry {
-        let ca = inventory::kubeconfig_ca();
+        let ca = catalog::kubeconfig_ca();
         let path = self.layout.kubeconfig_path(profile, node);
         let mut entry = match self.inventory.kubeconfig(&path) {
             None | Some(Found::Missing) => blank(profile.file_name, &path, Status::Missing, None),
@@ -239,7 +238,7 @@ impl Rows<'_> {
         entry.node = (profile.placement == KubeconfigPlacement::PerNode).then(|| node.to_string());
         entry.certificate_authority = Some(ca.name.to_string());
         entry.externally_managed = !self.ca_key_present(ca);
-        if profile.name.ends_with("kubelet") {
+        if profile.common_name == catalog::CommonName::NodeIdentity {
             entry.kubelet_rotation = rotation(&entry);
         }
         entry

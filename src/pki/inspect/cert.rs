@@ -7,7 +7,7 @@ use x509_parser::extensions::{GeneralName, ParsedExtension};
 use x509_parser::prelude::FromDer;
 
 use crate::pki::keys::KeyAlgorithm;
-use crate::pki::names::AltNames;
+use crate::pki::names::{AltNames, ip_from_bytes};
 
 /// What a certificate holds.
 #[derive(Debug, Clone, Serialize)]
@@ -77,7 +77,7 @@ pub fn describe(der: &[u8], now: OffsetDateTime) -> Result<CertView, String> {
                     match name {
                         GeneralName::DNSName(d) => alt_names.dns.push(d.to_string()),
                         GeneralName::IPAddress(b) => {
-                            if let Some(ip) = ip(b) {
+                            if let Some(ip) = ip_from_bytes(b) {
                                 alt_names.ips.push(ip)
                             }
                         }
@@ -149,7 +149,7 @@ pub fn describe(der: &[u8], now: OffsetDateTime) -> Result<CertView, String> {
         public_key,
         signature_algorithm: signature_name(&cert.signature_algorithm.algorithm.to_id_string()),
         sha256_fingerprint: colon_hex(sha256(der).as_ref()),
-        public_key_pin: format!("sha256:{}", plain_hex(sha256(spki.raw).as_ref())),
+        public_key_pin: crate::pki::bootstrap::spki_pin(spki.raw),
         self_signed: cert.subject().as_raw() == cert.issuer().as_raw(),
         role: None,
         kubernetes_identity: None,
@@ -203,18 +203,6 @@ pub fn colon_hex(bytes: &[u8]) -> String {
         .map(|b| format!("{b:02X}"))
         .collect::<Vec<_>>()
         .join(":")
-}
-
-fn plain_hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn ip(b: &[u8]) -> Option<std::net::IpAddr> {
-    match b.len() {
-        4 => Some(<[u8; 4]>::try_from(b).ok()?.into()),
-        16 => Some(<[u8; 16]>::try_from(b).ok()?.into()),
-        _ => None,
-    }
 }
 
 /// A catalog entry a certificate matches.

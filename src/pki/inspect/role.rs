@@ -80,7 +80,7 @@ fn matches_content(p: &Profile, view: &CertView) -> bool {
     let cn = common_name(view);
     let cn_ok = match p.common_name {
         CommonName::Fixed(f) => cn == f,
-        CommonName::NodeIdentity => cn.starts_with("system:node:"),
+        CommonName::NodeIdentity => cn.starts_with(catalog::NODE_USER_PREFIX),
         // etcd's server and peer certificates are named after the node: only the file tells.
         CommonName::NodeName => false,
     };
@@ -99,7 +99,7 @@ fn kubeconfig_matches(k: &KubeconfigProfile, view: &CertView) -> bool {
     let cn = common_name(view);
     let cn_ok = match k.common_name {
         CommonName::Fixed(f) => cn == f,
-        CommonName::NodeIdentity => cn.starts_with("system:node:"),
+        CommonName::NodeIdentity => cn.starts_with(catalog::NODE_USER_PREFIX),
         CommonName::NodeName => false,
     };
     !view.is_ca && cn_ok && organizations(view) == k.organizations
@@ -123,13 +123,15 @@ fn identity_of(view: &CertView) -> Option<Identity> {
     }
     let user = view.common_name.clone();
     let groups = view.organizations.clone();
-    let note = if groups.iter().any(|g| g == "system:masters") {
+    let note = if groups.iter().any(|g| g == catalog::MASTERS_GROUP) {
         Some(
             "system:masters bypasses every authorization check, and a certificate cannot be \
              revoked: only rotating the CA takes this identity back"
                 .to_string(),
         )
-    } else if user.starts_with("system:node:") && groups.iter().any(|g| g == catalog::NODES_GROUP) {
+    } else if user.starts_with(catalog::NODE_USER_PREFIX)
+        && groups.iter().any(|g| g == catalog::NODES_GROUP)
+    {
         Some("a kubelet: the Node authorizer limits it to its own node's objects".to_string())
     } else {
         None

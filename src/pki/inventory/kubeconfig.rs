@@ -3,9 +3,6 @@
 
 use std::path::Path;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as BASE64;
-
 use super::{FileMeta, Found, Problem};
 use crate::pki::cert::{self, CertFacts};
 use crate::pki::keys::PrivateKey;
@@ -58,31 +55,19 @@ pub(super) fn read(path: &Path) -> Found<KubeconfigFile> {
 
 fn credentials(config: &Kubeconfig, dir: &Path) -> Result<UserCredentials, String> {
     let current = config.current()?;
-    let ca = data_or_file(
-        current.cluster.certificate_authority_data.as_deref(),
-        current.cluster.certificate_authority.as_deref(),
-        dir,
-        "certificate-authority",
-    )
-    .and_then(|pem| cert::certs_from_pem(&pem));
-    let client = data_or_file(
-        current.user.client_certificate_data.as_deref(),
-        current.user.client_certificate.as_deref(),
-        dir,
-        "client-certificate",
-    )
-    .and_then(|pem| cert::certs_from_pem(&pem))
-    .and_then(|chain| {
-        let facts = CertFacts::from_der(&chain[0])?;
-        Ok((chain, facts))
-    });
-    let client_key = data_or_file(
-        current.user.client_key_data.as_deref(),
-        current.user.client_key.as_deref(),
-        dir,
-        "client-key",
-    )
-    .and_then(|pem| PrivateKey::from_pem(&pem));
+    let ca = current
+        .ca_pem(dir)
+        .and_then(|pem| cert::certs_from_pem(&pem));
+    let client = current
+        .client_cert_pem(dir)
+        .and_then(|pem| cert::certs_from_pem(&pem))
+        .and_then(|chain| {
+            let facts = CertFacts::from_der(&chain[0])?;
+            Ok((chain, facts))
+        });
+    let client_key = current
+        .client_key_pem(dir)
+        .and_then(|pem| PrivateKey::from_pem(&pem));
     Ok(UserCredentials {
         cluster_name: current.cluster_name.to_string(),
         server: current.cluster.server.clone(),
@@ -96,25 +81,4 @@ fn credentials(config: &Kubeconfig, dir: &Path) -> Result<UserCredentials, Strin
             .then(|| current.user.client_certificate.clone())
             .flatten(),
     })
-}
-
-/// Embedded base64 data, or the file a kubeconfig names (relative to its directory). The file
-/// is only read, never written, and read as every file of the tree is (regular, capped).
-fn data_or_file(
-    data: Option<&str>,
-    file: Option<&str>,
-    dir: &Path,
-    what: &str,
-) -> Result<Vec<u8>, String> {
-    match (data, file) {
-        (Some(d), _) => BASE64
-            .decode(d.trim())
-            .map_err(|_| format!("{what}-data is not valid base64")),
-        (None, Some(f)) => match store::read_file(&dir.join(f)) {
-            Ok(Some(data)) => Ok(data.bytes),
-            Ok(None) => Err(format!("{what} {f:?} does not exist")),
-            Err(e) => Err(format!("{what}: {e}")),
-        },
-        (None, None) => Err(format!("has neither {what}-data nor {what}")),
-    }
 }

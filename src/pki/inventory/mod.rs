@@ -98,7 +98,7 @@ impl Inventory {
                     push(profile.issuer(), "");
                     push(profile, node);
                 }
-                Wanted::Kubeconfig(_) => push(kubeconfig_ca(), ""),
+                Wanted::Kubeconfig(_) => push(catalog::kubeconfig_ca(), ""),
                 Wanted::ServiceAccount | Wanted::Csr(_) | Wanted::Cert(_) | Wanted::Key(_) => {}
             }
         }
@@ -411,11 +411,6 @@ pub fn tree_wanted(layout: &Layout) -> Vec<Wanted> {
         }
     }
     wanted
-}
-
-/// The CA that signs every kubeconfig's client certificate.
-pub fn kubeconfig_ca() -> &'static Profile {
-    catalog::find(catalog::KUBECONFIG_CA).expect("catalog invariant: the kubeconfig CA exists")
 }
 
 /// The per-node certificate directories found (`<cert-dir>/kubelet/<node>`), sorted. A

@@ -7,6 +7,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
 use super::{ClusterEntry, Kubeconfig, UserEntry};
+use crate::pki::store;
 use crate::pki::untrusted::show_untrusted;
 
 /// The cluster, context and user that `current-context` selects.
@@ -144,15 +145,17 @@ fn data_or_file(
             };
             format!("{what}-data is not valid base64{at}")
         }),
-        (None, Some(f)) => {
-            // A key pasted where a path belongs is not a path: do not print it.
-            let shown = if is_plausible_path(f) {
-                format!("{f:?}")
-            } else {
-                format!("(a value of {} bytes that is not a file path)", f.len())
-            };
-            std::fs::read(dir.join(f)).map_err(|e| format!("{what} {shown} cannot be read: {e}"))
-        }
+        // A key pasted where a path belongs is not a path: do not print it, do not open it.
+        (None, Some(f)) if !is_plausible_path(f) => Err(format!(
+            "{what} (a value of {} bytes that is not a file path) was not read",
+            f.len()
+        )),
+        // Read as every file of the tree is: regular files only, capped, never blocking.
+        (None, Some(f)) => match store::read_file(&dir.join(f)) {
+            Ok(Some(data)) => Ok(data.bytes),
+            Ok(None) => Err(format!("{what} {f:?} does not exist")),
+            Err(e) => Err(format!("{what}: {e}")),
+        },
         (None, None) => Err(format!("has neither {what}-data nor {what}")),
     }
 }

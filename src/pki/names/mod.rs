@@ -15,4 +15,4 @@ pub use cidr::{
 };
 pub use cluster::{Cluster, Endpoint, alt_names};
 pub use node::{NodeSpec, parse_node_list, validate_subject_value};
-pub use san::{AltNames, San, parse_ip, parse_san_list, validate_dns_name};
+pub use san::{AltNames, San, ip_from_bytes, parse_ip, parse_san_list, validate_dns_name};

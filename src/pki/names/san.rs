@@ -97,6 +97,15 @@ pub fn validate_dns_name(s: &str, allow_wildcard: bool) -> Result<(), String> {
     }
 }
 
+/// An IP SAN as X.509 encodes it (4 or 16 octets); `None` for any other length.
+pub fn ip_from_bytes(b: &[u8]) -> Option<IpAddr> {
+    match b.len() {
+        4 => Some(IpAddr::from(<[u8; 4]>::try_from(b).ok()?)),
+        16 => Some(IpAddr::from(<[u8; 16]>::try_from(b).ok()?)),
+        _ => None,
+    }
+}
+
 /// Parses a comma-separated list of SANs, as `--apiserver-cert-extra-sans` takes it. An error
 /// quotes the list and the entry at fault.
 pub fn parse_san_list(s: &str) -> Result<Vec<San>, String> {
@@ -166,5 +175,19 @@ mod tests {
         );
         let err = parse_san_list("a.example,,b.example").unwrap_err();
         assert!(err.contains("entry 2 is empty"), "{err}");
+    }
+
+    #[test]
+    fn ip_sans_decode_from_their_octets() {
+        assert_eq!(
+            ip_from_bytes(&[10, 0, 0, 1]),
+            Some(IpAddr::from([10, 0, 0, 1]))
+        );
+        let v6 = "fd00::1".parse::<IpAddr>().unwrap();
+        let IpAddr::V6(octets) = v6 else {
+            unreachable!()
+        };
+        assert_eq!(ip_from_bytes(&octets.octets()), Some(v6));
+        assert_eq!(ip_from_bytes(&[10, 0, 0]), None);
     }
 }

@@ -7,16 +7,11 @@
 
 use super::decide::{Existing, decide};
 use super::{Action, Decision, ItemKind, PlanItem, Request, Work, conclude};
-use crate::pki::catalog::{self, Profile};
+use crate::pki::catalog;
 use crate::pki::cert;
 use crate::pki::error::{ErrorKind, Result};
 use crate::pki::inventory::{Found, Inventory};
 use crate::pki::store::FileKind;
-
-/// The etcd CA's profile.
-pub(super) fn etcd_ca() -> &'static Profile {
-    catalog::find("etcd-ca").expect("catalog invariant: the etcd CA exists")
-}
 
 /// The member's copy of the etcd CA: made when missing, kept when it is the same, a conflict
 /// (or under `--force` a replacement) when it differs. Nothing when the etcd CA itself is not
@@ -27,10 +22,10 @@ pub(super) fn plan_ca_copy(
     node: &str,
 ) -> Result<Option<PlanItem>> {
     let opts = &request.options;
-    let Some(Found::Present(ca)) = inventory.pair(etcd_ca(), "").map(|p| &p.cert) else {
+    let Some(Found::Present(ca)) = inventory.pair(catalog::etcd_ca(), "").map(|p| &p.cert) else {
         return Ok(None);
     };
-    let ca_path = request.layout.cert_path(etcd_ca(), "");
+    let ca_path = request.layout.cert_path(catalog::etcd_ca(), "");
     let path = request.layout.etcd_member_ca(node);
     let contents: String = ca.chain.iter().map(|der| cert::cert_pem(der)).collect();
     let existing = match inventory.cert_file(&path) {
@@ -49,7 +44,7 @@ pub(super) fn plan_ca_copy(
     let make = |action: Action, reason: String| PlanItem {
         decision: Decision {
             kind: ItemKind::Certificate,
-            name: etcd_ca().name.to_string(),
+            name: catalog::etcd_ca().name.to_string(),
             node: Some(node.to_string()),
             action,
             reason,

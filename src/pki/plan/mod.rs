@@ -43,10 +43,10 @@ use std::path::PathBuf;
 use serde::Serialize;
 use time::{Duration, OffsetDateTime};
 
-use super::catalog::{KubeconfigProfile, Profile};
+use super::catalog::{self, KubeconfigProfile, Profile, kubeconfig_ca};
 use super::cert::{CertFacts, CertSpec};
 use super::error::{Error, Result};
-use super::inventory::{Inventory, Wanted, kubeconfig_ca};
+use super::inventory::{Inventory, Wanted};
 use super::keys::{KeyAlgorithm, PrivateKey};
 use super::kubeconfig::Kubeconfig;
 use super::names::{Cluster, NodeSpec};
@@ -185,7 +185,7 @@ impl Request {
                     files.push(Wanted::Csr(layout.kubeconfig_csr_path(profile, &node.name)));
                 }
                 Want::EtcdMemberCa { node } => {
-                    files.push(Wanted::Pair(member::etcd_ca(), String::new()));
+                    files.push(Wanted::Pair(catalog::etcd_ca(), String::new()));
                     files.push(Wanted::Cert(layout.etcd_member_ca(node)));
                 }
                 Want::Import { target, .. } => files.extend(target.wanted(layout)),

@@ -8,10 +8,11 @@ use std::path::PathBuf;
 
 use super::authority::{CaFiles, CaState};
 use super::{Action, Decision, ItemKind, PlanItem, Request, Work};
+use crate::pki::catalog::kubeconfig_ca;
 use crate::pki::catalog::{KubeconfigPlacement, KubeconfigProfile, Profile};
 use crate::pki::cert::{self, CertFacts, CertSpec};
 use crate::pki::error::{Error, Result};
-use crate::pki::inventory::{Found, Inventory, Wanted, kubeconfig_ca};
+use crate::pki::inventory::{Found, Inventory, Wanted};
 use crate::pki::keys::PrivateKey;
 use crate::pki::kubeconfig::Kubeconfig;
 use crate::pki::store::Layout;

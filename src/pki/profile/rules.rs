@@ -24,9 +24,7 @@ pub enum BuiltinSigner {
     KubeletServing,
 }
 
-const NODES_GROUP: &str = "system:nodes";
-const NODE_PREFIX: &str = "system:node:";
-const MASTERS_GROUP: &str = "system:masters";
+use crate::pki::catalog::{MASTERS_GROUP, NODE_USER_PREFIX as NODE_PREFIX, NODES_GROUP};
 
 pub(super) const ORGANIZATION_NOT_SYSTEM_NODES: &str = "subject organization is not system:nodes";
 pub(super) const COMMON_NAME_NOT_SYSTEM_NODE: &str =

@@ -4,10 +4,11 @@
 use std::path::PathBuf;
 
 use super::Request;
+use crate::pki::catalog::kubeconfig_ca;
 use crate::pki::catalog::{KubeconfigProfile, Profile};
 use crate::pki::cert::CertFacts;
 use crate::pki::error::{Error, Result};
-use crate::pki::inventory::{Found, Inventory, Wanted, kubeconfig_ca};
+use crate::pki::inventory::{Found, Inventory, Wanted};
 use crate::pki::store::Layout;
 
 /// The certificates given to `import-signed`, as the command line read them from its FILE|DIR
