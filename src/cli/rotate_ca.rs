@@ -153,8 +153,9 @@ fn status(a: &RotateArgs, _now: OffsetDateTime) -> anyhow::Result<ExitStatus> {
         certificate_authorities: report,
     };
     match a.output {
-        OutputFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?,
-        OutputFormat::Yaml => write!(out, "{}", yaml_serde::to_string(&doc)?)?,
+        OutputFormat::Json | OutputFormat::Yaml => {
+            out.write_all(crate::output::serialize(&doc, a.output)?.as_bytes())?
+        }
         OutputFormat::Text => {
             for r in &doc.certificate_authorities {
                 writeln!(

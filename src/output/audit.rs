@@ -7,8 +7,7 @@ use crate::pki::audit::{Report, Severity};
 
 pub fn print(report: &Report, format: OutputFormat) -> anyhow::Result<()> {
     let text = match format {
-        OutputFormat::Json => serde_json::to_string_pretty(report)? + "\n",
-        OutputFormat::Yaml => yaml_serde::to_string(report)?,
+        OutputFormat::Json | OutputFormat::Yaml => super::serialize(report, format)?,
         OutputFormat::Text => {
             let mut s = String::new();
             for f in &report.findings {

@@ -36,8 +36,7 @@ pub fn print(
         join_command: kit.join_command(),
     };
     let text = match format {
-        OutputFormat::Json => serde_json::to_string_pretty(&doc)? + "\n",
-        OutputFormat::Yaml => yaml_serde::to_string(&doc)?,
+        OutputFormat::Json | OutputFormat::Yaml => super::serialize(&doc, format)?,
         OutputFormat::Text => text(&doc),
     };
     out.write_all(text.as_bytes())?;

@@ -16,14 +16,7 @@ pub fn print_expiration(report: &expiration::Report, format: OutputFormat) -> an
     }
     let mut out = std::io::stdout().lock();
     if format != OutputFormat::Text {
-        match format {
-            OutputFormat::Json => {
-                let mut text = serde_json::to_string_pretty(report)?;
-                text.push('\n');
-                out.write_all(text.as_bytes())?;
-            }
-            _ => out.write_all(yaml_serde::to_string(report)?.as_bytes())?,
-        }
+        out.write_all(super::serialize(report, format)?.as_bytes())?;
         return Ok(());
     }
     let row_name = |e: &expiration::Entry| match &e.node {

@@ -6,6 +6,7 @@ use std::io::Write;
 use serde::Serialize;
 
 use super::OutputFormat;
+use crate::pki::duration::format_rfc3339 as rfc3339;
 use crate::pki::expiration::short_human_duration;
 use crate::pki::inspect::{CertView, Inspected, Item, KubeconfigView};
 
@@ -25,8 +26,7 @@ pub fn print(all: &[Inspected], format: OutputFormat) -> anyhow::Result<()> {
         files: all,
     };
     let text = match format {
-        OutputFormat::Json => serde_json::to_string_pretty(&report)? + "\n",
-        OutputFormat::Yaml => yaml_serde::to_string(&report)?,
+        OutputFormat::Json | OutputFormat::Yaml => super::serialize(&report, format)?,
         OutputFormat::Text => render(all),
     };
     out.write_all(text.as_bytes())?;
@@ -158,11 +158,6 @@ fn cert(s: &mut String, title: &str, c: &CertView, indent: &str) {
             field(s, "note:", note);
         }
     }
-}
-
-fn rfc3339(t: time::OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_else(|_| t.to_string())
 }
 
 fn list(v: &[String]) -> String {

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::pki::catalog::{self, CLUSTER_ADMINS_GROUP, ExtUsage};
+use crate::pki::names::AltNames;
 use crate::pki::plan::{Action, ItemKind, Outcome, Plan, PlanItem};
 use crate::pki::rbac;
 use crate::pki::store::Layout;
@@ -40,22 +41,14 @@ struct Document<'a, T: Serialize> {
     next_steps: &'a [String],
 }
 
-fn emit<T: Serialize>(
-    doc: &Document<'_, T>,
-    format: OutputFormat,
-    out: &mut dyn Write,
-) -> anyhow::Result<()> {
-    match format {
-        OutputFormat::Json => {
-            // Serialised first, so that a closed pipe is an I/O error the caller recognises.
-            let mut text = serde_json::to_string_pretty(doc)?;
-            text.push('\n');
-            out.write_all(text.as_bytes())?;
-        }
-        OutputFormat::Yaml => out.write_all(yaml_serde::to_string(doc)?.as_bytes())?,
-        OutputFormat::Text => unreachable!("text is rendered by the callers"),
-    }
-    Ok(())
+/// `value` as a JSON (pretty, newline-terminated) or YAML document. Callers serialise before
+/// writing, so that a closed pipe is an I/O error they recognise; text is theirs to render.
+pub fn serialize<T: Serialize + ?Sized>(value: &T, format: OutputFormat) -> anyhow::Result<String> {
+    Ok(match format {
+        OutputFormat::Json => serde_json::to_string_pretty(value)? + "\n",
+        OutputFormat::Yaml => yaml_serde::to_string(value)?,
+        OutputFormat::Text => anyhow::bail!("internal: text is rendered by the callers"),
+    })
 }
 
 fn label(name: &str, node: Option<&str>) -> String {
@@ -65,7 +58,18 @@ fn label(name: &str, node: Option<&str>) -> String {
     }
 }
 
-fn files(files: &[PathBuf]) -> String {
+/// `DNS names [a b] and IPs [c d]`.
+fn dns_and_ips(n: &AltNames) -> String {
+    let ips: Vec<String> = n.ips.iter().map(|i| i.to_string()).collect();
+    format!(
+        "DNS names [{}] and IPs [{}]",
+        n.dns.join(" "),
+        ips.join(" ")
+    )
+}
+
+/// The files of an item, comma-separated, or `stdout` when there are none.
+pub(crate) fn files(files: &[PathBuf]) -> String {
     if files.is_empty() {
         return "stdout".into();
     }
@@ -84,16 +88,14 @@ pub fn print_plan(
 ) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     if format != OutputFormat::Text {
-        return emit(
-            &Document::<PlanItem> {
-                dry_run: true,
-                cert_dir: layout.cert_dir(),
-                items: &plan.items,
-                next_steps,
-            },
-            format,
-            &mut out,
-        );
+        let doc = Document::<PlanItem> {
+            dry_run: true,
+            cert_dir: layout.cert_dir(),
+            items: &plan.items,
+            next_steps,
+        };
+        out.write_all(serialize(&doc, format)?.as_bytes())?;
+        return Ok(());
     }
     for item in &plan.items {
         let verb = match item.decision.action {
@@ -139,16 +141,14 @@ pub fn print_outcomes(
         Box::new(std::io::stderr().lock())
     };
     if format != OutputFormat::Text {
-        return emit(
-            &Document {
-                dry_run: false,
-                cert_dir: layout.cert_dir(),
-                items: outcomes,
-                next_steps,
-            },
-            format,
-            &mut out,
-        );
+        let doc = Document {
+            dry_run: false,
+            cert_dir: layout.cert_dir(),
+            items: outcomes,
+            next_steps,
+        };
+        out.write_all(serialize(&doc, format)?.as_bytes())?;
+        return Ok(());
     }
     for o in outcomes {
         let what = label(&o.decision.name, o.decision.node.as_deref());
@@ -178,14 +178,8 @@ pub fn print_outcomes(
                 if let Some(r) = o.request.as_ref().filter(|r| !r.alt_names.is_empty()) {
                     writeln!(
                         out,
-                        "         request asks for DNS names [{}] and IPs [{}]",
-                        r.alt_names.dns.join(" "),
-                        r.alt_names
-                            .ips
-                            .iter()
-                            .map(|i| i.to_string())
-                            .collect::<Vec<_>>()
-                            .join(" ")
+                        "         request asks for {}",
+                        dns_and_ips(&r.alt_names)
                     )?;
                 }
                 if let Some(c) = o
@@ -195,14 +189,8 @@ pub fn print_outcomes(
                 {
                     writeln!(
                         out,
-                        "         serving cert is signed for DNS names [{}] and IPs [{}]",
-                        c.alt_names.dns.join(" "),
-                        c.alt_names
-                            .ips
-                            .iter()
-                            .map(|i| i.to_string())
-                            .collect::<Vec<_>>()
-                            .join(" ")
+                        "         serving cert is signed for {}",
+                        dns_and_ips(&c.alt_names)
                     )?;
                 }
             }

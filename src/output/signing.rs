@@ -6,14 +6,14 @@
 //! certificate as `pem`.
 
 use std::io::Write;
-use std::path::PathBuf;
 
 use serde::Serialize;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
-use super::OutputFormat;
+use super::{OutputFormat, files, serialize};
 use crate::pki::cert::{CertFacts, CertSpec};
 use crate::pki::csr::{self, CsrSpec};
+use crate::pki::duration::format_rfc3339 as rfc3339;
 use crate::pki::keys::KeyAlgorithm;
 use crate::pki::names::AltNames;
 use crate::pki::plan::{Action, Decision, Outcome, Plan, SigningNotes};
@@ -65,19 +65,6 @@ struct OutcomeView<'a> {
     pem: Option<&'a str>,
 }
 
-fn emit<T: Serialize>(
-    doc: &Document<T>,
-    format: OutputFormat,
-    out: &mut dyn Write,
-) -> anyhow::Result<()> {
-    let text = match format {
-        OutputFormat::Json => serde_json::to_string_pretty(doc)? + "\n",
-        _ => yaml_serde::to_string(doc)?,
-    };
-    out.write_all(text.as_bytes())?;
-    Ok(())
-}
-
 /// Prints what a signing run would do.
 pub fn print_plan(plan: &Plan, format: OutputFormat) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
@@ -93,14 +80,12 @@ pub fn print_plan(plan: &Plan, format: OutputFormat) -> anyhow::Result<()> {
                 request: i.request_spec(),
             })
             .collect();
-        return emit(
-            &Document {
-                dry_run: true,
-                items,
-            },
-            format,
-            &mut out,
-        );
+        let doc = Document {
+            dry_run: true,
+            items,
+        };
+        out.write_all(serialize(&doc, format)?.as_bytes())?;
+        return Ok(());
     }
     for item in &plan.items {
         let d = &item.decision;
@@ -181,14 +166,14 @@ pub fn print_outcomes(outcomes: &[Outcome], format: OutputFormat) -> anyhow::Res
                 }
             })
             .collect();
-        return emit(
-            &Document {
-                dry_run: false,
-                items,
-            },
-            format,
-            &mut std::io::stdout().lock(),
-        );
+        let doc = Document {
+            dry_run: false,
+            items,
+        };
+        std::io::stdout()
+            .lock()
+            .write_all(serialize(&doc, format)?.as_bytes())?;
+        return Ok(());
     }
     let mut out: Box<dyn Write> = if to_stdout.is_empty() {
         Box::new(std::io::stdout().lock())
@@ -307,17 +292,6 @@ fn notes(out: &mut dyn Write, n: &SigningNotes) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn files(files: &[PathBuf]) -> String {
-    if files.is_empty() {
-        return "stdout".into();
-    }
-    files
-        .iter()
-        .map(|f| f.display().to_string())
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 fn subject(cn: &str, orgs: &[String]) -> String {
     let mut parts: Vec<String> = orgs.iter().map(|o| format!("O={o}")).collect();
     parts.push(format!("CN={cn}"));
@@ -333,11 +307,6 @@ fn sans(n: &AltNames) -> String {
         .map(|s| s.to_string())
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-fn rfc3339(t: time::OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_else(|_| t.to_string())
 }
 
 /// The key usages and extended key usages of the first certificate of `pem`, as the CSR API

@@ -130,7 +130,8 @@ pub fn check_validity(now: OffsetDateTime, period: Duration, what: &str) -> Resu
     Ok(())
 }
 
-fn format_rfc3339(t: OffsetDateTime) -> String {
+/// A time as messages and reports show it (RFC 3339), or its `Display` form if it has none.
+pub fn format_rfc3339(t: OffsetDateTime) -> String {
     t.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_else(|_| t.to_string())
 }

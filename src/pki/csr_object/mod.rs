@@ -248,6 +248,5 @@ pub fn display_name(object: &CertificateSigningRequest) -> String {
 
 /// A time as messages show it (RFC 3339, UTC).
 pub fn show_time(t: OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_else(|_| t.to_string())
+    crate::pki::duration::format_rfc3339(t)
 }
