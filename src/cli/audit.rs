@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 use time::OffsetDateTime;
 
-use super::settings::{load_config, read_layout};
+use super::settings::{load_config, read_layout, service_network};
 use crate::exit::ExitStatus;
 use crate::output::OutputFormat;
 use crate::pki::audit::{self, Severity};
@@ -56,12 +56,13 @@ pub(super) fn run(a: &AuditArgs, now: OffsetDateTime) -> anyhow::Result<ExitStat
     let config = load_config(a.config.as_ref())?;
     let c = config.as_ref();
     let layout = read_layout(c, a.cert_dir.clone(), a.kubeconfig_dir.clone())?;
-    let cidrs = match (&a.service_cidr, c.and_then(|c| c.service_cidrs.clone())) {
-        (Some(flag), _) => names::parse_service_cidrs(flag)
-            .map_err(|e| crate::pki::Error::usage("--service-cidr", e))?,
-        (None, Some(from_config)) => from_config,
-        (None, None) => names::parse_service_cidrs("10.96.0.0/12").map_err(anyhow::Error::msg)?,
-    };
+    let service_cidr = a
+        .service_cidr
+        .as_deref()
+        .map(names::parse_service_cidrs)
+        .transpose()
+        .map_err(|e| crate::pki::Error::usage("--service-cidr", e))?;
+    let (cidrs, dns_domain) = service_network(service_cidr, a.service_dns_domain.clone(), c)?;
     let request = audit::Request {
         layout,
         now,
@@ -69,11 +70,7 @@ pub(super) fn run(a: &AuditArgs, now: OffsetDateTime) -> anyhow::Result<ExitStat
         worker: a.worker,
         external_etcd: c.is_some_and(|c| c.external_etcd.is_some()),
         service_vip: names::apiserver_virtual_ip(&cidrs),
-        dns_domain: a
-            .service_dns_domain
-            .clone()
-            .or_else(|| c.and_then(|c| c.dns_domain.clone()))
-            .unwrap_or_else(|| "cluster.local".into()),
+        dns_domain,
     };
     let report = audit::audit(&request);
     crate::output::audit::print(&report, a.output)?;

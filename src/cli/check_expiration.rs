@@ -5,13 +5,13 @@ use std::path::PathBuf;
 use clap::Args;
 use time::OffsetDateTime;
 
-use super::settings::{DEFAULT_CERT_DIR, load_config, pick};
+use super::settings::{load_config, read_layout};
 use crate::exit::ExitStatus;
 use crate::output::{self, OutputFormat};
 use crate::pki::duration::parse_duration;
 use crate::pki::expiration;
 use crate::pki::selection::Selection;
-use crate::pki::store::{self, Layout};
+use crate::pki::store;
 
 #[derive(Debug, Args)]
 pub struct CheckExpirationArgs {
@@ -65,24 +65,21 @@ pub enum ReportFormat {
 pub(super) fn run(a: &CheckExpirationArgs, now: OffsetDateTime) -> anyhow::Result<ExitStatus> {
     let config = load_config(a.config.as_ref())?;
     let c = config.as_ref();
-    let cert_dir = pick(
-        a.cert_dir.clone(),
-        "--cert-dir",
-        c.and_then(|c| c.cert_dir.clone()),
-        "certificatesDir",
-        c,
-    )?;
     // With only PATHs given, check just those; the kubeadm tree is checked by default or when
-    // asked for with --cert-dir/--kubeconfig-dir/--config.
-    let tree = a.paths.is_empty() || cert_dir.is_some() || a.kubeconfig_dir.is_some();
-    let layout = tree.then(|| {
-        let cert_dir = cert_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_CERT_DIR));
-        let kubeconfig_dir = a
-            .kubeconfig_dir
-            .clone()
-            .unwrap_or_else(|| Layout::default_kubeconfig_dir(&cert_dir));
-        Layout::new(cert_dir, kubeconfig_dir)
-    });
+    // asked for with --cert-dir/--kubeconfig-dir/--config (its certificatesDir).
+    let tree = a.paths.is_empty()
+        || a.cert_dir.is_some()
+        || c.is_some_and(|c| c.cert_dir.is_some())
+        || a.kubeconfig_dir.is_some();
+    let layout = if tree {
+        Some(read_layout(
+            c,
+            a.cert_dir.clone(),
+            a.kubeconfig_dir.clone(),
+        )?)
+    } else {
+        None
+    };
     let mut report = expiration::report(&expiration::Request {
         layout,
         paths: a.paths.clone(),

@@ -9,7 +9,7 @@ use clap::Args;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use super::settings::{load_config, read_layout};
+use super::settings::{load_config, read_layout, service_network};
 use crate::exit::ExitStatus;
 use crate::output::OutputFormat;
 use crate::pki::Error;
@@ -50,10 +50,9 @@ pub(super) fn run(a: &ComponentFlagsArgs, _now: OffsetDateTime) -> anyhow::Resul
     let config = load_config(a.config.as_ref())?;
     let c = config.as_ref();
     let layout = read_layout(c, a.cert_dir.clone(), a.kubeconfig_dir.clone())?;
+    let (_, dns_domain) = service_network(None, None, c)?;
     let settings = Settings {
-        dns_domain: c
-            .and_then(|c| c.dns_domain.clone())
-            .unwrap_or_else(|| "cluster.local".into()),
+        dns_domain,
         etcd_servers: a.etcd_servers.clone(),
     };
     let mut chosen = Vec::new();

@@ -1,6 +1,5 @@
 //! `kubepki inspect FILE|-...`: what certificates, keys, requests and kubeconfigs hold.
 
-use std::io::Read;
 use std::path::PathBuf;
 
 use clap::Args;
@@ -41,14 +40,7 @@ pub(super) fn run(a: &InspectArgs, now: OffsetDateTime) -> anyhow::Result<ExitSt
 
 fn read_one(path: &std::path::Path, now: OffsetDateTime) -> Result<Inspected, Error> {
     let (name, data) = if path.as_os_str() == "-" {
-        let mut data = Vec::new();
-        std::io::stdin()
-            .take(store::MAX_FILE_SIZE + 1)
-            .read_to_end(&mut data)
-            .map_err(|e| Error::io("<stdin>", "read", e))?;
-        if data.len() as u64 > store::MAX_FILE_SIZE {
-            return Err(Error::bad_file("<stdin>", "is larger than 1 MiB"));
-        }
+        let data = store::read_stdin()?;
         ("-".to_string(), data)
     } else {
         let data =

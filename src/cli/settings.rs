@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use ipnet::IpNet;
 use time::{Duration, OffsetDateTime};
 
 use super::args::{CommonArgs, EndpointArgs, KubeconfigArgs, SanArgs};
@@ -111,14 +112,7 @@ impl Resolved {
         ca_validity: Option<Duration>,
     ) -> anyhow::Result<Self> {
         let c = config.as_ref();
-        let cert_dir = pick(
-            cert_dir,
-            "--cert-dir",
-            c.and_then(|c| c.cert_dir.clone()),
-            "certificatesDir",
-            c,
-        )?
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_CERT_DIR));
+        let cert_dir = self::cert_dir(c, cert_dir)?;
         let key_algorithm = pick(
             key_algorithm,
             "--key-algorithm",
@@ -301,25 +295,11 @@ pub(super) fn cluster(
     let s = sans.unwrap_or(&no_sans);
     let empty = KubeadmConfig::default();
     let cfg = c.unwrap_or(&empty);
-    let service_cidrs = pick(
+    let (service_cidrs, dns_domain) = service_network(
         s.service_cidr.clone().map(|c| c.0),
-        "--service-cidr",
-        cfg.service_cidrs.clone(),
-        "networking.serviceSubnet",
-        c,
-    )?
-    .map_or_else(|| names::parse_service_cidrs(DEFAULT_SERVICE_CIDR), Ok)
-    .map_err(anyhow::Error::msg)?;
-    let dns_domain = pick(
         s.service_dns_domain.clone(),
-        "--service-dns-domain",
-        cfg.dns_domain.clone(),
-        "networking.dnsDomain",
         c,
-    )?
-    .unwrap_or_else(|| DEFAULT_DNS_DOMAIN.to_string());
-    names::validate_dns_name(&dns_domain, false)
-        .map_err(|e| Error::usage("--service-dns-domain", e))?;
+    )?;
     let no_kubeconfig = KubeconfigArgs {
         kubeconfig_dir: None,
         apiserver_bind_port: None,
@@ -391,15 +371,54 @@ pub(super) fn read_layout(
     cert_dir: Option<PathBuf>,
     kubeconfig_dir: Option<PathBuf>,
 ) -> anyhow::Result<Layout> {
-    let cert_dir = pick(
-        cert_dir,
+    let cert_dir = self::cert_dir(config, cert_dir)?;
+    let kubeconfig_dir =
+        kubeconfig_dir.unwrap_or_else(|| Layout::default_kubeconfig_dir(&cert_dir));
+    Ok(Layout::new(cert_dir, kubeconfig_dir))
+}
+
+/// The certificate directory: `--cert-dir`, else the config's certificatesDir (a flag repeating
+/// the config is refused), else /etc/kubernetes/pki.
+pub(super) fn cert_dir(
+    config: Option<&KubeadmConfig>,
+    flag: Option<PathBuf>,
+) -> anyhow::Result<PathBuf> {
+    Ok(pick(
+        flag,
         "--cert-dir",
         config.and_then(|c| c.cert_dir.clone()),
         "certificatesDir",
         config,
     )?
-    .unwrap_or_else(|| PathBuf::from(DEFAULT_CERT_DIR));
-    let kubeconfig_dir =
-        kubeconfig_dir.unwrap_or_else(|| Layout::default_kubeconfig_dir(&cert_dir));
-    Ok(Layout::new(cert_dir, kubeconfig_dir))
+    .unwrap_or_else(|| PathBuf::from(DEFAULT_CERT_DIR)))
+}
+
+/// The service network: `--service-cidr` and `--service-dns-domain`, else the config's
+/// networking.serviceSubnet and networking.dnsDomain (a flag repeating the config is refused),
+/// else kubeadm's defaults. The DNS domain is checked to be a DNS name.
+pub(super) fn service_network(
+    service_cidrs: Option<Vec<IpNet>>,
+    dns_domain: Option<String>,
+    config: Option<&KubeadmConfig>,
+) -> anyhow::Result<(Vec<IpNet>, String)> {
+    let service_cidrs = pick(
+        service_cidrs,
+        "--service-cidr",
+        config.and_then(|c| c.service_cidrs.clone()),
+        "networking.serviceSubnet",
+        config,
+    )?
+    .map_or_else(|| names::parse_service_cidrs(DEFAULT_SERVICE_CIDR), Ok)
+    .map_err(anyhow::Error::msg)?;
+    let dns_domain = pick(
+        dns_domain,
+        "--service-dns-domain",
+        config.and_then(|c| c.dns_domain.clone()),
+        "networking.dnsDomain",
+        config,
+    )?
+    .unwrap_or_else(|| DEFAULT_DNS_DOMAIN.to_string());
+    names::validate_dns_name(&dns_domain, false)
+        .map_err(|e| Error::usage("--service-dns-domain", e))?;
+    Ok((service_cidrs, dns_domain))
 }

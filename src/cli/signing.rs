@@ -8,7 +8,6 @@
 // The doc comments here are the command-line help (clap), written for a terminal.
 #![allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags)]
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -16,7 +15,7 @@ use anyhow::Context;
 use clap::Args;
 use time::Duration;
 
-use super::settings::{DEFAULT_CERT_DIR, load_config, pick};
+use super::settings::{self, load_config};
 use crate::exit::ExitStatus;
 use crate::output::{self, OutputFormat};
 use crate::pki::duration::parse_duration;
@@ -127,15 +126,7 @@ impl CaArgs {
     /// The certificate directory (from --cert-dir or the config's certificatesDir).
     pub(super) fn cert_dir(&self) -> anyhow::Result<PathBuf> {
         let config = load_config(self.config.as_ref())?;
-        let c = config.as_ref();
-        Ok(pick(
-            self.cert_dir.clone(),
-            "--cert-dir",
-            c.and_then(|c| c.cert_dir.clone()),
-            "certificatesDir",
-            c,
-        )?
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_CERT_DIR)))
+        settings::cert_dir(config.as_ref(), self.cert_dir.clone())
     }
 
     /// The CA: a pair given by path (read now), or a CA of the tree (read by the inventory).
@@ -176,16 +167,7 @@ fn read_profile_file(path: &Path) -> anyhow::Result<ProfileFile> {
 /// 1 MiB. A file that does not exist is a usage error naming `flag`.
 pub(super) fn read_input(path: &Path, flag: &str) -> anyhow::Result<Vec<u8>> {
     if path == Path::new("-") {
-        let mut bytes = Vec::new();
-        std::io::stdin()
-            .lock()
-            .take(store::MAX_FILE_SIZE + 1)
-            .read_to_end(&mut bytes)
-            .map_err(|e| Error::io("<stdin>", "read", e))?;
-        if bytes.len() as u64 > store::MAX_FILE_SIZE {
-            return Err(Error::bad_file("<stdin>", "is larger than 1024 KiB").into());
-        }
-        return Ok(bytes);
+        return Ok(store::read_stdin()?);
     }
     match store::read_file(path)? {
         Some(f) => Ok(f.bytes),

@@ -24,13 +24,10 @@ use crate::pki::keys::KeyAlgorithm;
 use crate::pki::names::{Endpoint, San};
 use crate::pki::untrusted::{is_showable, show_untrusted};
 use crate::pki::yaml_error::describe_yaml_error;
-use crate::pki::{Error, Result};
+use crate::pki::{Error, Result, store};
 use apply::{ApplyError, apply_cluster, apply_init};
 use document::{Document, documents, unquoted};
 use schema::{ClusterConfiguration, InitConfiguration, V1BETA3, V1BETA4};
-
-/// The largest configuration file read: far above any real kubeadm configuration.
-pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
 
 /// What a kubeadm configuration says about the PKI. `None` means the file leaves it to the
 /// flags (or the defaults).
@@ -61,25 +58,11 @@ pub struct KubeadmConfig {
     pub bootstrap_tokens: bool,
 }
 
-/// Reads a kubeadm configuration file: a regular file of at most [`MAX_CONFIG_BYTES`] (a FIFO
-/// or a device would block or never end).
+/// Reads a kubeadm configuration file as [`store::read_file`] does: a regular file of at most
+/// [`store::MAX_FILE_SIZE`] (a FIFO or a device is refused without blocking).
 pub fn load(path: &Path) -> Result<KubeadmConfig> {
-    use std::io::Read;
-    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, "read", e))?;
-    if !meta.is_file() {
-        return Err(Error::bad_file(path, "is not a regular file"));
-    }
-    let mut data = Vec::new();
-    std::fs::File::open(path)
-        .and_then(|f| f.take(MAX_CONFIG_BYTES + 1).read_to_end(&mut data))
-        .map_err(|e| Error::io(path, "read", e))?;
-    if data.len() as u64 > MAX_CONFIG_BYTES {
-        return Err(Error::bad_file(
-            path,
-            format!("is larger than {MAX_CONFIG_BYTES} bytes; not a kubeadm configuration"),
-        ));
-    }
-    parse_bytes(&data, path)
+    let file = store::read_file(path)?.ok_or_else(|| Error::bad_file(path, "does not exist"))?;
+    parse_bytes(&file.bytes, path)
 }
 
 /// Parses a configuration file's bytes: UTF-8 text (else an error naming the line), then
@@ -285,7 +268,7 @@ cgroupDriver: systemd
         let err = load(dir.path()).unwrap_err().to_string();
         assert!(err.contains("is not a regular file"), "{err}");
         let big = dir.path().join("big.yaml");
-        std::fs::write(&big, vec![b'#'; MAX_CONFIG_BYTES as usize + 1]).unwrap();
+        std::fs::write(&big, vec![b'#'; store::MAX_FILE_SIZE as usize + 1]).unwrap();
         let err = load(&big).unwrap_err().to_string();
         assert!(err.contains("is larger than"), "{err}");
         let ok = dir.path().join("k.yaml");

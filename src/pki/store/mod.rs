@@ -101,6 +101,22 @@ pub fn read_optional(path: &Path) -> Result<Option<Vec<u8>>> {
     Ok(read_file(path)?.map(|f| f.bytes))
 }
 
+/// Reads stdin (an input given as `-`) to its end, at most [`MAX_FILE_SIZE`] bytes; more is an
+/// error naming `<stdin>`.
+pub fn read_stdin() -> Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::io::stdin()
+        .lock()
+        .take(MAX_FILE_SIZE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io("<stdin>", "read", e))?;
+    if bytes.len() as u64 > MAX_FILE_SIZE {
+        return Err(Error::bad_file("<stdin>", too_large()));
+    }
+    Ok(bytes)
+}
+
 fn too_large() -> String {
     format!(
         "is larger than {} KiB, far more than any certificate, key or kubeconfig",
