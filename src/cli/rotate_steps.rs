@@ -1,40 +1,69 @@
 //! What each `rotate-ca` phase asks of the components, in order: the flags that must point
 //! where, and the restarts (kubeadm's static-pod wiring; `component-flags` prints the rest).
 
+use crate::pki::catalog::{self, Profile};
 use crate::pki::plan::Step;
-use crate::pki::store::Layout;
+use crate::pki::store::{BACKUP_DIR, Layout};
+use crate::pki::wiring::{self, FileRef, WIRING};
+
+/// The certificates the API server presents or dials with that `cas` sign: what `reissue`
+/// re-signs and the API server must be restarted for (from the wiring table, not a list of ours).
+fn apiserver_leaves(cas: &[&str]) -> Vec<&'static Profile> {
+    WIRING
+        .iter()
+        .filter(|w| w.component == wiring::APISERVER)
+        .filter_map(|w| match w.file {
+            FileRef::Cert(name) => catalog::find(name),
+            _ => None,
+        })
+        .filter(|p| !p.is_ca() && cas.contains(&p.issuer().name))
+        .collect()
+}
 
 /// The steps after `step` for the CAs named `cas` (catalog names).
 pub(super) fn steps(step: Step, cas: &[&str], layout: &Layout) -> Vec<String> {
     let dir = layout.cert_dir().display().to_string();
-    let kdir = layout.kubeconfig_dir().display().to_string();
+    let cert = |p: &Profile| layout.cert_path(p, "").display().to_string();
+    let kubeconfig = |name: &str| {
+        catalog::find_kubeconfig(name)
+            .map(|k| layout.kubeconfig_path(k, "").display().to_string())
+            .unwrap_or_default()
+    };
+    let cluster_ca = catalog::kubeconfig_ca();
+    let (ca_crt, ca_key) = (
+        cert(cluster_ca),
+        layout.key_path(cluster_ca, "").display().to_string(),
+    );
+    let signing_crt = layout.signing_cert().display().to_string();
+    let etcd_ca_crt = cert(catalog::etcd_ca());
+    let member_dir = layout.etcd_member_dir("<member>").display().to_string();
     let mut out = Vec::new();
     let has = |n: &str| cas.contains(&n);
     let trust_changes = matches!(step, Step::Start | Step::Finish | Step::Abort);
-    if has("etcd-ca") {
+    if has(catalog::ETCD_CA) {
         out.push(match step {
             Step::Reissue => format!(
                 "etcd, one member at a time: copy its etcd/server.crt and etcd/peer.crt (from \
-                 {dir}/etcd or {dir}/etcd-members/<member>/etcd) and restart it; wait for the \
-                 member to be healthy before the next"
+                 {dir}/etcd or {member_dir}) and restart it; wait for the member to be healthy \
+                 before the next"
             ),
             _ => format!(
-                "etcd, one member at a time: copy {dir}/etcd/ca.crt (--trusted-ca-file, \
+                "etcd, one member at a time: copy {etcd_ca_crt} (--trusted-ca-file, \
                  --peer-trusted-ca-file) to the member and restart it; wait for it to be healthy \
                  before the next"
             ),
         });
     }
-    if has("ca") {
+    if has(cluster_ca.name) {
         out.push(match step {
             Step::Start | Step::Reissue | Step::Finish => format!(
-                "kube-controller-manager: --cluster-signing-cert-file={dir}/ca.signing.crt \
-                 --cluster-signing-key-file={dir}/ca.key (one certificate; {dir}/ca.crt is a \
-                 bundle during the rotation), --root-ca-file={dir}/ca.crt; restart it"
+                "kube-controller-manager: --cluster-signing-cert-file={signing_crt} \
+                 --cluster-signing-key-file={ca_key} (one certificate; {ca_crt} is a bundle \
+                 during the rotation), --root-ca-file={ca_crt}; restart it"
             ),
             Step::Abort => format!(
-                "kube-controller-manager: --cluster-signing-cert-file={dir}/ca.crt \
-                 --cluster-signing-key-file={dir}/ca.key as before the rotation; restart it"
+                "kube-controller-manager: --cluster-signing-cert-file={ca_crt} \
+                 --cluster-signing-key-file={ca_key} as before the rotation; restart it"
             ),
         });
     }
@@ -42,15 +71,11 @@ pub(super) fn steps(step: Step, cas: &[&str], layout: &Layout) -> Vec<String> {
         Step::Reissue => format!(
             "kube-apiserver: restart it on every control-plane node (its certificates are \
              re-signed: {})",
-            [
-                has("ca").then_some("apiserver.crt, apiserver-kubelet-client.crt"),
-                has("front-proxy-ca").then_some("front-proxy-client.crt"),
-                has("etcd-ca").then_some("apiserver-etcd-client.crt"),
-            ]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>()
-            .join(", ")
+            apiserver_leaves(cas)
+                .into_iter()
+                .map(cert)
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
         _ => format!(
             "kube-apiserver: restart it on every control-plane node (--client-ca-file, \
@@ -63,13 +88,14 @@ pub(super) fn steps(step: Step, cas: &[&str], layout: &Layout) -> Vec<String> {
             "kube-controller-manager: restart it (--requestheader-client-ca-file)".to_string(),
         );
     }
-    if has("ca") {
+    if has(cluster_ca.name) {
         out.push(format!(
-            "kube-scheduler and kube-controller-manager: restart them ({kdir}/scheduler.conf, \
-             {kdir}/controller-manager.conf)"
+            "kube-scheduler and kube-controller-manager: restart them ({}, {})",
+            kubeconfig("scheduler"),
+            kubeconfig("controller-manager")
         ));
         out.push(format!(
-            "kubelets, one node at a time: copy {dir}/ca.crt (clientCAFile) and the node's \
+            "kubelets, one node at a time: copy {ca_crt} (clientCAFile) and the node's \
              kubelet.conf{}, restart the kubelet",
             if step == Step::Reissue {
                 " and kubelet certificates"
@@ -84,12 +110,14 @@ pub(super) fn steps(step: Step, cas: &[&str], layout: &Layout) -> Vec<String> {
                     .to_string(),
             );
             out.push(format!(
-                "kube-public/cluster-info ConfigMap: put the new {dir}/ca.crt in its kubeconfig \
+                "kube-public/cluster-info ConfigMap: put the new {ca_crt} in its kubeconfig \
                  (bootstrap-token joins check it)"
             ));
         }
         out.push(format!(
-            "hand out the new {kdir}/admin.conf and super-admin.conf to their users"
+            "hand out the new {} and {} to their users",
+            kubeconfig("admin"),
+            kubeconfig("super-admin")
         ));
     }
     out.push(match step {
@@ -97,7 +125,7 @@ pub(super) fn steps(step: Step, cas: &[&str], layout: &Layout) -> Vec<String> {
         Step::Reissue => {
             "check that no component logs TLS errors, then: kubepki rotate-ca finish".to_string()
         }
-        Step::Finish => "the rotation is complete: the old CA is only in kubepki-backup/".into(),
+        Step::Finish => format!("the rotation is complete: the old CA is only in {BACKUP_DIR}/"),
         Step::Abort => "the old CA is the only CA again".to_string(),
     });
     out

@@ -36,7 +36,7 @@ const fn wire(component: &'static str, flag: &'static str, file: FileRef) -> Wir
 
 use FileRef::{Cert, Key, Kubeconfig, ServiceAccountKey, ServiceAccountPublicKey};
 
-const APISERVER: &str = "kube-apiserver";
+pub const APISERVER: &str = "kube-apiserver";
 const CONTROLLER_MANAGER: &str = "kube-controller-manager";
 const SCHEDULER: &str = "kube-scheduler";
 const ETCD: &str = "etcd";
