@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use clap::Parser;
-use common::{init_tree, kubepki};
+use common::{init_tree, kubepki, openssl_ok};
 use serde_json::Value;
 
 struct Tree {
@@ -63,15 +63,6 @@ fn assert_finds(t: &Tree, extra: &[&str], check: &str, severity: &str, file: &st
     assert_eq!(got, code, "exit code for {check}:\n{report:#}");
 }
 
-fn openssl(args: &[&str]) {
-    let out = Command::new("openssl").args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// Signs a new certificate for `key` with a CA of the tree, as the docs do with openssl.
 fn openssl_sign(
     t: &Tree,
@@ -85,7 +76,7 @@ fn openssl_sign(
     let csr = t.root.join("x.csr");
     let extfile = t.root.join("x.ext");
     fs::write(&extfile, ext).unwrap();
-    openssl(&[
+    openssl_ok([
         "req",
         "-new",
         "-key",
@@ -114,7 +105,7 @@ fn openssl_sign(
         out.to_str().unwrap(),
     ];
     args.extend(extra);
-    openssl(&args);
+    openssl_ok(&args);
 }
 
 #[test]
@@ -323,7 +314,7 @@ fn validity_strength_usages_and_sans() {
     // 14. RSA-1024.
     let t = tree();
     let weak = t.pki.join("apiserver-kubelet-client.key");
-    openssl(&[
+    openssl_ok([
         "genrsa",
         "-traditional",
         "-out",

@@ -21,7 +21,8 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use common::control_plane::{ControlPlane, free_ports, k8s_binaries};
+use common::control_plane::{ControlPlane, k8s_binaries};
+use common::free_ports;
 use common::{assert_same_tree, kubepki, mode, snapshot, stderr, stdout};
 use serde_json::Value;
 

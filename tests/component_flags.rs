@@ -10,7 +10,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::control_plane::{Proc, free_ports, k8s_binaries};
+use common::control_plane::{Proc, k8s_binaries};
+use common::free_ports;
 use common::kubepki;
 use serde_json::Value;
 

@@ -10,7 +10,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use common::control_plane::{ControlPlane, free_ports, k8s_binaries};
+use common::control_plane::{ControlPlane, k8s_binaries};
+use common::free_ports;
 use common::kubepki;
 
 fn text(out: &std::process::Output) -> String {

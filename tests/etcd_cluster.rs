@@ -7,12 +7,14 @@
 //! Needs `etcd` and `etcdctl` on PATH (Debian: `apt-get install -y etcd-server etcd-client`,
 //! etcd 3.4). A missing tool fails the test; nothing is skipped.
 
+mod common;
 mod etcd_support;
 
 use std::fs;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::free_ports;
 use etcd_support::*;
 
 const MEMBERS: [&str; 3] = ["m1", "m2", "m3"];

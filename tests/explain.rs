@@ -8,7 +8,8 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::control_plane::{ControlPlane, free_ports, k8s_binaries};
+use common::control_plane::{ControlPlane, k8s_binaries};
+use common::free_ports;
 use common::kubepki;
 
 fn explain_and_run(dir: &Path, alg: &str, port: u16) {

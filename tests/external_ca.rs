@@ -31,8 +31,8 @@ use x509_parser::extensions::{GeneralName, ParsedExtension};
 use x509_parser::prelude::FromDer;
 
 use common::{
-    OID_CN, OID_O, assert_same_tree, assert_success, mode, openssl, openssl_ok, pem_block, ps,
-    snapshot, stderr, stdout, x509,
+    OID_CN, OID_O, assert_same_tree, assert_success, free_port, mode, openssl, openssl_ok,
+    pem_block, ps, snapshot, stderr, stdout, x509,
 };
 use etcd_support::{Cluster, require_etcd};
 use fake_apiserver::{FakeApiServer, Identity as SeenIdentity};
@@ -134,10 +134,6 @@ fn mtimes(root: &Path) -> BTreeMap<PathBuf, SystemTime> {
         }
     }
     out
-}
-
-fn free_port() -> u16 {
-    etcd_support::free_ports(1)[0]
 }
 
 // ------------------------------------------------------------------------------------------

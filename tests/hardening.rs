@@ -12,7 +12,6 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::io::{Read, Seek};
@@ -23,10 +22,7 @@ use std::time::{Duration as StdDuration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use clap::Parser;
 use common::*;
-use kubepki::cli::{self, Cli};
-use kubepki::exit::ExitStatus;
 use kubepki::pki::store;
 use time::OffsetDateTime;
 use yaml_serde::Value;
@@ -176,19 +172,6 @@ fn assert_usage_error(what: &str, out: &Output, needle: &str) {
     );
 }
 
-/// The snapshot of a tree without kubepki's backup directories.
-fn without_backups(mut snap: BTreeMap<String, Entry>) -> BTreeMap<String, Entry> {
-    snap.retain(|k, _| !k.split('/').any(|c| c == BACKUP_DIR));
-    snap
-}
-
-/// Runs kubepki in-process with the clock at `now` (for fault injection).
-fn run_at(now: OffsetDateTime, args: &[&str]) -> anyhow::Result<ExitStatus> {
-    let cli = Cli::try_parse_from(std::iter::once("kubepki").chain(args.iter().copied()))
-        .unwrap_or_else(|e| panic!("kubepki {args:?} does not parse: {e}"));
-    cli::run(cli, now)
-}
-
 /// Leaves a torn `renew apiserver` in `t`: the new key renamed into place beside the old
 /// certificate, the new certificate staged, and the journal naming both (as in tests/renew.rs).
 fn torn_renew(t: &Tree) {
@@ -318,23 +301,6 @@ fn mkfifo(path: &Path) {
 
 // ---------------------------------------------------------------------------------------------
 // Keys, certificates and kubeconfigs, read independently of kubepki.
-
-fn cert_pubkey(cert: &Path) -> String {
-    openssl_ok(["x509", "-in", ps(cert), "-noout", "-pubkey"])
-}
-
-fn key_pubkey(key: &Path) -> String {
-    openssl_ok(["pkey", "-in", ps(key), "-pubout"])
-}
-
-fn read_yaml(path: &Path) -> Value {
-    let text = fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    yaml_serde::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-fn write_yaml(path: &Path, v: &Value) {
-    fs::write(path, yaml_serde::to_string(v).unwrap()).unwrap();
-}
 
 /// A base64 `*-data` field of a kubeconfig's first user, decoded.
 fn user_data(conf: &Path, field: &str) -> Vec<u8> {

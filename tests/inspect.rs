@@ -8,21 +8,8 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{init_tree, kubepki};
+use common::{init_tree, kubepki, openssl_ok};
 use serde_json::Value;
-
-fn openssl(args: &[&str]) -> String {
-    let out = Command::new("openssl")
-        .args(args)
-        .output()
-        .expect("openssl runs");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 fn inspect_json(files: &[&Path]) -> Value {
     let out = kubepki()
@@ -57,19 +44,19 @@ fn text_field(text: &str, label: &str) -> Option<String> {
 /// Checks one certificate's JSON against openssl's view of the same file.
 fn same_as_openssl(cert: &Value, file: &Path) {
     let f = file.to_str().unwrap();
-    let serial = openssl(&["x509", "-in", f, "-noout", "-serial"]);
+    let serial = openssl_ok(["x509", "-in", f, "-noout", "-serial"]);
     assert_eq!(
         serial.trim().trim_start_matches("serial="),
         cert["serial"].as_str().unwrap(),
         "{f}: serial"
     );
-    let fp = openssl(&["x509", "-in", f, "-noout", "-fingerprint", "-sha256"]);
+    let fp = openssl_ok(["x509", "-in", f, "-noout", "-fingerprint", "-sha256"]);
     assert_eq!(
         fp.trim().split_once('=').unwrap().1,
         cert["sha256Fingerprint"],
         "{f}: fingerprint"
     );
-    let text = openssl(&["x509", "-in", f, "-noout", "-text"]);
+    let text = openssl_ok(["x509", "-in", f, "-noout", "-text"]);
     let sig = text_field(&text, "Signature Algorithm").unwrap();
     assert_eq!(sig, cert["signatureAlgorithm"], "{f}: signature");
     let bits = text_field(&text, "Public-Key").unwrap();
@@ -141,7 +128,7 @@ fn same_as_openssl(cert: &Value, file: &Path) {
     theirs.sort();
     ours.sort();
     assert_eq!(theirs, ours, "{f}: SANs");
-    let end = openssl(&["x509", "-in", f, "-noout", "-enddate"]);
+    let end = openssl_ok(["x509", "-in", f, "-noout", "-enddate"]);
     let end = end.trim().trim_start_matches("notAfter=");
     let parsed = time::PrimitiveDateTime::parse(
         end.trim_end_matches(" GMT"),
@@ -158,7 +145,7 @@ fn same_as_openssl(cert: &Value, file: &Path) {
     .unwrap();
     assert_eq!(parsed, ours, "{f}: notAfter");
     // notBefore, read the same way.
-    let start = openssl(&["x509", "-in", f, "-noout", "-startdate"]);
+    let start = openssl_ok(["x509", "-in", f, "-noout", "-startdate"]);
     let start = start.trim().trim_start_matches("notBefore=");
     let parsed = time::PrimitiveDateTime::parse(
         start.trim_end_matches(" GMT"),
@@ -177,7 +164,7 @@ fn same_as_openssl(cert: &Value, file: &Path) {
     // Subject and issuer: RFC 2253 escaping, in certificate order, ", " between attributes
     // (the form inspect prints).
     for (flag, field) in [("-subject", "subject"), ("-issuer", "issuer")] {
-        let name = openssl(&[
+        let name = openssl_ok([
             "x509",
             "-in",
             f,
@@ -268,7 +255,7 @@ fn openssl_made_certificates_requests_and_weak_ones_read_the_same() {
     let d = dir.path();
     let p = |f: &str| d.join(f).to_str().unwrap().to_string();
     // A legacy certificate: RSA-1024, SHA-1, no SKI, a CA with a path length.
-    openssl(&[
+    openssl_ok([
         "req",
         "-x509",
         "-newkey",
@@ -295,7 +282,7 @@ fn openssl_made_certificates_requests_and_weak_ones_read_the_same() {
     assert_eq!(cert["pathLen"], 1);
     same_as_openssl(cert, &d.join("old.crt"));
     // A request with SANs, from openssl, as openssl req -text shows it.
-    openssl(&[
+    openssl_ok([
         "req",
         "-new",
         "-newkey",
@@ -315,7 +302,7 @@ fn openssl_made_certificates_requests_and_weak_ones_read_the_same() {
     let report = inspect_json(&[&d.join("svc.csr")]);
     let req = &report["files"][0]["items"][0];
     assert_eq!(req["type"], "certificate-request");
-    let text = openssl(&["req", "-in", &p("svc.csr"), "-noout", "-text"]);
+    let text = openssl_ok(["req", "-in", &p("svc.csr"), "-noout", "-text"]);
     assert!(text.contains("O = dev, CN = my-svc"), "{text}");
     assert_eq!(req["subject"], "O=dev, CN=my-svc");
     assert_eq!(req["dns"][0], "my-svc.ns.svc");
@@ -412,8 +399,8 @@ fn kubeconfigs_read_as_kubectl_shows_them_without_secrets() {
     let cert_file = dir.path().join("client.crt");
     std::fs::write(&key_file, &key_pem).unwrap();
     std::fs::write(&cert_file, b64.decode(cert_b64).unwrap()).unwrap();
-    let from_key = openssl(&["pkey", "-in", key_file.to_str().unwrap(), "-pubout"]);
-    let from_cert = openssl(&[
+    let from_key = openssl_ok(["pkey", "-in", key_file.to_str().unwrap(), "-pubout"]);
+    let from_cert = openssl_ok([
         "x509",
         "-in",
         cert_file.to_str().unwrap(),

@@ -2,13 +2,14 @@
 //! verified TLS handshake (server name checked against the apiserver certificate's SANs, client
 //! certificate checked against the cluster CA) with a server that records who the client was.
 
+mod common;
 mod fake_apiserver;
 
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Command, Output};
 
 use assert_cmd::cargo::CommandCargoExt;
+use common::free_port;
 use fake_apiserver::{FakeApiServer, Identity};
 
 fn kubectl(args: &[&str]) -> Output {
@@ -35,14 +36,6 @@ fn kubepki(args: &[&str]) -> Output {
         String::from_utf8_lossy(&out.stderr)
     );
     out
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// A cluster whose API server is 127.0.0.1:<port>, with kubeconfigs pointing there.

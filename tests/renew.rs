@@ -15,17 +15,15 @@ mod fake_apiserver;
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::net::{IpAddr, TcpListener};
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command as StdCommand, Output, Stdio};
 use std::time::{Duration as StdDuration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use clap::Parser;
 use common::*;
 use fake_apiserver::{FakeApiServer, Identity};
-use kubepki::cli::{self, Cli};
 use kubepki::exit::ExitStatus;
 use kubepki::pki::store;
 use time::{Duration, OffsetDateTime};
@@ -288,19 +286,8 @@ impl Tree {
     }
 }
 
-fn without_backups(mut snap: BTreeMap<String, Entry>) -> BTreeMap<String, Entry> {
-    snap.retain(|k, _| !k.split('/').any(|c| c == store::BACKUP_DIR));
-    snap
-}
-
 // ---------------------------------------------------------------------------------------------
 // Running kubepki in-process with a pinned clock.
-
-fn run_at(now: OffsetDateTime, args: &[&str]) -> anyhow::Result<ExitStatus> {
-    let cli = Cli::try_parse_from(std::iter::once("kubepki").chain(args.iter().copied()))
-        .unwrap_or_else(|e| panic!("kubepki {args:?} does not parse: {e}"));
-    cli::run(cli, now)
-}
 
 fn run_ok(now: OffsetDateTime, args: &[&str]) {
     match run_at(now, args) {
@@ -311,16 +298,6 @@ fn run_ok(now: OffsetDateTime, args: &[&str]) {
 
 // ---------------------------------------------------------------------------------------------
 // openssl views of certificates and keys.
-
-/// The public key of a certificate, as openssl prints it (PEM).
-fn cert_pubkey(cert: &Path) -> String {
-    openssl_ok(["x509", "-in", ps(cert), "-noout", "-pubkey"])
-}
-
-/// The public half of a private key, as openssl derives it (PEM).
-fn key_pubkey(key: &Path) -> String {
-    openssl_ok(["pkey", "-in", ps(key), "-pubout"])
-}
 
 fn assert_key_matches(cert: &Path, key: &Path, what: &str) {
     assert_eq!(
@@ -365,15 +342,6 @@ fn openssl_verify(ca: &Path, cert: &Path, what: &str) {
 
 // ---------------------------------------------------------------------------------------------
 // Kubeconfigs as plain YAML (read independently of kubepki's own types).
-
-fn read_yaml(path: &Path) -> Value {
-    let text = fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    yaml_serde::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-fn write_yaml(path: &Path, v: &Value) {
-    fs::write(path, yaml_serde::to_string(v).unwrap()).unwrap();
-}
 
 /// The (cluster, user) names that current-context selects.
 fn current_names(v: &Value) -> (String, String) {
@@ -775,14 +743,6 @@ fn two_renewals_in_the_same_millisecond_keep_the_original_files() {
 
 // ---------------------------------------------------------------------------------------------
 // 4. Kubeconfigs: the real kubectl handshake, and everything but the credentials kept.
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn kubectl_version(kubeconfig: &Path) -> Output {
     StdCommand::new("kubectl")

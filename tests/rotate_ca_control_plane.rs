@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
-use common::control_plane::{ControlPlane, free_ports, k8s_binaries};
+use common::control_plane::{ControlPlane, k8s_binaries};
+use common::free_ports;
 use common::kubepki;
 
 fn run_ok(args: &[&str], root: &std::path::Path) -> String {

@@ -22,7 +22,8 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use common::control_plane::{ControlPlane, Proc, free_ports, k8s_binaries};
+use common::control_plane::{ControlPlane, Proc, k8s_binaries};
+use common::free_ports;
 use common::kubepki;
 use kubepki::pki::csr::{self, CsrSpec};
 use kubepki::pki::csr_object::{self, ObjectSpec};

@@ -4,10 +4,11 @@
 //! and every process is killed by its PID when the harness is dropped, on every exit path.
 
 use std::fs;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+use super::free_ports;
 
 /// The two Kubernetes binaries, or `None` (with the reason printed) when they are not installed
 /// outside CI. Under `CI=true` a missing binary fails the test.
@@ -31,17 +32,6 @@ pub fn k8s_binaries(test: &str) -> Option<(PathBuf, PathBuf)> {
             None
         }
     }
-}
-
-/// `n` distinct free TCP ports on 127.0.0.1.
-pub fn free_ports(n: usize) -> Vec<u16> {
-    let listeners: Vec<TcpListener> = (0..n)
-        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0"))
-        .collect();
-    listeners
-        .iter()
-        .map(|l| l.local_addr().expect("local addr").port())
-        .collect()
 }
 
 /// A process started by a test, killed by its PID when dropped; its output goes to `log`.

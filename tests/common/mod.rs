@@ -8,17 +8,22 @@ pub mod control_plane;
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::net::IpAddr;
+use std::net::{IpAddr, TcpListener};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command as StdCommand, Output};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use assert_cmd::Command;
+use clap::Parser;
+use kubepki::cli::{self, Cli};
+use kubepki::exit::ExitStatus;
+use time::OffsetDateTime;
 use x509_parser::certificate::X509Certificate;
 use x509_parser::extensions::{GeneralName, ParsedExtension};
 use x509_parser::prelude::FromDer;
 use x509_parser::public_key::PublicKey;
+use yaml_serde::Value;
 
 /// The node name and advertise address every test tree is made for.
 pub const NODE: &str = "node-1";
@@ -474,4 +479,61 @@ pub fn pem_der(text: &str) -> Vec<u8> {
 /// A path as `&str`, for argument lists (test paths are UTF-8).
 pub fn ps(path: &Path) -> &str {
     path.to_str().expect("test paths are UTF-8")
+}
+
+/// Runs kubepki in-process with the clock at `now` (pinned clocks, fault injection).
+pub fn run_at(now: OffsetDateTime, args: &[&str]) -> anyhow::Result<ExitStatus> {
+    let cli = Cli::try_parse_from(std::iter::once("kubepki").chain(args.iter().copied()))
+        .unwrap_or_else(|e| panic!("kubepki {args:?} does not parse: {e}"));
+    cli::run(cli, now)
+}
+
+/// The snapshot of a tree without kubepki's backup directories.
+pub fn without_backups(mut snap: BTreeMap<String, Entry>) -> BTreeMap<String, Entry> {
+    snap.retain(|k, _| !k.split('/').any(|c| c == kubepki::pki::store::BACKUP_DIR));
+    snap
+}
+
+/// The public key of a certificate, as openssl prints it (PEM).
+pub fn cert_pubkey(cert: &Path) -> String {
+    openssl_ok(["x509", "-in", ps(cert), "-noout", "-pubkey"])
+}
+
+/// The public half of a private key, as openssl derives it (PEM).
+pub fn key_pubkey(key: &Path) -> String {
+    openssl_ok(["pkey", "-in", ps(key), "-pubout"])
+}
+
+/// A YAML file (e.g. a kubeconfig) as plain YAML, read independently of kubepki's own types.
+pub fn read_yaml(path: &Path) -> Value {
+    let text = fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    yaml_serde::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+pub fn write_yaml(path: &Path, v: &Value) {
+    fs::write(path, yaml_serde::to_string(v).unwrap()).unwrap();
+}
+
+/// `n` distinct free TCP ports on 127.0.0.1, never the same one twice in this process (tests
+/// run in parallel, and each releases its listeners before its servers bind the ports).
+pub fn free_ports(n: usize) -> Vec<u16> {
+    static HANDED_OUT: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+    let mut listeners = Vec::new();
+    let mut ports = Vec::new();
+    while ports.len() < n {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let port = listener.local_addr().expect("local addr").port();
+        if !handed_out.contains(&port) {
+            handed_out.push(port);
+            ports.push(port);
+        }
+        listeners.push(listener);
+    }
+    ports
+}
+
+/// One free TCP port on 127.0.0.1 (see [`free_ports`]).
+pub fn free_port() -> u16 {
+    free_ports(1)[0]
 }

@@ -6,19 +6,22 @@
 //!
 //! Needs `etcd` and `etcdctl` on PATH (Debian: `apt-get install -y etcd-server etcd-client`,
 //! etcd 3.4). A missing tool fails the test; nothing is skipped.
+//!
+//! Ports come from `common::free_ports`, so a crate including this module declares `mod common;`
+//! too.
 
 // Each test crate uses a different subset of these helpers.
 #![allow(dead_code)]
 
 use std::fs::{self, OpenOptions};
 use std::io::{Read, Write};
-use std::net::TcpListener;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
+
+use crate::common::free_ports;
 
 pub const INSTALL: &str = "apt-get install -y etcd-server etcd-client";
 pub const ADDRESS: &str = "127.0.0.1";
@@ -137,25 +140,6 @@ pub fn kubepki(args: &[&str], cert_dir: &Path, alg: &str) {
         COMMAND_TIMEOUT,
     );
     assert!(out.status.success(), "kubepki {args:?}: {}", text(&out));
-}
-
-/// Free TCP ports on 127.0.0.1, never the same one twice in this process (the two tests run in
-/// parallel, and each releases its listeners before etcd binds the ports).
-pub fn free_ports(n: usize) -> Vec<u16> {
-    static HANDED_OUT: Mutex<Vec<u16>> = Mutex::new(Vec::new());
-    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
-    let mut listeners = Vec::new();
-    let mut ports = Vec::new();
-    while ports.len() < n {
-        let listener = TcpListener::bind((ADDRESS, 0)).expect("bind 127.0.0.1:0");
-        let port = listener.local_addr().unwrap().port();
-        if !handed_out.contains(&port) {
-            handed_out.push(port);
-            ports.push(port);
-        }
-        listeners.push(listener);
-    }
-    ports
 }
 
 // ------------------------------------------------------------------------------------------
