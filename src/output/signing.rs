@@ -16,7 +16,7 @@ use crate::pki::csr::{self, CsrSpec};
 use crate::pki::duration::format_rfc3339 as rfc3339;
 use crate::pki::keys::KeyAlgorithm;
 use crate::pki::names::AltNames;
-use crate::pki::plan::{Action, Decision, Outcome, Plan, SigningNotes};
+use crate::pki::plan::{Action, Decision, Outcome, Plan, SigningNotes, subject_text};
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -110,7 +110,7 @@ pub fn print_plan(plan: &Plan, format: OutputFormat) -> anyhow::Result<()> {
             writeln!(
                 out,
                 "          subject: {}",
-                subject(&r.common_name, &r.organizations)
+                subject_text(&r.common_name, &r.organizations)
             )?;
             writeln!(out, "         SANs: {}", sans(&r.alt_names))?;
         }
@@ -118,7 +118,7 @@ pub fn print_plan(plan: &Plan, format: OutputFormat) -> anyhow::Result<()> {
             writeln!(
                 out,
                 "          subject: {}",
-                subject(&spec.common_name, &spec.organizations)
+                subject_text(&spec.common_name, &spec.organizations)
             )?;
             writeln!(out, "         SANs: {}", sans(&spec.alt_names))?;
             writeln!(
@@ -290,12 +290,6 @@ fn notes(out: &mut dyn Write, n: &SigningNotes) -> anyhow::Result<()> {
         writeln!(out, "         {w}")?;
     }
     Ok(())
-}
-
-fn subject(cn: &str, orgs: &[String]) -> String {
-    let mut parts: Vec<String> = orgs.iter().map(|o| format!("O={o}")).collect();
-    parts.push(format!("CN={cn}"));
-    parts.join(", ")
 }
 
 fn sans(n: &AltNames) -> String {

@@ -52,6 +52,14 @@ impl ExtUsage {
             ExtUsage::ClientAuth => "clientAuth",
         }
     }
+
+    /// The name `openssl x509 -text` prints for the usage.
+    pub fn openssl_name(self) -> &'static str {
+        match self {
+            ExtUsage::ServerAuth => "TLS Web Server Authentication",
+            ExtUsage::ClientAuth => "TLS Web Client Authentication",
+        }
+    }
 }
 
 /// Which rule computes the subject alternative names (see `names::alt_names`).
@@ -424,6 +432,8 @@ pub const ETCD_CA: &str = "etcd-ca";
 
 /// The service-account signing key pair is not a certificate; it has a fixed place.
 pub const SERVICE_ACCOUNT_KEY_BASE: &str = "sa";
+/// The service-account key pair's name in plans and phases (kubeadm's `certs/sa`).
+pub const SERVICE_ACCOUNT_NAME: &str = "sa";
 
 /// Looks a profile up by its user-facing name.
 pub fn find(name: &str) -> Option<&'static Profile> {

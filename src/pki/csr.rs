@@ -13,13 +13,15 @@
 use rcgen::{CertificateParams, SanType};
 use serde::Serialize;
 use x509_parser::certification_request::X509CertificationRequest;
-use x509_parser::extensions::{GeneralName, ParsedExtension};
+use x509_parser::extensions::ParsedExtension;
 use x509_parser::prelude::FromDer;
 
+use super::catalog::ExtUsage;
 use super::cert::subject::{csr_with_subject, subject, subject_name_der};
+use super::cert::{AltNameStep, push_alt_name, subject_cn_o};
 use super::error::{Error, Result};
 use super::keys::{KeyAlgorithm, PrivateKey, SubjectPublicKey, encode_pem};
-use super::names::{AltNames, ip_from_bytes};
+use super::names::AltNames;
 use super::untrusted::quote_input;
 
 /// The PEM label of a request (`openssl req` also writes `NEW CERTIFICATE REQUEST`).
@@ -132,15 +134,7 @@ pub fn parse(data: &[u8]) -> std::result::Result<Request, String> {
     })?;
     let info = &csr.certification_request_info;
     let public_key = SubjectPublicKey::from_spki_der(info.subject_pki.raw)?;
-    let attr = |it: &mut dyn Iterator<Item = &x509_parser::x509::AttributeTypeAndValue<'_>>| {
-        it.filter_map(|a| a.as_str().ok().map(str::to_string))
-            .collect::<Vec<_>>()
-    };
-    let common_name = attr(&mut info.subject.iter_common_name())
-        .into_iter()
-        .next()
-        .unwrap_or_default();
-    let organizations = attr(&mut info.subject.iter_organization());
+    let (common_name, organizations) = subject_cn_o(&info.subject);
     let mut alt_names = AltNames::default();
     let mut asks_ca = false;
     let mut requested_usages = Vec::new();
@@ -148,15 +142,14 @@ pub fn parse(data: &[u8]) -> std::result::Result<Request, String> {
         match ext {
             ParsedExtension::SubjectAlternativeName(san) => {
                 for name in &san.general_names {
-                    match name {
-                        GeneralName::DNSName(d) => alt_names.dns.push(d.to_string()),
-                        GeneralName::IPAddress(b) => match ip_from_bytes(b) {
-                            Some(ip) => alt_names.ips.push(ip),
-                            None => return Err("asks for an IP SAN that is not an address".into()),
-                        },
-                        GeneralName::URI(u) => alt_names.uris.push(u.to_string()),
-                        GeneralName::RFC822Name(e) => alt_names.emails.push(e.to_string()),
-                        _ => return Err("asks for a kind of SAN kubepki does not sign".into()),
+                    match push_alt_name(&mut alt_names, name) {
+                        AltNameStep::Kept => {}
+                        AltNameStep::BadIp => {
+                            return Err("asks for an IP SAN that is not an address".into());
+                        }
+                        AltNameStep::OtherKind => {
+                            return Err("asks for a kind of SAN kubepki does not sign".into());
+                        }
                     }
                 }
             }
@@ -166,10 +159,10 @@ pub fn parse(data: &[u8]) -> std::result::Result<Request, String> {
             }
             ParsedExtension::ExtendedKeyUsage(eku) => {
                 if eku.server_auth {
-                    requested_usages.push("serverAuth".into());
+                    requested_usages.push(ExtUsage::ServerAuth.name().into());
                 }
                 if eku.client_auth {
-                    requested_usages.push("clientAuth".into());
+                    requested_usages.push(ExtUsage::ClientAuth.name().into());
                 }
             }
             _ => {}

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use super::{Finding, Request, Severity, finding};
-use crate::pki::catalog::{self, ExtUsage};
+use crate::pki::catalog;
 use crate::pki::inspect::cert::{CertView, describe};
 use crate::pki::inventory::{Found, Inventory, Part};
 
@@ -218,14 +218,10 @@ fn strength(path: &Path, view: &CertView, out: &mut Vec<Finding>) {
 }
 
 fn usages(path: &Path, view: &CertView, profile: &catalog::Profile, out: &mut Vec<Finding>) {
-    let names = |u: &ExtUsage| match u {
-        ExtUsage::ServerAuth => "TLS Web Server Authentication",
-        ExtUsage::ClientAuth => "TLS Web Client Authentication",
-    };
     let missing: Vec<&str> = profile
         .usages
         .iter()
-        .map(names)
+        .map(|u| u.openssl_name())
         .filter(|n| !view.extended_key_usage.iter().any(|e| e == n))
         .collect();
     if !missing.is_empty() {

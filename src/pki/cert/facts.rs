@@ -6,6 +6,7 @@ use time::OffsetDateTime;
 use x509_parser::certificate::X509Certificate;
 use x509_parser::extensions::{GeneralName, ParsedExtension};
 use x509_parser::prelude::FromDer;
+use x509_parser::x509::X509Name;
 
 use crate::pki::catalog::ExtUsage;
 use crate::pki::keys::{KeyAlgorithm, pem_problem};
@@ -27,6 +28,54 @@ pub fn certs_from_pem(data: &[u8]) -> std::result::Result<Vec<Vec<u8>>, String> 
         X509Certificate::from_der(der).map_err(|e| format!("a certificate does not parse: {e}"))?;
     }
     Ok(certs)
+}
+
+/// The first CN (empty when there is none) and every O of an X.509 Name, skipping values that
+/// are not strings.
+pub(crate) fn subject_cn_o(name: &X509Name) -> (String, Vec<String>) {
+    let strings = |it: &mut dyn Iterator<Item = &x509_parser::x509::AttributeTypeAndValue<'_>>| {
+        it.filter_map(|a| a.as_str().ok().map(str::to_string))
+            .collect::<Vec<_>>()
+    };
+    let common_name = strings(&mut name.iter_common_name())
+        .into_iter()
+        .next()
+        .unwrap_or_default();
+    (common_name, strings(&mut name.iter_organization()))
+}
+
+/// What [`push_alt_name`] made of one GeneralName.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AltNameStep {
+    Kept,
+    /// An IP SAN whose bytes are not an IPv4 or IPv6 address.
+    BadIp,
+    /// A kind of name [`AltNames`] does not hold (directory name, other name, ...).
+    OtherKind,
+}
+
+/// Adds one GeneralName to `alt_names` when it is a DNS name, IP address, URI or e-mail; the
+/// caller decides what a malformed IP or another kind of name means.
+pub(crate) fn push_alt_name(alt_names: &mut AltNames, name: &GeneralName) -> AltNameStep {
+    match name {
+        GeneralName::DNSName(d) => alt_names.dns.push(d.to_string()),
+        GeneralName::IPAddress(b) => match ip_from_bytes(b) {
+            Some(ip) => alt_names.ips.push(ip),
+            None => return AltNameStep::BadIp,
+        },
+        GeneralName::URI(u) => alt_names.uris.push(u.to_string()),
+        GeneralName::RFC822Name(e) => alt_names.emails.push(e.to_string()),
+        _ => return AltNameStep::OtherKind,
+    }
+    AltNameStep::Kept
+}
+
+/// Adds a certificate's SANs to `alt_names`, skipping malformed IPs and kinds [`AltNames`]
+/// does not hold (the certificate readers' policy; a CSR refuses them instead).
+pub(crate) fn push_cert_alt_names(alt_names: &mut AltNames, names: &[GeneralName]) {
+    for name in names {
+        push_alt_name(alt_names, name);
+    }
 }
 
 /// The facts of a certificate that kubepki checks and reports.
@@ -57,16 +106,8 @@ impl CertFacts {
     pub fn from_der(der: &[u8]) -> std::result::Result<Self, String> {
         let (_, cert) =
             X509Certificate::from_der(der).map_err(|e| format!("does not parse as X.509: {e}"))?;
-        let attr = |it: &mut dyn Iterator<Item = &x509_parser::x509::AttributeTypeAndValue<'_>>| {
-            it.filter_map(|a| a.as_str().ok().map(str::to_string))
-                .collect::<Vec<_>>()
-        };
         let subject = cert.subject();
-        let common_name = attr(&mut subject.iter_common_name())
-            .into_iter()
-            .next()
-            .unwrap_or_default();
-        let organizations = attr(&mut subject.iter_organization());
+        let (common_name, organizations) = subject_cn_o(subject);
         let mut alt_names = AltNames::default();
         let mut usages = Vec::new();
         let mut is_ca = false;
@@ -74,19 +115,7 @@ impl CertFacts {
         for ext in cert.extensions() {
             match ext.parsed_extension() {
                 ParsedExtension::SubjectAlternativeName(san) => {
-                    for name in &san.general_names {
-                        match name {
-                            GeneralName::DNSName(d) => alt_names.dns.push(d.to_string()),
-                            GeneralName::URI(u) => alt_names.uris.push(u.to_string()),
-                            GeneralName::RFC822Name(e) => alt_names.emails.push(e.to_string()),
-                            GeneralName::IPAddress(b) => {
-                                if let Some(ip) = ip_from_bytes(b) {
-                                    alt_names.ips.push(ip);
-                                }
-                            }
-                            _ => {}
-                        }
-                    }
+                    push_cert_alt_names(&mut alt_names, &san.general_names);
                 }
                 ParsedExtension::ExtendedKeyUsage(eku) => {
                     if eku.server_auth {

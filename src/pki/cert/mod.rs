@@ -19,6 +19,7 @@ mod validity;
 mod verify;
 
 pub use super::duration::BACKDATE;
+pub(crate) use facts::{AltNameStep, push_alt_name, push_cert_alt_names, subject_cn_o};
 pub use facts::{CertFacts, certs_from_pem};
 pub use issue::{
     Authority, CertSpec, ExactKeyUsage, cert_pem, issue, issue_for_object, issue_for_public_key,

@@ -3,11 +3,13 @@
 use serde::Serialize;
 use time::OffsetDateTime;
 use x509_parser::certificate::X509Certificate;
-use x509_parser::extensions::{GeneralName, ParsedExtension};
+use x509_parser::extensions::ParsedExtension;
 use x509_parser::prelude::FromDer;
 
+use crate::pki::catalog::ExtUsage;
+use crate::pki::cert::{push_cert_alt_names, subject_cn_o};
 use crate::pki::keys::KeyAlgorithm;
-use crate::pki::names::{AltNames, ip_from_bytes};
+use crate::pki::names::AltNames;
 
 /// What a certificate holds.
 #[derive(Debug, Clone, Serialize)]
@@ -73,26 +75,14 @@ pub fn describe(der: &[u8], now: OffsetDateTime) -> Result<CertView, String> {
     for ext in cert.extensions() {
         match ext.parsed_extension() {
             ParsedExtension::SubjectAlternativeName(san) => {
-                for name in &san.general_names {
-                    match name {
-                        GeneralName::DNSName(d) => alt_names.dns.push(d.to_string()),
-                        GeneralName::IPAddress(b) => {
-                            if let Some(ip) = ip_from_bytes(b) {
-                                alt_names.ips.push(ip)
-                            }
-                        }
-                        GeneralName::URI(u) => alt_names.uris.push(u.to_string()),
-                        GeneralName::RFC822Name(e) => alt_names.emails.push(e.to_string()),
-                        _ => {}
-                    }
-                }
+                push_cert_alt_names(&mut alt_names, &san.general_names);
             }
             ParsedExtension::KeyUsage(ku) => key_usage = key_usage_names(ku),
             ParsedExtension::ExtendedKeyUsage(eku) => {
                 let names = [
                     (eku.any, "Any Extended Key Usage"),
-                    (eku.server_auth, "TLS Web Server Authentication"),
-                    (eku.client_auth, "TLS Web Client Authentication"),
+                    (eku.server_auth, ExtUsage::ServerAuth.openssl_name()),
+                    (eku.client_auth, ExtUsage::ClientAuth.openssl_name()),
                     (eku.code_signing, "Code Signing"),
                     (eku.email_protection, "E-mail Protection"),
                     (eku.time_stamping, "Time Stamping"),
@@ -123,15 +113,7 @@ pub fn describe(der: &[u8], now: OffsetDateTime) -> Result<CertView, String> {
     };
     let sha256 = |data: &[u8]| aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, data);
     let not_after = cert.validity().not_after.to_datetime();
-    let attr = |it: &mut dyn Iterator<Item = &x509_parser::x509::AttributeTypeAndValue<'_>>| {
-        it.filter_map(|a| a.as_str().ok().map(str::to_string))
-            .collect::<Vec<_>>()
-    };
-    let common_name = attr(&mut cert.subject().iter_common_name())
-        .into_iter()
-        .next()
-        .unwrap_or_default();
-    let organizations = attr(&mut cert.subject().iter_organization());
+    let (common_name, organizations) = subject_cn_o(cert.subject());
     Ok(CertView {
         subject: cert.subject().to_string(),
         issuer: cert.issuer().to_string(),

@@ -8,9 +8,6 @@ use super::cert::{self, CertView, Identity, Role};
 use crate::pki::catalog::{self, CommonName, KubeconfigProfile, Profile};
 use crate::pki::wiring::{self, FileRef};
 
-const SERVER_AUTH: &str = "TLS Web Server Authentication";
-const CLIENT_AUTH: &str = "TLS Web Client Authentication";
-
 /// A certificate as openssl shows it, with its role (`file`, its path when it has one, helps
 /// name it) and the Kubernetes identity it carries.
 pub fn describe(der: &[u8], file: Option<&str>, now: OffsetDateTime) -> Result<CertView, String> {
@@ -85,12 +82,9 @@ fn matches_content(p: &Profile, view: &CertView) -> bool {
         CommonName::NodeName => false,
     };
     let usages_ok = p.usages.iter().all(|u| {
-        view.extended_key_usage.iter().any(|e| {
-            e == match u {
-                catalog::ExtUsage::ServerAuth => SERVER_AUTH,
-                catalog::ExtUsage::ClientAuth => CLIENT_AUTH,
-            }
-        })
+        view.extended_key_usage
+            .iter()
+            .any(|e| e == u.openssl_name())
     });
     cn_ok && usages_ok && organizations(view) == p.organizations
 }
@@ -117,7 +111,10 @@ fn organizations(view: &CertView) -> Vec<String> {
 /// server would accept as a client (clientAuth, or no EKU at all) and that are not CAs.
 fn identity_of(view: &CertView) -> Option<Identity> {
     let client = view.extended_key_usage.is_empty()
-        || view.extended_key_usage.iter().any(|e| e == CLIENT_AUTH);
+        || view
+            .extended_key_usage
+            .iter()
+            .any(|e| e == catalog::ExtUsage::ClientAuth.openssl_name());
     if view.is_ca || !client || view.common_name.is_empty() {
         return None;
     }

@@ -286,7 +286,7 @@ pub(super) fn sans_text(n: &AltNames) -> String {
         .join(", ")
 }
 
-fn subject_text(cn: &str, orgs: &[String]) -> String {
+pub(crate) fn subject_text(cn: &str, orgs: &[String]) -> String {
     let mut parts: Vec<String> = orgs.iter().map(|o| format!("O={o}")).collect();
     parts.push(format!("CN={cn}"));
     parts.join(", ")

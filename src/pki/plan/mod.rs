@@ -51,6 +51,7 @@ use super::keys::{KeyAlgorithm, PrivateKey};
 use super::kubeconfig::Kubeconfig;
 use super::names::{Cluster, NodeSpec};
 use super::store::Layout;
+pub(crate) use issuing::subject_text;
 
 pub use bootstrap::{KUBECONFIG_FILE, KitFile, KitReport, KitWant, MANIFESTS_FILE};
 pub use csr_object::{CsrObjectsWant, ObjectResult, SignedObjects};
