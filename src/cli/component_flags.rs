@@ -84,14 +84,10 @@ pub(super) fn run(a: &ComponentFlagsArgs, _now: OffsetDateTime) -> anyhow::Resul
         OutputFormat::Json | OutputFormat::Yaml => {
             let report = Report {
                 kind: "ComponentFlags",
-                api_version: "kubepki/v1",
+                api_version: crate::pki::REPORT_API_VERSION,
                 components,
             };
-            if a.output == OutputFormat::Json {
-                serde_json::to_string_pretty(&report)? + "\n"
-            } else {
-                yaml_serde::to_string(&report)?
-            }
+            crate::output::serialize(&report, a.output)?
         }
     };
     out.write_all(text.as_bytes())?;

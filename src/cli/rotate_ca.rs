@@ -148,7 +148,7 @@ fn status(a: &RotateArgs, _now: OffsetDateTime) -> anyhow::Result<ExitStatus> {
     let mut out = std::io::stdout().lock();
     let doc = StatusReport {
         kind: "CaRotationStatus",
-        api_version: "kubepki/v1",
+        api_version: crate::pki::REPORT_API_VERSION,
         cert_dir: layout.cert_dir(),
         certificate_authorities: report,
     };

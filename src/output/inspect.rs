@@ -22,7 +22,7 @@ pub fn print(all: &[Inspected], format: OutputFormat) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     let report = Report {
         kind: "InspectReport",
-        api_version: "kubepki/v1",
+        api_version: crate::pki::REPORT_API_VERSION,
         files: all,
     };
     let text = match format {

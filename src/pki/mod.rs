@@ -1,6 +1,9 @@
 //! The PKI core: the certificate catalog, keys, certificates, names, the on-disk store, and the
 //! planner that ties them together. Nothing in here knows about the command line.
 
+/// The `apiVersion` of every report kubepki prints as JSON or YAML (`-o json|yaml`).
+pub const REPORT_API_VERSION: &str = "kubepki/v1";
+
 pub mod audit;
 pub mod bootstrap;
 pub mod catalog;

@@ -94,7 +94,7 @@ impl Selection {
             .into_iter()
             .filter(|w| match w {
                 Want::Cert { profile, .. } => !skipped("certs", profile.name),
-                Want::ServiceAccount => !skipped("certs", "sa"),
+                Want::ServiceAccount => !skipped("certs", catalog::SERVICE_ACCOUNT_NAME),
                 Want::Kubeconfig { profile, .. } => !skipped("kubeconfig", profile.name),
                 _ => true,
             })

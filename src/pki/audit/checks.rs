@@ -2,14 +2,14 @@
 //! kubeconfig against the cluster CA. Certificate checks are in `certs`.
 
 use std::os::unix::fs::MetadataExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::certs::validity;
 use super::{Finding, Request, Severity, finding};
 use crate::pki::catalog;
 use crate::pki::inspect::cert::describe;
 use crate::pki::inventory::{Found, Inventory, chain_problem};
-use crate::pki::store::BACKUP_DIR;
+use crate::pki::store::{self, BACKUP_DIR};
 
 /// Modes and owners of every file and directory of the tree, and CA keys where none belong.
 pub(super) fn files(request: &Request, inventory: &Inventory, out: &mut Vec<Finding>) {
@@ -47,20 +47,12 @@ pub(super) fn files(request: &Request, inventory: &Inventory, out: &mut Vec<Find
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
         let secret = name.ends_with(".key") || name.ends_with(".conf");
         let mode = meta.mode() & 0o7777;
-        if secret && mode & 0o077 != 0 {
-            let severity = if mode & 0o007 != 0 {
-                Severity::Error
-            } else {
-                Severity::Warning
-            };
-            out.push(finding(
-                severity,
-                "secret-mode",
+        if secret && store::exposed(mode) {
+            out.push(secret_mode(
                 &path,
-                format!(
-                    "a private key or kubeconfig with mode {mode:04o}: readable beyond its owner"
-                ),
-                format!("chmod 600 {}", path.display()),
+                mode,
+                "a private key or kubeconfig",
+                "readable",
             ));
         } else if !secret && mode & 0o022 != 0 {
             out.push(finding(
@@ -136,20 +128,12 @@ pub(super) fn kubeconfigs(request: &Request, inventory: &Inventory, out: &mut Ve
             Found::Present(f) => f,
         };
         let mode = file.meta.mode;
-        if mode & 0o077 != 0 {
-            let severity = if mode & 0o007 != 0 {
-                Severity::Error
-            } else {
-                Severity::Warning
-            };
-            out.push(finding(
-                severity,
-                "secret-mode",
+        if store::exposed(mode) {
+            out.push(secret_mode(
                 path,
-                format!(
-                    "a kubeconfig with mode {mode:04o}: its client key is readable beyond its owner"
-                ),
-                format!("chmod 600 {}", path.display()),
+                mode,
+                "a kubeconfig",
+                "its client key is readable",
             ));
         }
         if rustix::process::geteuid().is_root() && file.meta.uid != 0 {
@@ -219,4 +203,21 @@ pub(super) fn kubeconfigs(request: &Request, inventory: &Inventory, out: &mut Ve
             }
         }
     }
+}
+
+/// A secret (`what`) whose mode lets others at it: an error when anyone may, a warning when the
+/// group may.
+fn secret_mode(path: &Path, mode: u32, what: &str, exposure: &str) -> Finding {
+    let severity = if mode & 0o007 != 0 {
+        Severity::Error
+    } else {
+        Severity::Warning
+    };
+    finding(
+        severity,
+        "secret-mode",
+        path,
+        format!("{what} with mode {mode:04o}: {exposure} beyond its owner"),
+        format!("chmod 600 {}", path.display()),
+    )
 }

@@ -96,7 +96,7 @@ pub fn audit(request: &Request) -> Report {
     });
     Report {
         kind: "AuditReport",
-        api_version: "kubepki/v1",
+        api_version: crate::pki::REPORT_API_VERSION,
         cert_dir: request.layout.cert_dir().to_path_buf(),
         kubeconfig_dir: request.layout.kubeconfig_dir().to_path_buf(),
         findings,

@@ -174,13 +174,12 @@ pub fn decide(
     if not_after >= ca_not_after {
         not_after = ca_not_after;
     }
-    let mut ext = Vec::new();
-    if usages.contains(&"server auth") {
-        ext.push(ExtUsage::ServerAuth);
-    }
-    if usages.contains(&"client auth") {
-        ext.push(ExtUsage::ClientAuth);
-    }
+    // Server before client, whatever order the request lists them in.
+    let ext: Vec<ExtUsage> = [Usage::ServerAuth, Usage::ClientAuth]
+        .into_iter()
+        .filter(|u| usages.contains(&u.api_name()))
+        .filter_map(Usage::ext)
+        .collect();
     let subject = request.spec;
     Ok(Verdict::Issue(Box::new(Issue {
         spec: CertSpec {

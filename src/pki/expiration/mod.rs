@@ -164,7 +164,7 @@ pub fn report(request: &Request) -> Report {
         .max(request.fail_within.unwrap_or(Duration::ZERO));
     Report {
         kind: "CertificateExpirationReport",
-        api_version: "kubepki/v1",
+        api_version: crate::pki::REPORT_API_VERSION,
         now: request.now,
         warn_within_seconds: warn.whole_seconds(),
         fail_within_seconds: request.fail_within.map(|d| d.whole_seconds()),

@@ -281,34 +281,32 @@ impl Inventory {
     /// Every file read that holds a secret (keys, kubeconfigs) and is readable or writable by
     /// group or others, with its mode: kubepki warns about them on every run that reads them.
     pub fn exposed_secrets(&self) -> Vec<(PathBuf, u32)> {
-        let mut out = Vec::new();
-        for pair in self.pairs.values() {
-            if let Found::Present(k) = &pair.key
-                && k.meta.mode & 0o077 != 0
-            {
-                out.push((pair.key_path.clone(), k.meta.mode));
-            }
-        }
-        if let Some(sa) = &self.service_account
-            && let Found::Present(k) = &sa.key
-            && k.meta.mode & 0o077 != 0
-        {
-            out.push((sa.key_path.clone(), k.meta.mode));
-        }
-        for (path, found) in &self.keys {
-            if let Found::Present(k) = found
-                && k.meta.mode & 0o077 != 0
-            {
-                out.push((path.clone(), k.meta.mode));
-            }
-        }
-        for (path, found) in &self.kubeconfigs {
-            if let Found::Present(k) = found
-                && k.meta.mode & 0o077 != 0
-            {
-                out.push((path.clone(), k.meta.mode));
-            }
-        }
+        let key_mode = |found: &Found<KeyFile>| match found {
+            Found::Present(k) => Some(k.meta.mode),
+            _ => None,
+        };
+        let keys = self
+            .pairs
+            .values()
+            .map(|pair| (&pair.key_path, key_mode(&pair.key)))
+            .chain(
+                self.service_account
+                    .iter()
+                    .map(|sa| (&sa.key_path, key_mode(&sa.key))),
+            )
+            .chain(
+                self.keys
+                    .iter()
+                    .map(|(path, found)| (path, key_mode(found))),
+            );
+        let kubeconfigs = self.kubeconfigs.iter().map(|(path, found)| match found {
+            Found::Present(k) => (path, Some(k.meta.mode)),
+            _ => (path, None),
+        });
+        let mut out: Vec<(PathBuf, u32)> = keys
+            .chain(kubeconfigs)
+            .filter_map(|(path, mode)| Some((path.clone(), mode.filter(|m| store::exposed(*m))?)))
+            .collect();
         out.sort();
         out
     }

@@ -21,7 +21,7 @@ use crate::pki::bootstrap::{
 };
 use crate::pki::error::{Error, Result};
 use crate::pki::inventory::{Found, Inventory};
-use crate::pki::store::{FileData, FileKind};
+use crate::pki::store::{self, FileData, FileKind};
 
 /// The manifests file in `--out-dir`.
 pub const MANIFESTS_FILE: &str = "bootstrap-token.yaml";
@@ -171,7 +171,7 @@ pub(super) fn plan(request: &Request, inventory: &Inventory, want: &KitWant) -> 
         match file.found.as_ref() {
             Found::Missing => missing = true,
             Found::Broken(p) => return Err(p.to_error(&file.path)),
-            Found::Present(d) if d.mode & 0o077 != 0 => differs.push(format!(
+            Found::Present(d) if store::exposed(d.mode) => differs.push(format!(
                 "{} is readable by group or others (mode {:04o})",
                 file.path.display(),
                 d.mode

@@ -1,6 +1,7 @@
 //! The service-account key pair: `sa.key` signs service-account tokens, `sa.pub` verifies them.
 
 use super::{Action, Decision, ItemKind, Options, PlanItem, Work, force_hint};
+use crate::pki::catalog;
 use crate::pki::error::{Error, Result};
 use crate::pki::inventory::{Found, Inventory};
 use crate::pki::keys::KeyAlgorithm;
@@ -13,7 +14,7 @@ pub(super) fn plan(inventory: &Inventory, opts: &Options) -> Result<PlanItem> {
     let item = |action: Action, reason: String, files, algorithm, work| PlanItem {
         decision: Decision {
             kind: ItemKind::KeyPair,
-            name: "sa".into(),
+            name: catalog::SERVICE_ACCOUNT_NAME.into(),
             node: None,
             action,
             reason,

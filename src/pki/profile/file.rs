@@ -30,6 +30,7 @@ use super::{BuiltinSigner, Profile, Restrictions, UNRECOGNIZED_USAGE, Usage};
 use crate::pki::cert::DEFAULT_VALIDITY;
 use crate::pki::duration::{check_period, parse_duration};
 use crate::pki::error::{Error, describe_yaml_error, is_identifier};
+use crate::pki::yaml_error::safe_path;
 
 /// The profiles of one file.
 #[derive(Debug, Clone)]
@@ -137,27 +138,6 @@ pub(crate) fn describe(e: &yaml_serde::Error) -> String {
     }
     out.push_str(message);
     out
-}
-
-/// A field path with every segment that is not a name (a mapping key from the file) as `?`.
-fn safe_path(path: &str) -> String {
-    path.split('.')
-        .filter(|s| !s.is_empty())
-        .map(|segment| {
-            let base = segment.split('[').next().unwrap_or("");
-            let index = &segment[base.len()..];
-            let index_ok = index.split('[').skip(1).all(|i| {
-                i.strip_suffix(']')
-                    .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
-            });
-            match (is_identifier(base), index_ok) {
-                (true, true) => segment.to_string(),
-                (true, false) => base.to_string(),
-                _ => "?".to_string(),
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(".")
 }
 
 #[derive(Deserialize)]

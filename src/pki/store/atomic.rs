@@ -43,8 +43,13 @@ impl FileKind {
     }
 
     pub fn is_secret(self) -> bool {
-        self.mode() & 0o077 == 0
+        !exposed(self.mode())
     }
+}
+
+/// Whether a file mode lets group or others at the file: wrong for a key or a kubeconfig.
+pub fn exposed(mode: u32) -> bool {
+    mode & 0o077 != 0
 }
 
 /// One file to write.
@@ -120,7 +125,7 @@ pub(super) fn keep_backup(path: &Path, backup: &Path, secret: bool, sync: bool) 
     let mode = fs::symlink_metadata(path)
         .map(|m| m.permissions().mode() & 0o7777)
         .unwrap_or(0);
-    let link_keeps_it_private = !secret || mode & 0o077 == 0;
+    let link_keeps_it_private = !secret || !exposed(mode);
     if !(link_keeps_it_private && fs::hard_link(path, backup).is_ok()) {
         let data = super::read_optional(path)?.unwrap_or_default();
         let kind = if secret {

@@ -43,10 +43,7 @@ impl Layout {
     /// kubeadm keeps the PKI in `/etc/kubernetes/pki` and the kubeconfigs in `/etc/kubernetes`:
     /// by default the kubeconfig directory is the certificate directory's parent.
     pub fn default_kubeconfig_dir(cert_dir: &Path) -> PathBuf {
-        match cert_dir.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        }
+        super::parent_dir(cert_dir).to_path_buf()
     }
 
     pub fn cert_dir(&self) -> &Path {

@@ -21,7 +21,7 @@ use std::path::Path;
 
 use super::error::{Error, Result};
 
-pub use atomic::{FileKind, FileWrite, archive};
+pub use atomic::{FileKind, FileWrite, archive, exposed};
 #[cfg(feature = "test-hooks")]
 pub use batch::inject_crash_after_renames;
 pub use batch::{Durability, Staged, commit, commit_staged, create_dirs, remove_empty_dirs, stage};

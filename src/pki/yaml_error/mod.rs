@@ -148,7 +148,7 @@ fn serde_problem(text: &str) -> Option<(String, String)> {
 
 /// A yaml_serde path (`users[0].user`) with every segment that is not an identifier replaced
 /// by `?` (mapping keys come from the document).
-fn safe_path(path: &str) -> String {
+pub(crate) fn safe_path(path: &str) -> String {
     if path.is_empty() || path == "." {
         return String::new();
     }
