@@ -63,7 +63,7 @@ pub struct CertView {
     pub organizations: Vec<String>,
 }
 
-/// Describes a DER certificate as openssl would; [`super::role::describe`] adds what it is for.
+/// Describes a DER certificate as openssl would; `inspect::describe` adds what it is for.
 pub fn describe(der: &[u8], now: OffsetDateTime) -> Result<CertView, String> {
     let (_, cert) = X509Certificate::from_der(der)
         .map_err(|_| "is not an X.509 certificate (it does not parse)".to_string())?;
