@@ -13,9 +13,8 @@ use super::authority::{CaFiles, CaState};
 use super::decide::{Existing, decide};
 use super::issuing::CaSource;
 use super::issuing::{self, sans_text};
-use super::signing::{SigningNotes, SigningWork};
+use super::signing::SigningWork;
 use super::{Action, Decision, ItemKind, PlanItem, Request, Work, conclude};
-use crate::pki::cert::CertSpec;
 use crate::pki::csr::{self, CsrSpec};
 use crate::pki::error::{Error, ErrorKind, Result};
 use crate::pki::inventory::{CertFile, Found, KeyFile, Problem};
@@ -199,27 +198,16 @@ fn plan_cert(
             want.key_algorithm,
         )
         .map_err(|e| Error::usage("--profile", format!("refuses this identity: {e}")))?;
-    let mut warnings = Vec::new();
-    let (not_before, not_after) = issuing::window(profile, validity, &ca, opts, &mut warnings)?;
-    let spec = CertSpec {
-        common_name: subject.common_name.clone(),
-        organizations: subject.organizations.clone(),
-        alt_names: subject.alt_names.clone(),
-        usages: profile.ext_usages(),
-        is_ca: false,
-        not_before,
-        not_after,
-    };
-    let notes = SigningNotes {
-        profile: profile.name.clone(),
-        profile_origin: profile.origin.clone(),
-        signer_rules: profile.signer.map(|s| s.name()),
-        ca: ca.label.clone(),
-        usages: profile.usages_for(want.key_algorithm),
-        sans_added: vec![],
-        sans_dropped: vec![],
-        warnings: warnings.clone(),
-    };
+    let (spec, notes) = issuing::profile_cert(
+        profile,
+        &ca,
+        subject,
+        subject.alt_names.clone(),
+        want.key_algorithm,
+        validity,
+        opts,
+    )?;
+    let warnings = notes.warnings.clone();
     let existing = {
         let mut e = issuing::compare(
             found,

@@ -10,13 +10,15 @@ use time::{Duration, OffsetDateTime};
 use super::Options;
 use super::authority::{CaFiles, CaState, Signer};
 use super::decide::Existing;
-use super::signing::{GivenCa, SignWith};
+use super::signing::{GivenCa, SignWith, SigningNotes};
 use crate::pki::catalog;
 use crate::pki::cert::{self, Authority, CertFacts, CertSpec};
+use crate::pki::csr::CsrSpec;
 use crate::pki::duration::MIN_VALIDITY;
 use crate::pki::error::{Error, ErrorKind, Result};
 use crate::pki::identity::san_list;
 use crate::pki::inventory::{CertFile, Found, KeyFile, chain_problem};
+use crate::pki::keys::KeyAlgorithm;
 use crate::pki::names::AltNames;
 use crate::pki::profile::Profile;
 
@@ -134,6 +136,41 @@ pub fn load_ca(pair: Arc<CaPairFiles>, now: OffsetDateTime) -> Result<LoadedCa> 
         }),
         SignWith::Tree(_) => Err(internal("a CA pair resolved as a tree CA")),
     }
+}
+
+/// The certificate `profile` makes for `subject` with `alt_names` (both already checked against
+/// the profile), in the window `validity` and `ca` allow, and the notes that explain it.
+pub(super) fn profile_cert(
+    profile: &Profile,
+    ca: &ResolvedCa,
+    subject: &CsrSpec,
+    alt_names: AltNames,
+    key_algorithm: KeyAlgorithm,
+    validity: Option<Duration>,
+    opts: &Options,
+) -> Result<(CertSpec, SigningNotes)> {
+    let mut warnings = Vec::new();
+    let (not_before, not_after) = window(profile, validity, ca, opts, &mut warnings)?;
+    let spec = CertSpec {
+        common_name: subject.common_name.clone(),
+        organizations: subject.organizations.clone(),
+        alt_names,
+        usages: profile.ext_usages(),
+        is_ca: false,
+        not_before,
+        not_after,
+    };
+    let notes = SigningNotes {
+        profile: profile.name.clone(),
+        profile_origin: profile.origin.clone(),
+        signer_rules: profile.signer.map(|s| s.name()),
+        ca: ca.label.clone(),
+        usages: profile.usages_for(key_algorithm),
+        sans_added: vec![],
+        sans_dropped: vec![],
+        warnings,
+    };
+    Ok((spec, notes))
 }
 
 /// The validity window of a signed certificate: the profile's period or `asked`, from 5 minutes

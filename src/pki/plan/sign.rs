@@ -18,10 +18,9 @@ use time::Duration;
 use super::authority::{CaFiles, CaState};
 use super::decide::{Existing, decide};
 use super::issuing::CaSource;
-use super::issuing::{ResolvedCa, compare, resolve_ca, window};
-use super::signing::{SigningNotes, SigningWork};
+use super::issuing::{ResolvedCa, compare, profile_cert, resolve_ca};
+use super::signing::SigningWork;
 use super::{Action, Decision, ItemKind, PlanItem, Request, Work, conclude};
-use crate::pki::cert::CertSpec;
 use crate::pki::csr::{self};
 use crate::pki::error::{Error, Result};
 use crate::pki::identity::{SanEdits, san_list};
@@ -113,27 +112,18 @@ pub(super) fn plan(
             req.key_algorithm,
         )
         .map_err(|e| Error::bad_file(source, format!("refused: {e}")))?;
-    let mut warnings = Vec::new();
-    let (not_before, not_after) = window(profile, want.validity, &ca, opts, &mut warnings)?;
-    let spec = CertSpec {
-        common_name: subject.common_name.clone(),
-        organizations: subject.organizations.clone(),
-        alt_names: edited.alt_names.clone(),
-        usages: profile.ext_usages(),
-        is_ca: false,
-        not_before,
-        not_after,
-    };
-    let notes = SigningNotes {
-        profile: profile.name.clone(),
-        profile_origin: profile.origin.clone(),
-        signer_rules: profile.signer.map(|s| s.name()),
-        ca: ca.label.clone(),
-        usages: profile.usages_for(req.key_algorithm),
-        sans_added: edited.added.clone(),
-        sans_dropped: edited.dropped.clone(),
-        warnings: warnings.clone(),
-    };
+    let (spec, mut notes) = profile_cert(
+        profile,
+        &ca,
+        subject,
+        edited.alt_names.clone(),
+        req.key_algorithm,
+        want.validity,
+        opts,
+    )?;
+    notes.sans_added = edited.added.clone();
+    notes.sans_dropped = edited.dropped.clone();
+    let warnings = notes.warnings.clone();
     let dest = want.out.as_ref().map(|o| o.path.clone());
     let ResolvedCa { with, certs, .. } = ca;
     let work = std::cell::RefCell::new(Some(SigningWork::SignCsr {
