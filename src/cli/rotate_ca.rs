@@ -17,7 +17,8 @@ use crate::output::OutputFormat;
 use crate::pki::catalog;
 use crate::pki::inventory::{Inventory, tree_wanted};
 use crate::pki::plan::{Request, RotateWant, Step, Want};
-use crate::pki::rotation::{self, CaRotation, RotationFiles};
+use crate::pki::rotation::service_account::{self, SaFiles, SaRotation};
+use crate::pki::rotation::{self, CaRotation, Rotated, RotationFiles};
 use crate::pki::{Error, store::Layout};
 
 #[derive(Debug, Subcommand)]
@@ -36,17 +37,23 @@ pub enum RotateCaCommand {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum CaArg {
+    /// The cluster CA (ca.crt, ca.key).
     Ca,
+    /// The front-proxy CA (front-proxy-ca.crt, front-proxy-ca.key).
     FrontProxyCa,
+    /// The etcd CA (etcd/ca.crt, etcd/ca.key).
     EtcdCa,
+    /// The service-account key pair (sa.key signs tokens, sa.pub verifies them).
+    Sa,
+    /// The three CAs and the service-account key pair.
     All,
 }
 
 #[derive(Debug, Args)]
 pub struct RotateArgs {
-    /// Which CA to rotate (status: which to show).
-    #[arg(long, value_enum, default_value = "all")]
-    pub ca: CaArg,
+    /// What to rotate (status: what to show): one, several (comma-separated or repeated) or all.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "all")]
+    pub ca: Vec<CaArg>,
     /// A kubeadm configuration file (certificatesDir).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -73,14 +80,12 @@ pub(super) fn run(c: &RotateCaCommand, now: OffsetDateTime) -> anyhow::Result<Ex
         RotateCaCommand::Abort(a) => (a, Step::Abort),
     };
     let (resolved, layout) = settings(a)?;
-    let wants = cas(a.ca)
+    let rotated = rotated(&a.ca, &layout);
+    let wanted: Vec<&str> = rotated.iter().map(Rotated::name).collect();
+    let wants = rotated
         .into_iter()
-        .map(|ca| {
-            let files = RotationFiles::of(&layout, ca);
-            Want::RotateCa(Box::new(RotateWant { files, step }))
-        })
+        .map(|what| Want::RotateCa(Box::new(RotateWant { what, step })))
         .collect();
-    let wanted: Vec<&str> = cas(a.ca).into_iter().map(|ca| ca.name).collect();
     let mut options = resolved.options(false, now)?;
     // Re-signed leaves keep their keys: the same identity, the same key.
     options.reuse_key = true;
@@ -102,14 +107,22 @@ fn settings(a: &RotateArgs) -> anyhow::Result<(Resolved, Layout)> {
     Ok((resolved, layout))
 }
 
-fn cas(ca: CaArg) -> Vec<&'static catalog::Profile> {
-    let names: &[&str] = match ca {
-        CaArg::Ca => &["ca"],
-        CaArg::FrontProxyCa => &["front-proxy-ca"],
-        CaArg::EtcdCa => &["etcd-ca"],
-        CaArg::All => &rotation::ROTATABLE,
-    };
-    names.iter().filter_map(|n| catalog::find(n)).collect()
+/// What `--ca` names, in a fixed order (the CAs as listed, then the service-account pair), each
+/// once.
+fn rotated(args: &[CaArg], layout: &Layout) -> Vec<Rotated> {
+    let all = args.contains(&CaArg::All);
+    let has = |arg: CaArg| all || args.contains(&arg);
+    let mut out: Vec<Rotated> = [CaArg::Ca, CaArg::FrontProxyCa, CaArg::EtcdCa]
+        .into_iter()
+        .zip(rotation::ROTATABLE)
+        .filter(|(arg, _)| has(*arg))
+        .filter_map(|(_, name)| catalog::find(name))
+        .map(|ca| Rotated::Ca(RotationFiles::of(layout, ca)))
+        .collect();
+    if has(CaArg::Sa) {
+        out.push(Rotated::ServiceAccount(SaFiles::of(layout)));
+    }
+    out
 }
 
 #[derive(Serialize)]
@@ -119,17 +132,16 @@ struct StatusReport<'a> {
     api_version: &'static str,
     cert_dir: &'a std::path::Path,
     certificate_authorities: Vec<CaRotation>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    service_account_keys: Option<SaRotation>,
 }
 
 fn status(a: &RotateArgs, _now: OffsetDateTime) -> anyhow::Result<ExitStatus> {
     let (_, layout) = settings(a)?;
-    let files: Vec<RotationFiles> = cas(a.ca)
-        .into_iter()
-        .map(|ca| RotationFiles::of(&layout, ca))
-        .collect();
+    let rotated = rotated(&a.ca, &layout);
     let mut wanted = tree_wanted(&layout);
-    for f in &files {
-        wanted.extend(f.wanted());
+    for r in &rotated {
+        wanted.extend(r.wanted());
     }
     for root in [layout.cert_dir(), layout.kubeconfig_dir()] {
         if crate::pki::store::pending(root)? {
@@ -141,17 +153,27 @@ fn status(a: &RotateArgs, _now: OffsetDateTime) -> anyhow::Result<ExitStatus> {
         }
     }
     let inventory = Inventory::read(&layout, &wanted);
-    let mut report = Vec::new();
-    for f in &files {
-        report.push(rotation::infer(&inventory, f).map_err(|e| Error::bad_file(&f.bundle, e))?);
-    }
-    let mut out = std::io::stdout().lock();
-    let doc = StatusReport {
+    let mut doc = StatusReport {
         kind: "CaRotationStatus",
         api_version: crate::pki::REPORT_API_VERSION,
         cert_dir: layout.cert_dir(),
-        certificate_authorities: report,
+        certificate_authorities: Vec::new(),
+        service_account_keys: None,
     };
+    for r in &rotated {
+        match r {
+            Rotated::Ca(f) => doc
+                .certificate_authorities
+                .push(rotation::infer(&inventory, f).map_err(|e| Error::bad_file(&f.bundle, e))?),
+            Rotated::ServiceAccount(f) => {
+                doc.service_account_keys = Some(
+                    service_account::infer(&inventory, f)
+                        .map_err(|(path, e)| Error::bad_file(&path, e))?,
+                );
+            }
+        }
+    }
+    let mut out = std::io::stdout().lock();
     match a.output {
         OutputFormat::Json | OutputFormat::Yaml => {
             out.write_all(crate::output::serialize(&doc, a.output)?.as_bytes())?
@@ -181,6 +203,33 @@ fn status(a: &RotateArgs, _now: OffsetDateTime) -> anyhow::Result<ExitStatus> {
                     }
                     writeln!(out, "  {}: {}", f.path.display(), parts.join(", "))?;
                 }
+            }
+            if let Some(sa) = &doc.service_account_keys {
+                let verifies: Vec<&str> = sa.verifies.iter().map(|g| generation(*g)).collect();
+                writeln!(
+                    out,
+                    "{}: phase {} ({} public key(s) in {}{})",
+                    service_account::NAME,
+                    sa.phase.name(),
+                    sa.verifies.len(),
+                    sa.public.display(),
+                    sa.pending_new_key
+                        .as_ref()
+                        .map(|p| format!(", new key {}", p.display()))
+                        .unwrap_or_default()
+                )?;
+                writeln!(
+                    out,
+                    "  {}: signs tokens with the {} key",
+                    sa.key.display(),
+                    generation(sa.signs)
+                )?;
+                writeln!(
+                    out,
+                    "  {}: verifies tokens of {}",
+                    sa.public.display(),
+                    verifies.join("+")
+                )?;
             }
         }
     }

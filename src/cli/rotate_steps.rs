@@ -3,6 +3,7 @@
 
 use crate::pki::catalog::{self, Profile};
 use crate::pki::plan::Step;
+use crate::pki::rotation::service_account;
 use crate::pki::store::{BACKUP_DIR, Layout};
 use crate::pki::wiring::{self, FileRef, WIRING};
 
@@ -67,22 +68,28 @@ pub(super) fn steps(step: Step, cas: &[&str], layout: &Layout) -> Vec<String> {
             ),
         });
     }
-    out.push(match step {
-        Step::Reissue => format!(
-            "kube-apiserver: restart it on every control-plane node (its certificates are \
-             re-signed: {})",
-            apiserver_leaves(cas)
-                .into_iter()
-                .map(cert)
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-        _ => format!(
-            "kube-apiserver: restart it on every control-plane node (--client-ca-file, \
-             --kubelet-certificate-authority, --requestheader-client-ca-file, --etcd-cafile read \
-             the CA files in {dir})"
-        ),
-    });
+    let any_ca = cas.iter().any(|c| *c != service_account::NAME);
+    if any_ca {
+        out.push(match step {
+            Step::Reissue => format!(
+                "kube-apiserver: restart it on every control-plane node (its certificates are \
+                 re-signed: {})",
+                apiserver_leaves(cas)
+                    .into_iter()
+                    .map(cert)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            _ => format!(
+                "kube-apiserver: restart it on every control-plane node (--client-ca-file, \
+                 --kubelet-certificate-authority, --requestheader-client-ca-file, --etcd-cafile \
+                 read the CA files in {dir})"
+            ),
+        });
+    }
+    if has(service_account::NAME) {
+        out.extend(service_account_steps(step, layout));
+    }
     if has("front-proxy-ca") && trust_changes {
         out.push(
             "kube-controller-manager: restart it (--requestheader-client-ca-file)".to_string(),
@@ -121,12 +128,52 @@ pub(super) fn steps(step: Step, cas: &[&str], layout: &Layout) -> Vec<String> {
         ));
     }
     out.push(match step {
-        Step::Start => "then: kubepki rotate-ca reissue".to_string(),
-        Step::Reissue => {
-            "check that no component logs TLS errors, then: kubepki rotate-ca finish".to_string()
-        }
+        Step::Start => format!("then: kubepki rotate-ca reissue --ca {}", cas.join(",")),
+        Step::Reissue => format!(
+            "check that no component logs TLS errors, then: kubepki rotate-ca finish --ca {}",
+            cas.join(",")
+        ),
         Step::Finish => format!("the rotation is complete: the old CA is only in {BACKUP_DIR}/"),
         Step::Abort => "the old CA is the only CA again".to_string(),
     });
     out
+}
+
+/// What a phase of the service-account key rotation asks of the components.
+fn service_account_steps(step: Step, layout: &Layout) -> Vec<String> {
+    let (key, public) = (
+        layout.sa_key().display().to_string(),
+        layout.sa_pub().display().to_string(),
+    );
+    match step {
+        Step::Start => vec![format!(
+            "kube-apiserver: restart it on every control-plane node \
+             (--service-account-key-file={public} holds the old and the new public key; tokens \
+             are still signed with the old key, --service-account-signing-key-file={key}); every \
+             API server must verify with both keys before `reissue`"
+        )],
+        Step::Reissue => vec![
+            format!(
+                "kube-apiserver (--service-account-signing-key-file={key}) and \
+                 kube-controller-manager (--service-account-private-key-file={key}): restart them \
+                 on every control-plane node; new tokens are signed with the new key, and tokens \
+                 of the old key still verify"
+            ),
+            "service-account tokens: the kubelet refreshes pods' projected tokens at 80% of \
+             their lifetime (at most 24 h; wait that long, or restart the pods); legacy token \
+             Secrets (type kubernetes.io/service-account-token) keep old-key tokens: delete them \
+             so kube-controller-manager issues new ones, then restart the pods that mount them"
+                .to_string(),
+        ],
+        Step::Finish => vec![format!(
+            "kube-apiserver: restart it on every control-plane node ({public} holds the new key \
+             alone); tokens signed with the old key are refused from now on"
+        )],
+        Step::Abort => vec![format!(
+            "kube-apiserver and kube-controller-manager: restart them ({key} and {public} as \
+             before the rotation); tokens signed with the new key since `reissue` are refused: \
+             delete the legacy token Secrets created since then and restart the pods that got \
+             new tokens"
+        )],
+    }
 }

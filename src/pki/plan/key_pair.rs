@@ -5,6 +5,7 @@ use crate::pki::catalog;
 use crate::pki::error::{Error, Result};
 use crate::pki::inventory::{Found, Inventory};
 use crate::pki::keys::KeyAlgorithm;
+use crate::pki::rotation::service_account::public_keys;
 
 pub(super) fn plan(inventory: &Inventory, opts: &Options) -> Result<PlanItem> {
     let sa = inventory
@@ -86,9 +87,10 @@ pub(super) fn plan(inventory: &Inventory, opts: &Options) -> Result<PlanItem> {
         )),
         Found::Broken(p) => Err(p.to_error(&pub_path)),
         Found::Present(existing) => {
-            let same = pem::parse(existing.as_slice())
-                .ok()
-                .is_some_and(|p| p.tag() == "PUBLIC KEY" && p.contents() == key.public_key_der());
+            // During a key rotation (`rotate-ca --ca sa`) sa.pub holds the old and the new
+            // public key; the pair is whole as long as sa.key's public half is among them.
+            let verifying = public_keys(existing).unwrap_or_default();
+            let same = verifying.contains(&key.public_key_der());
             if !same && opts.force {
                 return Ok(item(
                     Action::Replace,
@@ -111,9 +113,16 @@ pub(super) fn plan(inventory: &Inventory, opts: &Options) -> Result<PlanItem> {
                     ),
                 ));
             }
+            let reason = match verifying.len() {
+                1 => "key loads and sa.pub matches it".to_string(),
+                n => format!(
+                    "key loads and sa.pub holds its public half among {n} keys (a key rotation \
+                     in progress)"
+                ),
+            };
             Ok(item(
                 Action::Reuse,
-                "key loads and sa.pub matches it".into(),
+                reason,
                 vec![key_path, pub_path],
                 key.algorithm(),
                 Work::Keep(None),

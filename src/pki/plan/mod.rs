@@ -36,6 +36,7 @@ mod csr_object;
 mod rotate;
 mod rotate_abort;
 mod rotate_items;
+mod rotate_sa;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -201,7 +202,7 @@ impl Request {
                 }
                 Want::RotateCa(w) => {
                     files.extend(super::inventory::tree_wanted(layout));
-                    files.extend(w.files.wanted());
+                    files.extend(w.what.wanted());
                 }
             }
         }

@@ -12,7 +12,7 @@ use crate::pki::cert::{self, Authority, CertFacts, CertSpec};
 use crate::pki::error::{Error, Result};
 use crate::pki::inventory::{Found, Inventory};
 use crate::pki::keys::PrivateKey;
-use crate::pki::rotation::{self, CaRotation, Generation, Phase, RotationFiles};
+use crate::pki::rotation::{self, CaRotation, Generation, Phase, Rotated, RotationFiles};
 use crate::pki::store::FileKind;
 
 use super::rotate_items::{Written, archive_item, pem, write_item};
@@ -29,7 +29,9 @@ pub enum Step {
 /// `rotate-ca PHASE --ca NAME`.
 #[derive(Debug, Clone)]
 pub struct RotateWant {
-    pub files: RotationFiles,
+    /// What is rotated.
+    pub what: Rotated,
+    /// The phase to run.
     pub step: Step,
 }
 
@@ -39,7 +41,12 @@ pub(super) fn plan(
     cas: &mut Authorities,
     want: &RotateWant,
 ) -> Result<Vec<PlanItem>> {
-    let files = &want.files;
+    let files = match &want.what {
+        Rotated::Ca(files) => files,
+        Rotated::ServiceAccount(files) => {
+            return super::rotate_sa::plan(request, inventory, files, want.step);
+        }
+    };
     let rot = rotation::infer(inventory, files).map_err(|e| Error::bad_file(&files.bundle, e))?;
     match want.step {
         Step::Start => start(request, inventory, files, &rot),

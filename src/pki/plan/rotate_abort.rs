@@ -7,10 +7,10 @@
 //! `ca.signing.crt` when it did not exist before) are archived. The abort is itself a run with
 //! backups, so it can be undone by hand.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use super::rotate_items::{archive_item, write_item};
+use super::rotate_items::{Written, archive_item, write_item};
 use super::{PlanItem, Request};
 use crate::pki::cert;
 use crate::pki::error::{Error, Result};
@@ -30,36 +30,9 @@ pub(super) fn plan(
         .old
         .clone()
         .ok_or_else(|| Error::Crypto("internal: no old CA".into()))?;
-    let layout = &request.layout;
-    let roots = [layout.cert_dir(), layout.kubeconfig_dir()];
-    let cert_backups = layout.cert_dir().join(BACKUP_DIR);
-    let relative_bundle = files
-        .bundle
-        .strip_prefix(layout.cert_dir())
-        .map_err(|_| Error::Crypto("internal: CA outside the certificate directory".into()))?;
-    let stamps = store::subdirectories(&cert_backups);
-    let start = stamps
-        .iter()
-        .rev()
-        .find(|s| {
-            let path = cert_backups.join(s).join(relative_bundle);
-            matches!(store::read_file(&path), Ok(Some(f))
-                if cert::certs_from_pem(&f.bytes).is_ok_and(|c| c == [old.clone()]))
-        })
-        .cloned()
-        .ok_or_else(|| {
-            Error::bad_file(
-                &cert_backups,
-                format!(
-                    "no backup holds {} as it was before the rotation (the old CA alone); \
-                     abort needs the backups `rotate-ca start` kept",
-                    files.bundle.display()
-                ),
-            )
-        })?;
-    // This CA's files only (`--ca all` aborts three rotations in one run): its CA files, and
+    // This CA's files only (`--ca all` aborts several rotations in one run): its CA files, and
     // every file that it signed or that trusts it, with the key beside a certificate.
-    let mut ours: std::collections::BTreeSet<PathBuf> = [&files.bundle, &files.key]
+    let mut ours: BTreeSet<PathBuf> = [&files.bundle, &files.key]
         .into_iter()
         .chain(files.signing.iter())
         .cloned()
@@ -70,9 +43,75 @@ pub(super) fn plan(
             ours.insert(f.path.with_extension("key"));
         }
     }
+    let before = |data: &[u8]| cert::certs_from_pem(data).is_ok_and(|c| c == [old.clone()]);
+    let (writes, archive) = undo(
+        request,
+        &Undo {
+            marker: &files.bundle,
+            marker_before: "the old CA alone",
+            before_rotation: &before,
+            ours,
+            added: [&files.new_cert, &files.new_key]
+                .into_iter()
+                .chain(files.signing.iter())
+                .cloned()
+                .collect(),
+        },
+    )?;
+    let mut items: Vec<PlanItem> = write_item(files, "abort: restored from the backups", writes)
+        .into_iter()
+        .collect();
+    items.extend(archive_item(files, rot, archive));
+    Ok(items)
+}
+
+/// What an abort puts back: the rotation's files, from the backups its runs kept.
+pub(super) struct Undo<'a> {
+    /// The trust file whose backup copy marks the run of `start` (`<ca>.crt`, `sa.pub`).
+    pub marker: &'a Path,
+    /// What the marker held before the rotation, for the error when no backup has it.
+    pub marker_before: &'a str,
+    /// Whether a backup copy of the marker is from before the rotation.
+    pub before_rotation: &'a dyn Fn(&[u8]) -> bool,
+    /// Every file of this rotation (certificate or kubeconfig roots).
+    pub ours: BTreeSet<PathBuf>,
+    /// The files the rotation adds: they go back only if they were there before `start`,
+    /// otherwise they are archived.
+    pub added: Vec<PathBuf>,
+}
+
+/// The files to write back (each file's first backup copy from the run of `start` on) and the
+/// files to archive.
+pub(super) fn undo(request: &Request, u: &Undo<'_>) -> Result<(Written, Vec<PathBuf>)> {
+    let layout = &request.layout;
+    let roots = [layout.cert_dir(), layout.kubeconfig_dir()];
+    let cert_backups = layout.cert_dir().join(BACKUP_DIR);
+    let relative_marker = u.marker.strip_prefix(layout.cert_dir()).map_err(|_| {
+        Error::Crypto("internal: rotation file outside the certificate directory".into())
+    })?;
+    let stamps = store::subdirectories(&cert_backups);
+    let start = stamps
+        .iter()
+        .rev()
+        .find(|s| {
+            let path = cert_backups.join(s).join(relative_marker);
+            matches!(store::read_file(&path), Ok(Some(f)) if (u.before_rotation)(&f.bytes))
+        })
+        .cloned()
+        .ok_or_else(|| {
+            Error::bad_file(
+                &cert_backups,
+                format!(
+                    "no backup holds {} as it was before the rotation ({}); abort needs the \
+                     backups `rotate-ca start` kept",
+                    u.marker.display(),
+                    u.marker_before
+                ),
+            )
+        })?;
     // The first copy of each file from the start on: what it held before the rotation.
     let mut restore: BTreeMap<PathBuf, PathBuf> = BTreeMap::new();
-    let mut dedup = std::collections::BTreeSet::new();
+    let mut dedup = BTreeSet::new();
     for root in roots {
         if !dedup.insert(root.to_path_buf()) {
             continue;
@@ -84,7 +123,7 @@ pub(super) fn plan(
         {
             let dir = backups.join(&stamp);
             for relative in walk(&dir, Path::new("")) {
-                if is_kubepki_file(&relative) && ours.contains(&root.join(&relative)) {
+                if is_kubepki_file(&relative) && u.ours.contains(&root.join(&relative)) {
                     restore
                         .entry(root.join(&relative))
                         .or_insert_with(|| dir.join(&relative));
@@ -97,10 +136,7 @@ pub(super) fn plan(
         p.strip_prefix(layout.cert_dir())
             .is_ok_and(|rel| store::exists(&cert_backups.join(&start).join(rel)))
     };
-    for own in [&files.new_cert, &files.new_key]
-        .into_iter()
-        .chain(files.signing.iter())
-    {
+    for own in &u.added {
         if !before_start(own) {
             restore.remove(own);
         }
@@ -111,18 +147,14 @@ pub(super) fn plan(
             .ok_or_else(|| Error::bad_file(backup, "vanished while reading the backups"))?;
         writes.push((target.clone(), kind_of(target), data.bytes));
     }
-    let mut archive: Vec<PathBuf> = [&files.new_cert, &files.new_key]
-        .into_iter()
-        .chain(files.signing.iter())
+    let mut archive: Vec<PathBuf> = u
+        .added
+        .iter()
         .filter(|p| !restore.contains_key(*p))
         .cloned()
         .collect();
     archive.sort();
-    let mut items: Vec<PlanItem> = write_item(files, "abort: restored from the backups", writes)
-        .into_iter()
-        .collect();
-    items.extend(archive_item(files, rot, archive));
-    Ok(items)
+    Ok((writes, archive))
 }
 
 /// The files below `dir` (relative to it), recursively; never following links.

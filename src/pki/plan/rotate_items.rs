@@ -20,13 +20,18 @@ pub(super) fn pem(certs: &[Vec<u8>]) -> Vec<u8> {
 
 /// One item writing `writes` (none when there is nothing to write).
 pub(super) fn write_item(files: &RotationFiles, what: &str, writes: Written) -> Option<PlanItem> {
+    write_named(files.ca.name, what, writes)
+}
+
+/// One item of the rotation of `name` writing `writes` (none when there is nothing to write).
+pub(super) fn write_named(name: &str, what: &str, writes: Written) -> Option<PlanItem> {
     if writes.is_empty() {
         return None;
     }
     Some(PlanItem {
         decision: Decision {
-            kind: ItemKind::Certificate,
-            name: files.ca.name.to_string(),
+            kind: item_kind(name),
+            name: name.to_string(),
             node: None,
             action: Action::Replace,
             reason: format!("rotate-ca {what}"),
@@ -50,14 +55,19 @@ pub(super) fn archive_item(
     if rot.phase == Phase::None && rot.pending.is_some() && rot.pending == rot.old {
         paths.extend([files.new_cert.clone(), files.new_key.clone()]);
     }
+    archive_named(files.ca.name, paths)
+}
+
+/// One item of the rotation of `name` moving `paths` into the backup (none when empty).
+pub(super) fn archive_named(name: &str, mut paths: Vec<PathBuf>) -> Option<PlanItem> {
     paths.dedup();
     if paths.is_empty() {
         return None;
     }
     Some(PlanItem {
         decision: Decision {
-            kind: ItemKind::Certificate,
-            name: files.ca.name.to_string(),
+            kind: item_kind(name),
+            name: name.to_string(),
             node: None,
             action: Action::Replace,
             reason: "rotate-ca: archived under kubepki-backup".into(),
@@ -67,4 +77,13 @@ pub(super) fn archive_item(
         key_algorithm: None,
         work: Work::Archive(paths),
     })
+}
+
+/// How a rotation's items are labelled: the service-account pair as a key pair.
+fn item_kind(name: &str) -> ItemKind {
+    if name == crate::pki::catalog::SERVICE_ACCOUNT_NAME {
+        ItemKind::KeyPair
+    } else {
+        ItemKind::Certificate
+    }
 }

@@ -119,6 +119,12 @@ impl Layout {
             .join(format!("{SERVICE_ACCOUNT_KEY_BASE}.pub"))
     }
 
+    /// Service-account key rotation: the pending new signing key (`sa.new.key`), 0600.
+    pub fn sa_new_key(&self) -> PathBuf {
+        self.cert_dir
+            .join(format!("{SERVICE_ACCOUNT_KEY_BASE}.{ROTATION_NEW_KEY}"))
+    }
+
     /// CA rotation: the pending new CA certificate beside the CA (`ca.new.crt`, `etcd/ca.new.crt`).
     pub fn rotation_new_cert(&self, ca: &Profile) -> PathBuf {
         with_extension(self.stem(ca, ""), ROTATION_NEW_CERT)
@@ -177,8 +183,8 @@ fn with_extension(stem: PathBuf, ext: &str) -> PathBuf {
 }
 
 /// Whether `relative` (below the certificate or kubeconfig directory) is a file kubepki writes:
-/// a catalog certificate, key or request (`.csr`), `sa.key`/`sa.pub`, a per-node certificate or
-/// key (`kubelet/<node>/...`), an etcd member's (`etcd-members/<node>/etcd/...`, with its copy of
+/// a catalog certificate, key or request (`.csr`), `sa.key`/`sa.pub`/`sa.new.key`, a per-node
+/// certificate or key (`kubelet/<node>/...`), an etcd member's (`etcd-members/<node>/etcd/...`, with its copy of
 /// the etcd CA), one of kubeadm's kubeconfigs or its request (`admin.conf.csr`), or a per-node
 /// kubeconfig (`nodes/<node>/kubelet.conf`). Journals and the sweep of temporaries touch nothing
 /// else.
@@ -202,6 +208,7 @@ pub fn is_kubepki_file(relative: &Path) -> bool {
     let sa = [
         format!("{SERVICE_ACCOUNT_KEY_BASE}.key"),
         format!("{SERVICE_ACCOUNT_KEY_BASE}.pub"),
+        format!("{SERVICE_ACCOUNT_KEY_BASE}.{ROTATION_NEW_KEY}"),
     ]
     .contains(&joined);
     let kubeconfig = catalog::KUBECONFIGS.iter().any(|k| match k.placement {

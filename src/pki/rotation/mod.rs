@@ -16,6 +16,8 @@
 //! certificate, so while `ca.crt` is a bundle it reads `ca.signing.crt` (the signer alone, with
 //! `--cluster-signing-key-file=ca.key`).
 
+pub mod service_account;
+
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -28,6 +30,33 @@ use super::store::Layout;
 
 /// The CAs that can be rotated, by the names `--ca` takes.
 pub const ROTATABLE: [&str; 3] = ["ca", "front-proxy-ca", catalog::ETCD_CA];
+
+/// What one `rotate-ca` rotation is about: a CA, or the service-account key pair.
+#[derive(Debug, Clone)]
+pub enum Rotated {
+    /// A CA and the files it signs or that trust it.
+    Ca(RotationFiles),
+    /// `sa.key` and `sa.pub`.
+    ServiceAccount(service_account::SaFiles),
+}
+
+impl Rotated {
+    /// The name `--ca` takes for it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Rotated::Ca(f) => f.ca.name,
+            Rotated::ServiceAccount(_) => service_account::NAME,
+        }
+    }
+
+    /// What reading its rotation needs, besides the whole tree.
+    pub fn wanted(&self) -> Vec<Wanted> {
+        match self {
+            Rotated::Ca(f) => f.wanted(),
+            Rotated::ServiceAccount(f) => f.wanted(),
+        }
+    }
+}
 
 /// A CA's rotation files.
 #[derive(Debug, Clone)]
