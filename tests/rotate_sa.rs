@@ -248,3 +248,42 @@ fn a_sa_pub_kubepki_does_not_recognise_is_refused_by_name() {
         "refused runs wrote nothing",
     );
 }
+
+/// `reissue` killed after its first rename (sa.key is the new key, sa.pub not yet reordered):
+/// running it again completes it from the journal, and `finish` then works.
+#[test]
+fn a_reissue_killed_part_way_is_completed_by_running_it_again() {
+    use clap::Parser;
+    let (tmp, pki) = tree("ECDSA-P256");
+    rotate_ok(&pki, "start");
+    let new = public_of(&pki.join("sa.new.key"));
+    kubepki::pki::store::inject_crash_after_renames(Some(1));
+    let args = [
+        "kubepki",
+        "rotate-ca",
+        "reissue",
+        "--ca",
+        "sa",
+        "--cert-dir",
+        ps(&pki),
+    ];
+    let cli = kubepki::cli::Cli::try_parse_from(args).expect("parses");
+    let err = kubepki::cli::run(cli, time::OffsetDateTime::now_utc())
+        .expect_err("the injected crash fails the run");
+    assert!(format!("{err:#}").contains("injected crash"), "{err:#}");
+    let out = rotate(&pki, "reissue", &[]);
+    assert_success("reissue after a crash", &out);
+    assert!(stderr(&out).contains("[recover]"), "{}", stderr(&out));
+    assert_eq!(public_of(&pki.join("sa.key")), new);
+    assert_eq!(verifying_keys(&pki.join("sa.pub"))[0], new);
+    assert_eq!(status(&pki)["phase"], "reissued");
+    let before = snapshot(tmp.path());
+    rotate_ok(&pki, "reissue");
+    assert_same_tree(
+        &before,
+        &snapshot(tmp.path()),
+        "reissue after the resumed one",
+    );
+    rotate_ok(&pki, "finish");
+    assert_eq!(verifying_keys(&pki.join("sa.pub")), vec![new]);
+}
