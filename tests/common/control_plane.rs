@@ -107,6 +107,9 @@ pub struct ControlPlane {
     pub controller_manager: Option<Proc>,
     apiserver_bin: PathBuf,
     apiserver_args: Vec<String>,
+    /// etcd's client port (`https://127.0.0.1:<port>`).
+    pub etcd_client_port: u16,
+    etcd_args: Vec<String>,
 }
 
 impl ControlPlane {
@@ -186,6 +189,8 @@ impl ControlPlane {
             controller_manager: None,
             apiserver_bin: apiserver_bin.to_path_buf(),
             apiserver_args,
+            etcd_client_port: client,
+            etcd_args,
         };
         cp.wait_ready();
         cp
@@ -202,6 +207,121 @@ impl ControlPlane {
             self.root.join(format!("kube-apiserver-{n}.log")),
         );
         self.wait_ready();
+    }
+
+    /// Restarts etcd (killed by its PID, started again with the same flags and data directory,
+    /// its log kept as `etcd-<n>.log`) and waits until it is healthy: a restart is how etcd
+    /// rereads its certificate and CA files.
+    pub fn restart_etcd(&mut self, n: usize) {
+        self.etcd.stop();
+        self.etcd = Proc::start(
+            "etcd",
+            Path::new("etcd"),
+            &self.etcd_args,
+            self.root.join(format!("etcd-{n}.log")),
+        );
+        self.wait_etcd_healthy();
+    }
+
+    /// Waits (up to 30 s) until `etcdctl endpoint health` succeeds over mutual TLS with the
+    /// tree's etcd/ca.crt and etcd/healthcheck-client certificate (what kubeadm's probe uses).
+    pub fn wait_etcd_healthy(&self) {
+        let pki = self.root.join("pki/etcd");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let out = Command::new("etcdctl")
+                .env_clear()
+                .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+                .env("ETCDCTL_API", "3")
+                .arg(format!(
+                    "--endpoints=https://127.0.0.1:{}",
+                    self.etcd_client_port
+                ))
+                .arg(format!("--cacert={}", pki.join("ca.crt").display()))
+                .arg(format!(
+                    "--cert={}",
+                    pki.join("healthcheck-client.crt").display()
+                ))
+                .arg(format!(
+                    "--key={}",
+                    pki.join("healthcheck-client.key").display()
+                ))
+                .args(["--command-timeout=2s", "endpoint", "health"])
+                .output()
+                .expect("etcdctl runs");
+            if out.status.success() {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "etcd did not become healthy in 30 s:\n{}\n--- etcdctl:\n{}",
+                self.etcd.tail(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Has the running controller manager sign a client certificate for `/CN=<name>` through
+    /// the CSR API: openssl makes a P-256 key and request in `dir`, `kubeconfig` (a file name in
+    /// `root`, or a path) creates and approves it, and the issued certificate is written to
+    /// `<dir>/<name>.crt`, whose path is returned. Fails the test if nothing is issued in 60 s.
+    pub fn controller_manager_signs(&self, kubeconfig: &str, name: &str, dir: &Path) -> PathBuf {
+        use base64::Engine as _;
+        use base64::engine::general_purpose::STANDARD as BASE64;
+        let (key, csr, crt) = (
+            dir.join(format!("{name}.key")),
+            dir.join(format!("{name}.csr")),
+            dir.join(format!("{name}.crt")),
+        );
+        let out = Command::new("openssl")
+            .args(["req", "-new", "-newkey", "ec", "-pkeyopt"])
+            .args(["ec_paramgen_curve:P-256", "-nodes", "-subj"])
+            .arg(format!("/CN={name}"))
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&csr)
+            .output()
+            .expect("openssl runs");
+        assert!(out.status.success(), "openssl req: {out:?}");
+        let request = BASE64.encode(fs::read(&csr).expect("read the CSR"));
+        let object = format!(
+            "apiVersion: certificates.k8s.io/v1\nkind: CertificateSigningRequest\nmetadata:\n  \
+             name: {name}\nspec:\n  request: {request}\n  signerName: \
+             kubernetes.io/kube-apiserver-client\n  usages: [digital signature, client auth]\n"
+        );
+        let created = self.kubectl_stdin(kubeconfig, &["apply", "-f", "-"], Some(&object));
+        assert!(created.status.success(), "create CSR {name}: {created:?}");
+        let approved = self.kubectl(kubeconfig, &["certificate", "approve", name]);
+        assert!(
+            approved.status.success(),
+            "approve CSR {name}: {approved:?}"
+        );
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let out = self.kubectl(
+                kubeconfig,
+                &["get", "csr", name, "-o", "jsonpath={.status.certificate}"],
+            );
+            let b64 = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            if !b64.is_empty() {
+                let issued = BASE64
+                    .decode(b64)
+                    .expect("the issued certificate is base64");
+                fs::write(&crt, issued).expect("write the issued certificate");
+                return crt;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the controller manager never signed {name}:\n{}",
+                self.controller_manager
+                    .as_ref()
+                    .map(|p| p.tail())
+                    .unwrap_or_else(|| "(not running)".into())
+            );
+            std::thread::sleep(Duration::from_millis(300));
+        }
     }
 
     /// Starts the controller manager with controller-manager.conf, signing with the cluster CA.
