@@ -31,8 +31,11 @@ pub const PEM_LABEL: &str = "CERTIFICATE REQUEST";
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CsrSpec {
+    /// The subject's CN.
     pub common_name: String,
+    /// The subject's O values, in order.
     pub organizations: Vec<String>,
+    /// The SANs, carried in the extensionRequest attribute; empty means none.
     #[serde(flatten)]
     pub alt_names: AltNames,
 }
@@ -97,15 +100,19 @@ pub fn csr_pem(der: &[u8]) -> String {
 pub struct Request {
     /// The subject DN as text (`O=..., CN=...`).
     pub subject: String,
+    /// The subject's CN and O values and the requested SANs.
     #[serde(flatten)]
     pub spec: CsrSpec,
+    /// The algorithm of the request's key.
     pub key_algorithm: KeyAlgorithm,
     /// It asks for basicConstraints CA:TRUE.
     pub asks_ca: bool,
     /// The key usages and extended key usages it asks for (the signer decides, not the request).
     pub requested_usages: Vec<String>,
+    /// The request's public key, the one a certificate for it certifies.
     #[serde(skip)]
     pub public_key: SubjectPublicKey,
+    /// The request itself, DER.
     #[serde(skip)]
     pub der: Vec<u8>,
 }

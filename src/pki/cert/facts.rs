@@ -82,27 +82,42 @@ pub(crate) fn push_cert_alt_names(alt_names: &mut AltNames, names: &[GeneralName
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CertFacts {
+    /// The subject Name as text, `CN=..., O=...` in the certificate's order.
     pub subject: String,
+    /// The issuer Name as text, in the same form.
     pub issuer: String,
+    /// The subject's first CN; empty when it has none.
     pub common_name: String,
+    /// The subject's O values, in order.
     pub organizations: Vec<String>,
+    /// The SANs kubepki handles (DNS, IP, URI, email); other kinds and malformed IPs are
+    /// skipped.
     #[serde(flatten)]
     pub alt_names: AltNames,
+    /// The extended key usages kubepki knows (serverAuth, clientAuth); others are skipped.
     pub usages: Vec<ExtUsage>,
+    /// basicConstraints says CA:TRUE.
     pub is_ca: bool,
+    /// The serial number as colon-separated hex bytes.
     pub serial: String,
+    /// The start of the validity window.
     #[serde(with = "time::serde::rfc3339")]
     pub not_before: OffsetDateTime,
+    /// The end of the validity window.
     #[serde(with = "time::serde::rfc3339")]
     pub not_after: OffsetDateTime,
+    /// The subject key's algorithm; `None` for one kubepki does not make.
     pub key_algorithm: Option<KeyAlgorithm>,
+    /// The subjectPublicKey bits, to compare with a private key's public half.
     #[serde(skip)]
     pub public_key_raw: Vec<u8>,
+    /// The subjectKeyIdentifier extension's value, when present.
     #[serde(skip)]
     pub subject_key_id: Option<Vec<u8>>,
 }
 
 impl CertFacts {
+    /// Reads a DER certificate; errs (with x509-parser's reason) when it does not parse.
     pub fn from_der(der: &[u8]) -> std::result::Result<Self, String> {
         let (_, cert) =
             X509Certificate::from_der(der).map_err(|e| format!("does not parse as X.509: {e}"))?;
@@ -177,6 +192,7 @@ impl CertFacts {
         missing
     }
 
+    /// The wanted extended key usages this certificate lacks, by name (`clientAuth`).
     pub fn missing_usages(&self, wanted: &[ExtUsage]) -> Vec<&'static str> {
         wanted
             .iter()

@@ -23,21 +23,31 @@ use crate::pki::untrusted::quote_input;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CertSpec {
+    /// The subject's CN (for a Kubernetes client certificate, the user name).
     pub common_name: String,
+    /// The subject's O values, in order (for a client certificate, the groups).
     pub organizations: Vec<String>,
+    /// The subjectAltName extension; empty means none.
     #[serde(flatten)]
     pub alt_names: AltNames,
+    /// The extended key usages (serverAuth, clientAuth); empty means no extension.
     pub usages: Vec<ExtUsage>,
+    /// basicConstraints CA:TRUE (without pathLen) and keyCertSign, else an explicit CA:FALSE.
     pub is_ca: bool,
+    /// The start of the validity window (see [`validity`](super::validity()) for kubeadm's
+    /// backdating).
     #[serde(with = "time::serde::rfc3339")]
     pub not_before: OffsetDateTime,
+    /// The end of the validity window.
     #[serde(with = "time::serde::rfc3339")]
     pub not_after: OffsetDateTime,
 }
 
 /// A CA able to sign: its certificate and its private key, checked to belong together.
 pub struct Authority {
+    /// The CA certificate, DER.
     pub cert_der: Vec<u8>,
+    /// The CA's private key.
     pub key: PrivateKey,
 }
 
@@ -112,7 +122,9 @@ pub fn issue_leaf_with_usages(
 /// ask for, as the built-in signer sets them (no RSA-only rule: the requester chose them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ExactKeyUsage {
+    /// Set the digitalSignature bit.
     pub digital_signature: bool,
+    /// Set the keyEncipherment bit (whatever the key's algorithm).
     pub key_encipherment: bool,
 }
 
@@ -291,6 +303,7 @@ fn check_spec(spec: &CertSpec) -> Result<()> {
     Ok(())
 }
 
+/// A certificate's DER as a PEM `CERTIFICATE` block.
 pub fn cert_pem(der: &[u8]) -> String {
     encode_pem("CERTIFICATE", der.to_vec())
 }

@@ -12,9 +12,13 @@ use crate::pki::untrusted::show_untrusted;
 
 /// The cluster, context and user that `current-context` selects.
 pub struct Current<'a> {
+    /// The selected cluster's name.
     pub cluster_name: &'a str,
+    /// The selected cluster.
     pub cluster: &'a ClusterEntry,
+    /// The selected user's name.
     pub user_name: &'a str,
+    /// The selected user's credentials.
     pub user: &'a UserEntry,
 }
 
@@ -108,6 +112,9 @@ impl Current<'_> {
         )
     }
 
+    /// The client certificate PEM: embedded data, or the file it names (relative to `dir`, the
+    /// kubeconfig's directory). Errs when there is neither, the data is not base64, or the file
+    /// cannot be read.
     pub fn client_cert_pem(&self, dir: &Path) -> Result<Vec<u8>, String> {
         data_or_file(
             self.user.client_certificate_data.as_deref(),
@@ -117,6 +124,8 @@ impl Current<'_> {
         )
     }
 
+    /// The client key PEM, found as [`Current::client_cert_pem`] finds the certificate; an
+    /// error never holds the key.
     pub fn client_key_pem(&self, dir: &Path) -> Result<Vec<u8>, String> {
         data_or_file(
             self.user.client_key_data.as_deref(),

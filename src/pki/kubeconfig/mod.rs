@@ -24,85 +24,119 @@ pub use current::Current;
 
 type Extra = BTreeMap<String, yaml_serde::Value>;
 
+/// A kubeconfig file (client-go's `Config`, `apiVersion: v1`, `kind: Config`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Kubeconfig {
+    /// `apiVersion`: `v1` in every file kubepki writes.
     #[serde(rename = "apiVersion", default)]
     pub api_version: String,
+    /// `clusters`: the API servers, by name.
     #[serde(default)]
     pub clusters: Vec<NamedCluster>,
+    /// `contexts`: cluster and user pairs, by name.
     #[serde(default)]
     pub contexts: Vec<NamedContext>,
+    /// `current-context`: the name of the context kubectl and the components use.
     #[serde(rename = "current-context", default)]
     pub current_context: String,
+    /// `kind`: `Config`; a file without one is read too.
     #[serde(default)]
     pub kind: String,
+    /// `preferences`, kept as read.
     #[serde(default)]
     pub preferences: Extra,
+    /// `users`: the credentials, by name.
     #[serde(default)]
     pub users: Vec<NamedUser>,
+    /// Top-level fields kubepki does not model (`extensions`, ...), kept as read.
     #[serde(flatten)]
     pub extra: Extra,
 }
 
+/// An entry of `clusters`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct NamedCluster {
+    /// How to reach and trust the API server.
     pub cluster: ClusterEntry,
+    /// The name contexts refer to it by.
     pub name: String,
 }
 
+/// An API server: its address and the CA its serving certificate chains to.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ClusterEntry {
+    /// `certificate-authority`: a CA file's path, relative to the kubeconfig's directory.
     #[serde(
         rename = "certificate-authority",
         skip_serializing_if = "Option::is_none"
     )]
     pub certificate_authority: Option<String>,
+    /// `certificate-authority-data`: the CA's PEM, base64-encoded.
     #[serde(
         rename = "certificate-authority-data",
         skip_serializing_if = "Option::is_none"
     )]
     pub certificate_authority_data: Option<String>,
+    /// `server`: the API server's URL (`https://host:port`).
     #[serde(default)]
     pub server: String,
+    /// Fields kubepki does not model (`tls-server-name`, `proxy-url`, ...), kept as read.
     #[serde(flatten)]
     pub extra: Extra,
 }
 
+/// An entry of `contexts`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct NamedContext {
+    /// Which cluster and user it pairs.
     pub context: ContextEntry,
+    /// The name `current-context` refers to it by.
     pub name: String,
 }
 
+/// A context: a cluster and a user, by their names.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ContextEntry {
+    /// The name of an entry of `clusters`.
     #[serde(default)]
     pub cluster: String,
+    /// The name of an entry of `users`.
     #[serde(default)]
     pub user: String,
+    /// Fields kubepki does not model (`namespace`, ...), kept as read.
     #[serde(flatten)]
     pub extra: Extra,
 }
 
+/// An entry of `users`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct NamedUser {
+    /// The name contexts refer to it by.
     pub name: String,
+    /// Its credentials.
     pub user: UserEntry,
 }
 
+/// A user's credentials: a client certificate and its key, each embedded or in a file.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct UserEntry {
+    /// `client-certificate`: the certificate file's path, relative to the kubeconfig's
+    /// directory.
     #[serde(rename = "client-certificate", skip_serializing_if = "Option::is_none")]
     pub client_certificate: Option<String>,
+    /// `client-certificate-data`: the certificate's PEM, base64-encoded.
     #[serde(
         rename = "client-certificate-data",
         skip_serializing_if = "Option::is_none"
     )]
     pub client_certificate_data: Option<String>,
+    /// `client-key`: the key file's path, relative to the kubeconfig's directory.
     #[serde(rename = "client-key", skip_serializing_if = "Option::is_none")]
     pub client_key: Option<String>,
+    /// `client-key-data`: the private key's PEM, base64-encoded.
     #[serde(rename = "client-key-data", skip_serializing_if = "Option::is_none")]
     pub client_key_data: Option<String>,
+    /// Fields kubepki does not model (`token`, `exec`, ...), kept as read.
     #[serde(flatten)]
     pub extra: Extra,
 }
@@ -152,13 +186,15 @@ impl Kubeconfig {
         }
     }
 
+    /// The file's text, as YAML in client-go's field order; errs only if serde cannot
+    /// serialise a value kept in an `extra` map.
     pub fn to_yaml(&self) -> Result<String, String> {
         yaml_serde::to_string(self).map_err(|e| format!("cannot serialise kubeconfig: {e}"))
     }
 
     /// Parses a kubeconfig. The error names the field path, the line and column and the kind of
-    /// problem, never the file's content (a kubeconfig holds a private key): see
-    /// [`describe_yaml_error`].
+    /// problem, never the file's content (a kubeconfig holds a private key), since serde's own
+    /// messages would quote values.
     pub fn parse(text: &[u8]) -> Result<Self, String> {
         if let Err(e) = std::str::from_utf8(text) {
             let (line, column) = line_and_column(text, e.valid_up_to());

@@ -18,7 +18,9 @@ use crate::pki::untrusted::quote_input;
 /// follows) or a DNS name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
+    /// The host: an IP or a DNS name.
     pub host: San,
+    /// The port, when given; without one the API server's bind port is used.
     pub port: Option<u16>,
 }
 
@@ -87,6 +89,8 @@ pub struct Cluster {
     pub node_name: String,
     /// localAPIEndpoint.advertiseAddress.
     pub advertise_address: IpAddr,
+    /// controlPlaneEndpoint: the API servers' shared address (a load balancer), a SAN of the
+    /// API server's certificate and the server of the kubeconfigs that use it.
     pub control_plane_endpoint: Option<Endpoint>,
     /// apiServer.certSANs.
     pub apiserver_extra_sans: Vec<San>,
@@ -94,8 +98,9 @@ pub struct Cluster {
     pub service_cidrs: Vec<IpNet>,
     /// networking.dnsDomain.
     pub dns_domain: String,
-    /// etcd.local.serverCertSANs / peerCertSANs.
+    /// etcd.local.serverCertSANs.
     pub etcd_server_extra_sans: Vec<San>,
+    /// etcd.local.peerCertSANs.
     pub etcd_peer_extra_sans: Vec<San>,
     /// localAPIEndpoint.bindPort.
     pub bind_port: u16,

@@ -10,7 +10,10 @@ use crate::pki::untrusted::quote_input;
 /// serving certificate must carry. Written `NAME` or `NAME=ADDR[,ADDR...]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeSpec {
+    /// The node's name, a DNS-1123 subdomain, as its certificates' CN (`system:node:<name>`)
+    /// and SANs carry it.
     pub name: String,
+    /// The extra IPs and DNS names of its kubelet serving certificate (after the `=`).
     pub addresses: Vec<San>,
 }
 

@@ -12,7 +12,9 @@ use crate::pki::untrusted::quote_input;
 /// One subject alternative name as the user gave it: an IP or a DNS name (wildcards allowed).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum San {
+    /// A DNS name, validated as a DNS-1123 subdomain (a leading `*.` allowed).
     Dns(String),
+    /// An IPv4 or IPv6 address.
     Ip(IpAddr),
 }
 
@@ -125,7 +127,9 @@ pub fn parse_san_list(s: &str) -> Result<Vec<San>, String> {
 /// first-seen order, exactly as kubeadm's `RemoveDuplicateAltNames` leaves them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct AltNames {
+    /// DNS names.
     pub dns: Vec<String>,
+    /// IP addresses.
     pub ips: Vec<IpAddr>,
     /// URI SANs (SPIFFE IDs and the like): only in certificates signed from a CSR that asks.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -136,6 +140,7 @@ pub struct AltNames {
 }
 
 impl AltNames {
+    /// It holds no name of any kind.
     pub fn is_empty(&self) -> bool {
         self.dns.is_empty() && self.ips.is_empty() && self.uris.is_empty() && self.emails.is_empty()
     }
