@@ -43,6 +43,7 @@ pub struct BootstrapTokenArgs {
     pub token: Option<SecretArg>,
 
     /// How long the token works, e.g. 24h, 30m, 7d; 0 for a token that never expires.
+    // 24h is kubeadm's default (`kubeadm token create`, `kubeadm init`).
     #[arg(long, value_name = "DUR", default_value = "24h", value_parser = parse_ttl)]
     pub ttl: Duration,
 
@@ -284,12 +285,12 @@ fn not_planned() -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pki::bootstrap::DEFAULT_TTL;
 
     #[test]
     fn ttl_zero_never_expires_and_durations_parse() {
         assert_eq!(parse_ttl("0").unwrap(), Duration::ZERO);
-        assert_eq!(parse_ttl("24h").unwrap(), DEFAULT_TTL);
+        // 24h is kubeadm's default TTL (`kubeadm token create`, `kubeadm init`).
+        assert_eq!(parse_ttl("24h").unwrap(), Duration::hours(24));
         assert!(parse_ttl("soon").is_err());
     }
 

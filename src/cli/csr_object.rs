@@ -50,9 +50,11 @@ pub enum DocFormat {
     Json,
 }
 
-impl From<DocFormat> for Format {
-    fn from(f: DocFormat) -> Format {
-        match f {
+// A method rather than `From`: an impl of a public trait would put this CLI type on the
+// library's `Format` page.
+impl DocFormat {
+    fn format(self) -> Format {
+        match self {
             DocFormat::Yaml => Format::Yaml,
             DocFormat::Json => Format::Json,
         }
@@ -189,7 +191,7 @@ fn make(a: &MakeArgs, now: OffsetDateTime) -> anyhow::Result<ExitStatus> {
     let pem = csr::csr_pem(&request.der);
     let object = csr_object::make(&spec, pem.as_bytes())
         .map_err(|errors| Error::usage("csr-object make", errors.join("\n")))?;
-    let text = csr_object::document::render(&[object], Shape::One, a.output.into())?;
+    let text = csr_object::document::render(&[object], Shape::One, a.output.format())?;
     emit(&text, a.out.as_deref(), a.force, now)?;
     if let Some(out) = &a.out {
         eprintln!(
@@ -226,7 +228,7 @@ fn sign(a: &SignObjectsArgs, now: OffsetDateTime) -> anyhow::Result<ExitStatus> 
         duration: a.profile.validity,
         approve: a.approve,
         out: a.out.clone(),
-        format: a.output.map(Format::from),
+        format: a.output.map(DocFormat::format),
     };
     let request = Request {
         layout: signing::layout(a.ca.cert_dir()?),

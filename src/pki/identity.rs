@@ -22,9 +22,13 @@ use super::untrusted::{quote_input, show_untrusted};
 /// name).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AnySan {
+    /// A DNS name (a DNS-1123 subdomain, a leading `*.` allowed).
     Dns(String),
+    /// An IPv4 or IPv6 address.
     Ip(IpAddr),
+    /// A URI with a scheme, ASCII without spaces (`spiffe://cluster.local/ns/a/sa/b`).
     Uri(String),
+    /// An email address (rfc822Name), `local@domain` in ASCII.
     Email(String),
 }
 
@@ -176,23 +180,30 @@ fn push(names: &mut AltNames, san: &AnySan) {
 /// the request, then `--san` adds.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SanEdits {
+    /// `--san`: added when the request lacks them.
     pub add: Vec<AnySan>,
+    /// `--only-san`: the request's SANs not listed here are dropped; `None` keeps them all.
     pub only: Option<Vec<AnySan>>,
 }
 
 /// The SANs a certificate gets, and what the edits changed, in openssl's notation.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EditedSans {
+    /// The SANs the certificate gets.
     pub alt_names: AltNames,
+    /// The SANs `--san` added (`DNS:a.example`).
     pub added: Vec<String>,
+    /// The request's SANs `--only-san` dropped.
     pub dropped: Vec<String>,
 }
 
 impl SanEdits {
+    /// No edit: the request's SANs are kept as they are.
     pub fn is_empty(&self) -> bool {
         self.add.is_empty() && self.only.is_none()
     }
 
+    /// Applies the edits to a request's SANs: `only` first, then `add`.
     pub fn apply(&self, requested: &AltNames) -> EditedSans {
         let mut out = EditedSans::default();
         let keep = self.only.as_ref().map(|only| alt_names(only));
@@ -229,8 +240,11 @@ pub fn check_subject_value(s: &str) -> Result<(), String> {
 /// `{"CN": .., "hosts": [..], "key": {"algo": "ecdsa", "size": 256}, "names": [{"O": ..}]}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CfsslRequest {
+    /// `CN`, when given.
     pub common_name: Option<String>,
+    /// The `O` of every entry of `names`, in order.
     pub organizations: Vec<String>,
+    /// `hosts`: the SANs, each read as a bare [`AnySan`] is.
     pub hosts: Vec<AnySan>,
     /// `None` when the request has no `key` (cfssl then makes ECDSA P-256).
     pub key_algorithm: Option<KeyAlgorithm>,

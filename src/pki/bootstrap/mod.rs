@@ -28,8 +28,6 @@ pub const DEFAULT_GROUP: &str = "system:bootstrappers:kubeadm:default-node-token
 pub const GROUP_PREFIX: &str = "system:bootstrappers:";
 /// The user name in a bootstrap kubeconfig, as kubeadm names it.
 pub const TOKEN_USER: &str = "tls-bootstrap-token-user";
-/// kubeadm's default TTL (`kubeadm token create`, `kubeadm init`).
-pub const DEFAULT_TTL: Duration = Duration::hours(24);
 
 const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
 /// The longest group suffix `ValidateBootstrapGroupName` accepts: `[a-z0-9:-]{0,255}[a-z0-9]`.
@@ -91,6 +89,8 @@ impl Token {
         }
     }
 
+    /// The public half, the `bootstrap-token-<id>` Secret's name and the user
+    /// `system:bootstrap:<id>`.
     pub fn id(&self) -> &str {
         &self.id
     }
@@ -138,6 +138,7 @@ impl Expiration {
         Ok(Some(Expiration { at, text }))
     }
 
+    /// The instant, UTC, in whole seconds.
     pub fn at(&self) -> OffsetDateTime {
         self.at
     }
@@ -151,6 +152,7 @@ impl Expiration {
 /// What the kit is made from.
 #[derive(Debug, Clone)]
 pub struct KitRequest {
+    /// The bootstrap token.
     pub token: Token,
     /// The Secret's `expiration`; `None` for a token that does not expire.
     pub expires: Option<Expiration>,
@@ -162,7 +164,9 @@ pub struct KitRequest {
     /// The CA file's certificates (DER), in file order: clients are told to trust all of them;
     /// the first is the one pinned.
     pub ca_chain: Vec<Vec<u8>>,
+    /// The API server URL the bootstrap kubeconfig and `cluster-info` point at.
     pub server: String,
+    /// The cluster's name in the bootstrap kubeconfig.
     pub cluster_name: String,
 }
 

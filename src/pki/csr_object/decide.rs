@@ -46,7 +46,10 @@ pub enum Rules {
 /// `--max-duration`, `--allowed-requestor`).
 #[derive(Debug, Clone, Default)]
 pub struct Policy {
+    /// DNS SANs must be one of these names or below one, as in a profile's
+    /// [`Restrictions`]; `None` allows any.
     pub allowed_dns_suffixes: Option<Vec<String>>,
+    /// IP SANs must be inside one of these ranges; `None` allows any.
     pub allowed_ip_ranges: Option<Vec<IpNet>>,
     /// The longest certificate issued (a cap, as `--cluster-signing-duration` is).
     pub max_duration: Option<Duration>,
@@ -57,8 +60,11 @@ pub struct Policy {
 /// A signer: the signerName it serves, its rules and policies, and its default TTL.
 #[derive(Debug, Clone)]
 pub struct Signer {
+    /// The signerName whose objects it signs (`spec.signerName`).
     pub signer_name: String,
+    /// What every request must satisfy.
     pub rules: Rules,
+    /// What the operator adds on top of the rules.
     pub policy: Policy,
     /// The TTL when the object asks for none (`--cluster-signing-duration`).
     pub duration: Duration,
@@ -72,6 +78,7 @@ pub enum Skip {
     OtherSigner,
     /// Not approved (and not denied) yet.
     NotApproved,
+    /// An approver denied it.
     Denied,
     /// It has a `Failed` condition already.
     Failed,
@@ -80,6 +87,7 @@ pub enum Skip {
 }
 
 impl Skip {
+    /// The reason in words, for the signer's log and reports (`not approved`).
     pub fn describe(self) -> &'static str {
         match self {
             Skip::OtherSigner => "for another signer",
@@ -94,8 +102,12 @@ impl Skip {
 /// What to issue.
 #[derive(Debug, Clone)]
 pub struct Issue {
+    /// The certificate: subject and SANs from the request, extended key usages from
+    /// `spec.usages`, the validity window after the TTL and the CA cut.
     pub spec: CertSpec,
+    /// The key usage bits, from `spec.usages` exactly.
     pub key_usage: ExactKeyUsage,
+    /// The request's public key, the one the certificate certifies.
     pub public_key: SubjectPublicKey,
     /// The TTL used, after `expirationSeconds`, the minimum and the caps (before the CA cut).
     pub ttl: Duration,
@@ -104,7 +116,9 @@ pub struct Issue {
 /// The signer's verdict on one object.
 #[derive(Debug, Clone)]
 pub enum Verdict {
+    /// Leave the object alone, for this reason.
     Skip(Skip),
+    /// Sign this certificate and put it in `status.certificate`.
     Issue(Box<Issue>),
     /// A `Failed` condition, reason `SignerValidationFailure`, with this message.
     Fail(String),

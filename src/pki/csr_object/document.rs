@@ -8,7 +8,9 @@ use k8s_openapi::api::certificates::v1::CertificateSigningRequest;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::pki::error::{Error, Result, describe_yaml_error, show_untrusted};
+use crate::pki::error::{Error, Result};
+use crate::pki::untrusted::show_untrusted;
+use crate::pki::yaml_error::describe_yaml_error;
 
 /// The apiVersion of the objects kubepki reads and writes.
 pub const API_VERSION: &str = "certificates.k8s.io/v1";
@@ -29,15 +31,20 @@ pub enum Shape {
 /// The text format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
+    /// YAML (a file whose first character is not `{` or `[`).
     Yaml,
+    /// JSON.
     Json,
 }
 
 /// The objects of a file, and how they were laid out.
 #[derive(Debug, Clone)]
 pub struct Document {
+    /// The objects, in the file's order.
     pub objects: Vec<CertificateSigningRequest>,
+    /// How they were laid out; [`render`] writes them back the same way.
     pub shape: Shape,
+    /// The file's text format.
     pub format: Format,
 }
 

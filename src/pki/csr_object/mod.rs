@@ -30,7 +30,9 @@ pub use document::{Document, Format, Shape};
 pub enum State {
     /// No Approved, Denied or Failed condition.
     Pending,
+    /// An `Approved` condition and no `Denied` one.
     Approved,
+    /// A `Denied` condition.
     Denied,
     /// A `Failed` condition (whatever else).
     Failed,
@@ -70,9 +72,14 @@ pub fn state(object: &CertificateSigningRequest) -> State {
 /// What `make` puts in an object.
 #[derive(Debug, Clone)]
 pub struct ObjectSpec {
+    /// `metadata.name`.
     pub name: String,
+    /// `spec.signerName`: who is to sign it (`kubernetes.io/kube-apiserver-client`).
     pub signer_name: String,
+    /// `spec.usages`, as the CSR API names them (`digital signature`, `client auth`).
     pub usages: Vec<String>,
+    /// `spec.expirationSeconds`: the certificate's requested lifetime in seconds (at least
+    /// 600); `None` leaves it to the signer.
     pub expiration_seconds: Option<i32>,
 }
 
@@ -237,7 +244,7 @@ pub fn certificate(
 }
 
 /// The object's name as messages show it.
-pub fn display_name(object: &CertificateSigningRequest) -> String {
+pub(crate) fn display_name(object: &CertificateSigningRequest) -> String {
     object
         .metadata
         .name
@@ -247,6 +254,6 @@ pub fn display_name(object: &CertificateSigningRequest) -> String {
 }
 
 /// A time as messages show it (RFC 3339, UTC).
-pub fn show_time(t: OffsetDateTime) -> String {
+pub(crate) fn show_time(t: OffsetDateTime) -> String {
     crate::pki::duration::format_rfc3339(t)
 }

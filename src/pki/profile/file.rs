@@ -29,17 +29,20 @@ use time::Duration;
 use super::{BuiltinSigner, Profile, Restrictions, UNRECOGNIZED_USAGE, Usage};
 use crate::pki::cert::DEFAULT_VALIDITY;
 use crate::pki::duration::{check_period, parse_duration};
-use crate::pki::error::{Error, describe_yaml_error, is_identifier};
-use crate::pki::yaml_error::safe_path;
+use crate::pki::error::Error;
+use crate::pki::untrusted::is_identifier;
+use crate::pki::yaml_error::{describe_yaml_error, safe_path};
 
 /// The profiles of one file.
 #[derive(Debug, Clone)]
 pub struct ProfileFile {
+    /// The file read, as given.
     pub path: PathBuf,
     profiles: Vec<Profile>,
 }
 
 impl ProfileFile {
+    /// The profile it defines under `name`.
     pub fn get(&self, name: &str) -> Option<&Profile> {
         self.profiles.iter().find(|p| p.name == name)
     }

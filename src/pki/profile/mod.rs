@@ -41,9 +41,13 @@ pub(crate) mod file_support {
 /// A usage a profile can give, as the CSR API names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Usage {
+    /// `digital signature` (cfssl's `signing`): the keyUsage digitalSignature bit.
     DigitalSignature,
+    /// `key encipherment`: the keyUsage keyEncipherment bit, given to RSA keys only.
     KeyEncipherment,
+    /// `server auth`: the serverAuth extended key usage.
     ServerAuth,
+    /// `client auth`: the clientAuth extended key usage.
     ClientAuth,
 }
 
@@ -113,12 +117,16 @@ pub struct Restrictions {
 /// A signing profile.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Profile {
+    /// The name `--profile` selects it by.
     pub name: String,
     /// Sorted, without repeats; always holds `digital signature`.
     pub usages: Vec<Usage>,
+    /// How long a certificate it signs is valid when `--validity` does not say
+    /// ([`DEFAULT_VALIDITY`] for the built-ins).
     pub validity: Duration,
     /// A built-in signer whose rules requests must pass.
     pub signer: Option<BuiltinSigner>,
+    /// The file profile's limits on SANs and validity (none for the built-ins).
     pub restrictions: Restrictions,
     /// `built-in`, or the file it was read from.
     pub origin: String,
@@ -195,18 +203,9 @@ pub fn builtin_names() -> impl Iterator<Item = &'static str> {
     BUILTINS.iter().map(|b| b.0)
 }
 
-/// One line per built-in profile, for `--help`.
-pub fn builtin_help() -> String {
-    BUILTINS
-        .iter()
-        .map(|(name, _, _, what)| format!("{name}: {what}"))
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
 /// The profile `--profile` names, looked up in the profile file first, then among the built-ins;
 /// without a name, the file's default (cfssl's `default`, or its only profile).
-pub fn resolve(name: Option<&str>, file: Option<&ProfileFile>) -> Result<Profile, Error> {
+pub(crate) fn resolve(name: Option<&str>, file: Option<&ProfileFile>) -> Result<Profile, Error> {
     let known = || {
         let mut s = format!(
             "built-in: {}",

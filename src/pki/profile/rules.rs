@@ -36,12 +36,14 @@ pub(super) const IP_SAN_NOT_ALLOWED: &str = "IP subjectAltNames are not allowed"
 pub(super) const URI_SAN_NOT_ALLOWED: &str = "URI subjectAltNames are not allowed";
 
 impl BuiltinSigner {
+    /// Every built-in signer kubepki applies.
     pub const ALL: [BuiltinSigner; 3] = [
         BuiltinSigner::KubeApiserverClient,
         BuiltinSigner::KubeletClient,
         BuiltinSigner::KubeletServing,
     ];
 
+    /// Its signerName (`kubernetes.io/kubelet-serving`).
     pub fn name(self) -> &'static str {
         match self {
             BuiltinSigner::KubeApiserverClient => "kubernetes.io/kube-apiserver-client",
@@ -50,6 +52,7 @@ impl BuiltinSigner {
         }
     }
 
+    /// The built-in signer of a signerName, if kubepki applies its rules.
     pub fn from_name(name: &str) -> Option<BuiltinSigner> {
         BuiltinSigner::ALL.into_iter().find(|s| s.name() == name)
     }
