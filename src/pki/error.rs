@@ -5,10 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
-// The helpers for messages about untrusted input live in `untrusted` and `yaml_error`; their
-// old paths here stay valid.
-pub use super::untrusted::{is_identifier, is_showable, quote_input, show_untrusted};
-pub use super::yaml_error::describe_yaml_error;
+// The helpers for messages about untrusted input live in `untrusted`; quoting is public because
+// a caller building its own message about input needs it too.
+pub use super::untrusted::quote_input;
 
 /// What class of failure an [`Error`] is; the CLI turns this into the process exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,31 +25,63 @@ pub enum ErrorKind {
     Locked,
 }
 
+/// An error of the PKI core; it displays as `<flag or file>: <message>`, ready to print.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// A flag or argument value is malformed or not allowed.
     #[error("{flag}: {message}")]
-    Usage { flag: String, message: String },
+    Usage {
+        /// The flag (`--node-name`) or argument the value came from.
+        flag: String,
+        /// What is wrong with the value.
+        message: String,
+    },
 
+    /// A file exists but does not match what was asked; `--force` would replace it.
     #[error("{}: {message}", path.display())]
-    Conflict { path: PathBuf, message: String },
+    Conflict {
+        /// The file.
+        path: PathBuf,
+        /// How it differs from what was asked.
+        message: String,
+    },
 
+    /// A file cannot be used: malformed, a key that does not match its certificate, a CA whose
+    /// key is absent when one is needed.
     #[error("{}: {message}", path.display())]
-    BadFile { path: PathBuf, message: String },
+    BadFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
 
     // The OS error is part of the message (and not a `#[source]`), so it is printed once both
     // by `to_string` (as in `Many`) and by anyhow's `{:#}` chain.
+    /// Reading or writing a file failed.
     #[error("{}: cannot {action}: {cause}", path.display())]
     Io {
+        /// The file or directory.
         path: PathBuf,
+        /// What was being done, as a verb phrase (`read`, `create directory`).
         action: &'static str,
+        /// The OS error.
         cause: std::io::Error,
     },
 
+    /// A cryptographic operation (key generation, signing, encoding) failed, or an internal
+    /// invariant did not hold (the message then starts with `internal:`).
     #[error("{0}")]
     Crypto(String),
 
+    /// Another kubepki run holds the lock on a certificate directory.
     #[error("{}: {message}", path.display())]
-    Locked { path: PathBuf, message: String },
+    Locked {
+        /// The locked directory.
+        path: PathBuf,
+        /// Who holds it and for how long kubepki waited.
+        message: String,
+    },
 
     /// Several independent problems found while planning; all are reported at once so the user
     /// can fix them in one go.
@@ -59,6 +90,8 @@ pub enum Error {
 }
 
 impl Error {
+    /// The class of the error (of the first one for [`Error::Many`]), which the CLI maps to an
+    /// exit code.
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::Usage { .. } => ErrorKind::Usage,
@@ -70,6 +103,7 @@ impl Error {
         }
     }
 
+    /// An [`Error::Usage`] about `flag`.
     pub fn usage(flag: impl Into<String>, message: impl Into<String>) -> Self {
         Error::Usage {
             flag: flag.into(),
@@ -77,6 +111,7 @@ impl Error {
         }
     }
 
+    /// An [`Error::Conflict`] about the file at `path`.
     pub fn conflict(path: impl AsRef<Path>, message: impl Into<String>) -> Self {
         Error::Conflict {
             path: path.as_ref().to_path_buf(),
@@ -84,6 +119,7 @@ impl Error {
         }
     }
 
+    /// An [`Error::BadFile`] about the file at `path`.
     pub fn bad_file(path: impl AsRef<Path>, message: impl Into<String>) -> Self {
         Error::BadFile {
             path: path.as_ref().to_path_buf(),
@@ -91,6 +127,7 @@ impl Error {
         }
     }
 
+    /// An [`Error::Io`]: `action` (a verb phrase such as `read`) on `path` failed with `cause`.
     pub fn io(path: impl AsRef<Path>, action: &'static str, cause: std::io::Error) -> Self {
         Error::Io {
             path: path.as_ref().to_path_buf(),
@@ -115,4 +152,5 @@ impl From<rcgen::Error> for Error {
     }
 }
 
+/// The result type of the PKI core: its errors are [`Error`]s.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -13,7 +13,7 @@ use super::plan::{Target, Want};
 use super::store::Layout;
 
 /// Why `renew ca` is refused.
-pub const CA_ROTATION: &str = "CA certificates are not renewed by `kubepki renew`: replacing a CA \
+pub(crate) const CA_ROTATION: &str = "CA certificates are not renewed by `kubepki renew`: replacing a CA \
      is CA rotation, a separate operation (every component must trust the new CA before it signs \
      anything; see the Kubernetes docs, \"Manual rotation of CA certificates\")";
 
@@ -299,18 +299,18 @@ fn unknown_name(name: &str, choices: &str) -> Error {
 }
 
 /// The names `issue` accepts.
-pub fn issue_choices() -> String {
+pub(crate) fn issue_choices() -> String {
     format!("{}, kubelet, all", catalog::leaf_names().join(", "))
 }
 
 /// The names `write-kubeconfig` accepts.
-pub fn kubeconfig_choices() -> String {
+pub(crate) fn kubeconfig_choices() -> String {
     let names: Vec<_> = catalog::KUBECONFIGS.iter().map(|k| k.name).collect();
     format!("{}, all, user", names.join(", "))
 }
 
 /// The names `renew` accepts.
-pub fn renew_choices() -> String {
+pub(crate) fn renew_choices() -> String {
     format!(
         "{}, kubelet, {}, node-kubelet, all, or the path of a kubeconfig file",
         catalog::leaf_names().join(", "),
@@ -322,7 +322,7 @@ pub fn renew_choices() -> String {
 }
 
 /// The help of `issue NAME`.
-pub fn issue_help() -> String {
+pub(crate) fn issue_help() -> String {
     format!(
         "What to issue: a leaf of the catalog ({}), `kubelet` (both kubelet certificates), or \
          `all` (every control-plane certificate). With several --node-name, etcd-server and \
@@ -333,7 +333,7 @@ pub fn issue_help() -> String {
 }
 
 /// The help of `renew NAME`.
-pub fn renew_help() -> String {
+pub(crate) fn renew_help() -> String {
     format!(
         "What to renew: a certificate ({}, or kubelet for both kubelet certificates), a kubeconfig \
          ({}, node-kubelet, or the path of any kubeconfig file), or all. In `all`, missing files \

@@ -15,7 +15,6 @@ use super::csr;
 use super::keys::{KeyAlgorithm, PrivateKey};
 
 pub use cert::CertView;
-pub use cert::{Identity, Role};
 pub use kubeconfig::KubeconfigView;
 
 /// One thing found in a file.
