@@ -2,8 +2,12 @@
 
 use crate::pki::ErrorKind;
 
+/// How a run ended, as the process exit code [`ExitStatus::code`] gives; [`crate::cli::run`]
+/// returns it and `--help` lists it ([`EXIT_CODES_HELP`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExitStatus {
+    /// The command did what was asked; for check-expiration and audit, nothing reached a
+    /// failing status.
     Success = 0,
     /// An I/O or internal failure.
     Failure = 1,
@@ -24,6 +28,7 @@ pub enum ExitStatus {
 }
 
 impl ExitStatus {
+    /// The exit status of a failed run, by the kind of the [`crate::pki::Error`] that ended it.
     pub fn from_kind(kind: ErrorKind) -> Self {
         match kind {
             ErrorKind::Usage => ExitStatus::Usage,
@@ -34,6 +39,7 @@ impl ExitStatus {
         }
     }
 
+    /// The number the process exits with (0–8).
     pub fn code(self) -> u8 {
         self as u8
     }

@@ -8,6 +8,20 @@
 //! [`pki::store`], the only code that writes. [`pki::expiration`] reports from the same
 //! inventory. The binary is a thin layer over [`cli`].
 //!
+//! What is public, and so kept stable:
+//! - [`pki`], the building blocks: the [`pki::catalog`] of profiles, [`pki::keys`],
+//!   [`pki::cert`], [`pki::csr`], [`pki::names`], the planner ([`pki::selection`],
+//!   [`pki::plan`], [`pki::inventory`], [`pki::store`]), the [`pki::expiration`] report, and the
+//!   types of kubeconfigs, signing profiles and identities, CertificateSigningRequest objects
+//!   and the TLS-bootstrap kit;
+//! - [`config`], kubeadm configuration files as input;
+//! - [`cli`], the command line as a call ([`cli::Cli`], [`cli::run`]); its flags are the
+//!   binary's interface, not types of the library;
+//! - [`exit`], the exit codes.
+//!
+//! The rendering of reports, the `signer` controller and the internals of `audit`, `inspect` and
+//! `component-flags` are private to the crate: use the binary for those.
+//!
 //! Issue a kubeadm tree into a directory and read its expiry report (`kubepki init` and
 //! `kubepki check-expiration`):
 //!
@@ -91,8 +105,8 @@
 pub mod cli;
 pub mod config;
 pub mod exit;
-pub mod host;
-pub mod output;
+pub(crate) mod host;
+pub(crate) mod output;
 pub mod pki;
 /// `kubepki signer` (issue 15): the controller, on kube-rs and tokio.
-pub mod signer;
+pub(crate) mod signer;

@@ -42,29 +42,25 @@ use time::OffsetDateTime;
 use crate::exit::{EXIT_CODES_HELP, ExitStatus};
 use crate::pki::{Error, ErrorKind};
 
-pub use args::{
-    CaValidityArgs, CommonArgs, EndpointArgs, KubeconfigArgs, NodeArgs, SanArgs, ServiceCidrs,
-    ValidityArgs,
-};
-pub use audit::AuditArgs;
-pub use bootstrap_token::BootstrapTokenArgs;
-pub use check_expiration::CheckExpirationArgs;
-pub use component_flags::ComponentFlagsArgs;
-pub use csr::CsrArgs;
-pub use csr_object::CsrObjectArgs;
-pub use generate_csr::GenerateCsrArgs;
-pub use import_signed::ImportSignedArgs;
-pub use init::InitArgs;
-pub use init_ca::InitCaArgs;
-pub use inspect::InspectArgs;
-pub use issue::IssueArgs;
-pub use issue_cert::IssueCertArgs;
-pub use renew::RenewArgs;
-pub use rotate_ca::{RotateArgs, RotateCaCommand};
-pub use shell::{CompletionArgs, ManArgs};
-pub use sign::SignArgs;
-pub use signer::SignerArgs;
-pub use write_kubeconfig::WriteKubeconfigArgs;
+use audit::AuditArgs;
+use bootstrap_token::BootstrapTokenArgs;
+use check_expiration::CheckExpirationArgs;
+use component_flags::ComponentFlagsArgs;
+use csr::CsrArgs;
+use csr_object::CsrObjectArgs;
+use generate_csr::GenerateCsrArgs;
+use import_signed::ImportSignedArgs;
+use init::InitArgs;
+use init_ca::InitCaArgs;
+use inspect::InspectArgs;
+use issue::IssueArgs;
+use issue_cert::IssueCertArgs;
+use renew::RenewArgs;
+use rotate_ca::RotateCaCommand;
+use shell::{CompletionArgs, ManArgs};
+use sign::SignArgs;
+use signer::SignerArgs;
+use write_kubeconfig::WriteKubeconfigArgs;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -73,13 +69,15 @@ pub use write_kubeconfig::WriteKubeconfigArgs;
     about = "Bootstrap and run the PKI of a self-managed Kubernetes cluster, as kubeadm lays it out",
     after_help = EXIT_CODES_HELP
 )]
+/// The `kubepki` command line, parsed: make one with clap's [`Parser`] (`Cli::try_parse_from`,
+/// the first item being the program name) and hand it to [`run`].
 pub struct Cli {
     #[command(subcommand)]
-    pub command: Command,
+    command: Command,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+enum Command {
     /// Create the CAs, the service-account key pair, every control-plane certificate and the
     /// five kubeconfigs (kubeadm init phase certs all + init phase kubeconfig all).
     #[command(after_help = EXIT_CODES_HELP)]

@@ -33,23 +33,46 @@ use schema::{ClusterConfiguration, InitConfiguration, V1BETA3, V1BETA4};
 /// flags (or the defaults).
 #[derive(Debug, Default, Clone)]
 pub struct KubeadmConfig {
+    /// The file read, as given; errors and notes name it.
     pub path: PathBuf,
+    /// ClusterConfiguration.certificatesDir, an absolute path (a relative one is refused).
     pub cert_dir: Option<PathBuf>,
+    /// ClusterConfiguration.clusterName: the cluster's name in the kubeconfigs.
     pub cluster_name: Option<String>,
+    /// ClusterConfiguration.controlPlaneEndpoint: the address (and port) the kubeconfigs point
+    /// at and the API server's certificate names.
     pub control_plane_endpoint: Option<Endpoint>,
+    /// ClusterConfiguration.apiServer.certSANs: extra names of the API server's certificate.
     pub apiserver_cert_sans: Vec<San>,
+    /// ClusterConfiguration.etcd.local.serverCertSANs: extra names of etcd's server certificate.
     pub etcd_server_cert_sans: Vec<San>,
+    /// ClusterConfiguration.etcd.local.peerCertSANs: extra names of etcd's peer certificate.
     pub etcd_peer_cert_sans: Vec<San>,
     /// etcd.external is set: kubeadm makes no etcd certificates, and the API server's etcd
-    /// client certificate is the one the external etcd's operator issued.
+    /// client certificate is the one the external etcd's operator issued (the path is
+    /// etcd.external.certFile).
     pub external_etcd: Option<PathBuf>,
+    /// ClusterConfiguration.networking.serviceSubnet: one CIDR, or an IPv4 and an IPv6 one;
+    /// the API server's service IP is the first host address of the first.
     pub service_cidrs: Option<Vec<IpNet>>,
+    /// ClusterConfiguration.networking.dnsDomain (`cluster.local` when unset), for the API
+    /// server's `kubernetes.default.svc.<domain>` name.
     pub dns_domain: Option<String>,
+    /// InitConfiguration.nodeRegistration.name: the node the per-node certificates are for.
     pub node_name: Option<String>,
+    /// InitConfiguration.localAPIEndpoint.advertiseAddress: the API server's address on this
+    /// node.
     pub advertise_address: Option<IpAddr>,
+    /// InitConfiguration.localAPIEndpoint.bindPort: the API server's port (0 reads as unset).
     pub bind_port: Option<u16>,
+    /// ClusterConfiguration.encryptionAlgorithm (v1beta4), or ECDSA-P256 when v1beta3's
+    /// `PublicKeysECDSA` feature gate is on.
     pub key_algorithm: Option<KeyAlgorithm>,
+    /// ClusterConfiguration.certificateValidityPeriod (v1beta4): how long leaf certificates
+    /// are valid.
     pub validity: Option<Duration>,
+    /// ClusterConfiguration.caCertificateValidityPeriod (v1beta4): how long CA certificates are
+    /// valid.
     pub ca_validity: Option<Duration>,
     /// Things worth telling the user (documents ignored, ...).
     pub notes: Vec<String>,
@@ -82,6 +105,11 @@ pub fn parse_bytes(data: &[u8], path: &Path) -> Result<KubeadmConfig> {
     }
 }
 
+/// Parses a configuration file's text, its documents told apart by apiVersion and kind;
+/// `path` is only used to name the file in errors. Errs (naming the document, the field and
+/// its line) on YAML that does not parse, an unknown kind or field, an unsupported apiVersion,
+/// a second InitConfiguration or ClusterConfiguration, a file with neither, or a value kubeadm
+/// would refuse.
 pub fn parse(text: &str, path: &Path) -> Result<KubeadmConfig> {
     let bad = |msg: String| Error::bad_file(path, msg);
     let mut config = KubeadmConfig {

@@ -4,29 +4,29 @@
 /// The `apiVersion` of every report kubepki prints as JSON or YAML (`-o json|yaml`).
 pub const REPORT_API_VERSION: &str = "kubepki/v1";
 
-pub mod audit;
+pub(crate) mod audit;
 pub mod bootstrap;
 pub mod catalog;
 pub mod cert;
-pub mod component_flags;
+pub(crate) mod component_flags;
 pub mod csr;
 pub mod duration;
 pub mod error;
 pub mod expiration;
-pub mod inspect;
+pub(crate) mod inspect;
 pub mod inventory;
 pub mod keys;
 pub mod kubeconfig;
 pub mod names;
 pub mod plan;
 pub mod progress;
-pub mod rbac;
+pub(crate) mod rbac;
 pub mod rotation;
 pub mod selection;
 pub mod store;
-pub mod untrusted;
-pub mod wiring;
-pub mod yaml_error;
+pub(crate) mod untrusted;
+pub(crate) mod wiring;
+pub(crate) mod yaml_error;
 // Signing (issue 14): profiles and identities for csr, sign and issue-cert.
 pub mod identity;
 pub mod profile;
