@@ -112,7 +112,7 @@ fn follow(
         "pods using in-cluster config",
         "kube-public/cluster-info ConfigMap",
         "service-account tokens",
-        "hand out the new",
+        "hand out the",
         "then",
         "check that no component logs TLS errors, then",
         "the old CA is the only CA again",

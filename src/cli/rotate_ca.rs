@@ -11,6 +11,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::pipeline::{self, Epilogue};
+use super::rotate_steps::Context;
 use super::settings::{Resolved, load_config};
 use crate::exit::ExitStatus;
 use crate::output::OutputFormat;
@@ -18,7 +19,7 @@ use crate::pki::catalog;
 use crate::pki::inventory::{Inventory, tree_wanted};
 use crate::pki::plan::{Request, RotateWant, Step, Want};
 use crate::pki::rotation::service_account::{self, SaFiles, SaRotation};
-use crate::pki::rotation::{self, CaRotation, Rotated, RotationFiles};
+use crate::pki::rotation::{self, CaRotation, Phase, Rotated, RotationFiles};
 use crate::pki::{Error, store::Layout};
 
 #[derive(Debug, Subcommand)]
@@ -26,7 +27,7 @@ pub enum RotateCaCommand {
     /// Show each CA's phase, and for every file which CA signed it and which CAs it trusts.
     Status(RotateArgs),
     /// A new CA beside the old; every trust file trusts both; leaves untouched.
-    Start(RotateArgs),
+    Start(StartArgs),
     /// The new CA signs: every leaf and kubeconfig client certificate re-signed by it.
     Reissue(RotateArgs),
     /// The new CA alone: trust files hold only it; refused before reissue.
@@ -47,6 +48,18 @@ pub enum CaArg {
     Sa,
     /// The three CAs and the service-account key pair.
     All,
+}
+
+#[derive(Debug, Args)]
+pub struct StartArgs {
+    #[command(flatten)]
+    pub common: RotateArgs,
+    /// Also cross-sign the new CA with the old one (<ca>.cross.crt): `reissue` writes it after
+    /// every certificate it signs, so peers that still trust only the old CA keep verifying
+    /// them until `finish` (which takes it out again). Not when the old CA key leaked: it keeps
+    /// the old CA trusted until finish.
+    #[arg(long)]
+    pub cross_sign: bool,
 }
 
 #[derive(Debug, Args)]
@@ -72,19 +85,26 @@ pub struct RotateArgs {
 }
 
 pub(super) fn run(c: &RotateCaCommand, now: OffsetDateTime) -> anyhow::Result<ExitStatus> {
-    let (a, step) = match c {
+    let (a, step, cross_sign) = match c {
         RotateCaCommand::Status(a) => return status(a, now),
-        RotateCaCommand::Start(a) => (a, Step::Start),
-        RotateCaCommand::Reissue(a) => (a, Step::Reissue),
-        RotateCaCommand::Finish(a) => (a, Step::Finish),
-        RotateCaCommand::Abort(a) => (a, Step::Abort),
+        RotateCaCommand::Start(a) => (&a.common, Step::Start, a.cross_sign),
+        RotateCaCommand::Reissue(a) => (a, Step::Reissue, false),
+        RotateCaCommand::Finish(a) => (a, Step::Finish, false),
+        RotateCaCommand::Abort(a) => (a, Step::Abort, false),
     };
     let (resolved, layout) = settings(a)?;
     let rotated = rotated(&a.ca, &layout);
+    let ctx = step_context(&layout, &rotated);
     let wanted: Vec<&str> = rotated.iter().map(Rotated::name).collect();
     let wants = rotated
         .into_iter()
-        .map(|what| Want::RotateCa(Box::new(RotateWant { what, step })))
+        .map(|what| {
+            Want::RotateCa(Box::new(RotateWant {
+                what,
+                step,
+                cross_sign,
+            }))
+        })
         .collect();
     let mut options = resolved.options(false, now)?;
     // Re-signed leaves keep their keys: the same identity, the same key.
@@ -96,7 +116,7 @@ pub(super) fn run(c: &RotateCaCommand, now: OffsetDateTime) -> anyhow::Result<Ex
         wants,
         options,
     };
-    let steps = super::rotate_steps::steps(step, &wanted, &request.layout);
+    let steps = super::rotate_steps::steps(step, &wanted, &request.layout, ctx);
     pipeline::write(request, a.dry_run, a.output, Epilogue::NextSteps(steps))
 }
 
@@ -105,6 +125,26 @@ fn settings(a: &RotateArgs) -> anyhow::Result<(Resolved, Layout)> {
     let resolved = Resolved::from_parts(config, a.cert_dir.clone(), None, None, None)?;
     let layout = resolved.layout(a.kubeconfig_dir.as_ref());
     Ok((resolved, layout))
+}
+
+/// What the steps of a phase depend on in the files: read before the phase runs (the phase's
+/// own read of the tree follows, in the pipeline).
+fn step_context(layout: &Layout, rotated: &[Rotated]) -> Context {
+    let mut wanted = tree_wanted(layout);
+    for r in rotated {
+        wanted.extend(r.wanted());
+    }
+    let inventory = Inventory::read(layout, &wanted);
+    let mut ctx = Context::default();
+    for r in rotated {
+        if let Rotated::Ca(files) = r
+            && let Ok(rot) = rotation::infer(&inventory, files)
+        {
+            ctx.leaves_restored |= matches!(rot.phase, Phase::Promoted | Phase::Reissued);
+            ctx.cross_signed |= rot.cross.is_some();
+        }
+    }
+    ctx
 }
 
 /// What `--ca` names, in a fixed order (the CAs as listed, then the service-account pair), each
@@ -191,11 +231,18 @@ fn status(a: &RotateArgs, _now: OffsetDateTime) -> anyhow::Result<ExitStatus> {
                         .as_ref()
                         .map(|p| format!(", new CA {}", p.display()))
                         .unwrap_or_default()
+                        + &r.cross_signed_ca
+                            .as_ref()
+                            .map(|p| format!(", cross-signed by the old CA in {}", p.display()))
+                            .unwrap_or_default()
                 )?;
                 for f in &r.files {
                     let mut parts = Vec::new();
                     if let Some(g) = f.signed_by {
                         parts.push(format!("signed by {}", generation(g)));
+                    }
+                    if f.cross_signed_chain {
+                        parts.push("followed by the cross-signed new CA".to_string());
                     }
                     if !f.trusts.is_empty() {
                         let t: Vec<&str> = f.trusts.iter().map(|g| generation(*g)).collect();

@@ -21,8 +21,27 @@ fn apiserver_leaves(cas: &[&str]) -> Vec<&'static Profile> {
         .collect()
 }
 
-/// The steps after `step` for the CAs named `cas` (catalog names).
-pub(super) fn steps(step: Step, cas: &[&str], layout: &Layout) -> Vec<String> {
+/// What the files say about the rotation a phase runs on, where its steps depend on it.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Context {
+    /// `abort` from a phase after `reissue`: the leaves are restored too, not only trust files.
+    pub leaves_restored: bool,
+    /// The rotation is cross-signed: `finish` rewrites the leaves (without the cross-signed CA).
+    pub cross_signed: bool,
+}
+
+/// The flags of kube-apiserver that read the certificate files of `cas` (from the wiring table).
+fn apiserver_ca_flags(cas: &[&str]) -> Vec<&'static str> {
+    WIRING
+        .iter()
+        .filter(|w| w.component == wiring::APISERVER)
+        .filter(|w| matches!(w.file, FileRef::Cert(name) if cas.contains(&name)))
+        .map(|w| w.flag)
+        .collect()
+}
+
+/// The steps after `step` for the CAs named `cas` (catalog names, and `sa`).
+pub(super) fn steps(step: Step, cas: &[&str], layout: &Layout, ctx: Context) -> Vec<String> {
     let dir = layout.cert_dir().display().to_string();
     let cert = |p: &Profile| layout.cert_path(p, "").display().to_string();
     let kubeconfig = |name: &str| {
@@ -41,14 +60,33 @@ pub(super) fn steps(step: Step, cas: &[&str], layout: &Layout) -> Vec<String> {
     let mut out = Vec::new();
     let has = |n: &str| cas.contains(&n);
     let trust_changes = matches!(step, Step::Start | Step::Finish | Step::Abort);
+    // Which leaves this phase writes: all of them at reissue; at finish only to take the
+    // cross-signed CA out; at abort only when reissue had run.
+    let leaves_change = match step {
+        Step::Start => false,
+        Step::Reissue => true,
+        Step::Finish => ctx.cross_signed,
+        Step::Abort => ctx.leaves_restored,
+    };
+    // After an abort the CA files hold the old CA again: "the restored" file, not "the new".
+    let fresh = if step == Step::Abort {
+        "restored"
+    } else {
+        "new"
+    };
     if has(catalog::ETCD_CA) {
-        out.push(match step {
-            Step::Reissue => format!(
-                "etcd, one member at a time: copy its etcd/server.crt and etcd/peer.crt (from \
-                 {dir}/etcd or {member_dir}) and restart it; wait for the member to be healthy \
-                 before the next"
+        let leaves = format!("etcd/server.crt and etcd/peer.crt (from {dir}/etcd or {member_dir})");
+        out.push(match (trust_changes, leaves_change) {
+            (false, _) => format!(
+                "etcd, one member at a time: copy its {leaves} and restart it; wait for the \
+                 member to be healthy before the next"
             ),
-            _ => format!(
+            (true, true) => format!(
+                "etcd, one member at a time: copy {etcd_ca_crt} (--trusted-ca-file, \
+                 --peer-trusted-ca-file) and its {leaves} to the member and restart it; wait for \
+                 it to be healthy before the next"
+            ),
+            (true, false) => format!(
                 "etcd, one member at a time: copy {etcd_ca_crt} (--trusted-ca-file, \
                  --peer-trusted-ca-file) to the member and restart it; wait for it to be healthy \
                  before the next"
@@ -57,10 +95,15 @@ pub(super) fn steps(step: Step, cas: &[&str], layout: &Layout) -> Vec<String> {
     }
     if has(cluster_ca.name) {
         out.push(match step {
-            Step::Start | Step::Reissue | Step::Finish => format!(
+            Step::Start | Step::Reissue => format!(
                 "kube-controller-manager: --cluster-signing-cert-file={signing_crt} \
                  --cluster-signing-key-file={ca_key} (one certificate; {ca_crt} is a bundle \
                  during the rotation), --root-ca-file={ca_crt}; restart it"
+            ),
+            Step::Finish => format!(
+                "kube-controller-manager: --cluster-signing-cert-file={signing_crt} (or {ca_crt}, \
+                 one certificate again) --cluster-signing-key-file={ca_key}, \
+                 --root-ca-file={ca_crt}; restart it"
             ),
             Step::Abort => format!(
                 "kube-controller-manager: --cluster-signing-cert-file={ca_crt} \
@@ -68,22 +111,34 @@ pub(super) fn steps(step: Step, cas: &[&str], layout: &Layout) -> Vec<String> {
             ),
         });
     }
-    let any_ca = cas.iter().any(|c| *c != service_account::NAME);
-    if any_ca {
-        out.push(match step {
-            Step::Reissue => format!(
+    let rotated_cas: Vec<&str> = cas
+        .iter()
+        .copied()
+        .filter(|c| *c != service_account::NAME)
+        .collect();
+    if !rotated_cas.is_empty() {
+        let leaves = apiserver_leaves(cas)
+            .into_iter()
+            .map(cert)
+            .collect::<Vec<_>>()
+            .join(", ");
+        let flags = apiserver_ca_flags(&rotated_cas).join(", ");
+        out.push(match (step, trust_changes, leaves_change) {
+            (Step::Reissue, _, _) => format!(
                 "kube-apiserver: restart it on every control-plane node (its certificates are \
-                 re-signed: {})",
-                apiserver_leaves(cas)
-                    .into_iter()
-                    .map(cert)
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                 re-signed: {leaves})"
+            ),
+            (Step::Abort, _, true) => format!(
+                "kube-apiserver: restart it on every control-plane node ({flags} read the \
+                 restored CA files in {dir}; its certificates are restored: {leaves})"
+            ),
+            (Step::Finish, _, true) => format!(
+                "kube-apiserver: restart it on every control-plane node ({flags} read the CA \
+                 files in {dir}; its certificates no longer carry the cross-signed CA: {leaves})"
             ),
             _ => format!(
-                "kube-apiserver: restart it on every control-plane node (--client-ca-file, \
-                 --kubelet-certificate-authority, --requestheader-client-ca-file, --etcd-cafile \
-                 read the CA files in {dir})"
+                "kube-apiserver: restart it on every control-plane node ({flags} read the CA \
+                 files in {dir})"
             ),
         });
     }
@@ -104,25 +159,24 @@ pub(super) fn steps(step: Step, cas: &[&str], layout: &Layout) -> Vec<String> {
         out.push(format!(
             "kubelets, one node at a time: copy {ca_crt} (clientCAFile) and the node's \
              kubelet.conf{}, restart the kubelet",
-            if step == Step::Reissue {
+            if leaves_change {
                 " and kubelet certificates"
             } else {
                 ""
             }
         ));
         if trust_changes {
-            out.push(
-                "pods using in-cluster config (kube-proxy, CoreDNS, ...): restart them once the \
-                 kube-root-ca.crt ConfigMaps hold the new CA file"
-                    .to_string(),
-            );
             out.push(format!(
-                "kube-public/cluster-info ConfigMap: put the new {ca_crt} in its kubeconfig \
+                "pods using in-cluster config (kube-proxy, CoreDNS, ...): restart them once the \
+                 kube-root-ca.crt ConfigMaps hold the {fresh} CA file"
+            ));
+            out.push(format!(
+                "kube-public/cluster-info ConfigMap: put the {fresh} {ca_crt} in its kubeconfig \
                  (bootstrap-token joins check it)"
             ));
         }
         out.push(format!(
-            "hand out the new {} and {} to their users",
+            "hand out the {fresh} {} and {} to their users",
             kubeconfig("admin"),
             kubeconfig("super-admin")
         ));

@@ -112,6 +112,9 @@ pub(super) struct Authorities<'i> {
 pub(super) struct Signer {
     pub authority: Authority,
     pub trust: Vec<Vec<u8>>,
+    /// Certificates written after each certificate file it signs: during a cross-signed
+    /// rotation, the new CA cross-signed by the old one (`<ca>.cross.crt`).
+    pub chain: Vec<Vec<u8>>,
 }
 
 impl Signer {
@@ -120,12 +123,19 @@ impl Signer {
         Signer {
             trust: vec![authority.cert_der.clone()],
             authority,
+            chain: Vec::new(),
         }
     }
 
     /// The trust bundle as PEM, as `certificate-authority-data` holds it.
     pub(super) fn trust_pem(&self) -> String {
         self.trust.iter().map(|der| cert::cert_pem(der)).collect()
+    }
+
+    /// What follows a certificate it signs in the file, as PEM (empty but for a cross-signed
+    /// rotation).
+    pub(super) fn chain_pem(&self) -> String {
+        self.chain.iter().map(|der| cert::cert_pem(der)).collect()
     }
 }
 
@@ -149,9 +159,23 @@ impl<'i> Authorities<'i> {
     ) {
         if let (Some(authority), Some(trust)) = (authority, state.certs()) {
             let trust = trust.to_vec();
-            self.loaded.insert(ca.name, Signer { authority, trust });
+            self.loaded.insert(
+                ca.name,
+                Signer {
+                    authority,
+                    trust,
+                    chain: Vec::new(),
+                },
+            );
         }
         self.states.insert(ca.name, Some(state));
+    }
+
+    /// Has the loaded `ca` write `chain` after every certificate it signs in this run.
+    pub(super) fn set_chain(&mut self, ca: &'static Profile, chain: Vec<Vec<u8>>) {
+        if let Some(signer) = self.loaded.get_mut(ca.name) {
+            signer.chain = chain;
+        }
     }
 
     /// What is known of `ca`, with its files; `None` when it is unusable (the error is reported
@@ -163,7 +187,14 @@ impl<'i> Authorities<'i> {
                 Ok((state, authority)) => {
                     if let (Some(authority), Some(trust)) = (authority, state.certs()) {
                         let trust = trust.to_vec();
-                        self.loaded.insert(ca.name, Signer { authority, trust });
+                        self.loaded.insert(
+                            ca.name,
+                            Signer {
+                                authority,
+                                trust,
+                                chain: Vec::new(),
+                            },
+                        );
                     }
                     Some(state)
                 }

@@ -298,10 +298,13 @@ impl Plan {
                 if reuse_key.is_none() {
                     writes.push(write(key_path, FileKind::PrivateKey, key.to_pem()?));
                 }
+                // During a cross-signed CA rotation, the new CA cross-signed by the old one
+                // follows the leaf, for peers that still trust only the old CA.
+                let chain = signer.map(Signer::chain_pem).unwrap_or_default();
                 writes.push(write(
                     cert_path,
                     FileKind::Certificate,
-                    cert::cert_pem(&der),
+                    cert::cert_pem(&der) + &chain,
                 ));
                 if ca.is_none() {
                     // A CA made now signs the leaves that follow it in the plan.

@@ -106,6 +106,7 @@ pub(super) fn resolve_ca(
                 with: SignWith::Given(Box::new(GivenCa(Signer {
                     authority,
                     trust: cert.chain.clone(),
+                    chain: Vec::new(),
                 }))),
                 label: pair.cert_path.display().to_string(),
                 not_after: cert.facts.not_after,

@@ -35,6 +35,7 @@ mod csr_object;
 // CA rotation (issue 16).
 mod rotate;
 mod rotate_abort;
+mod rotate_cross;
 mod rotate_items;
 mod rotate_sa;
 

@@ -15,7 +15,7 @@ use crate::pki::keys::PrivateKey;
 use crate::pki::rotation::{self, CaRotation, Generation, Phase, Rotated, RotationFiles};
 use crate::pki::store::FileKind;
 
-use super::rotate_items::{Written, archive_item, pem, write_item};
+use super::rotate_items::{Written, archive_item, archive_named, pem, write_item};
 
 /// A phase of `rotate-ca`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +33,8 @@ pub struct RotateWant {
     pub what: Rotated,
     /// The phase to run.
     pub step: Step,
+    /// `start --cross-sign`: also cross-sign the new CA with the old one.
+    pub cross_sign: bool,
 }
 
 pub(super) fn plan(
@@ -49,7 +51,7 @@ pub(super) fn plan(
     };
     let rot = rotation::infer(inventory, files).map_err(|e| Error::bad_file(&files.bundle, e))?;
     match want.step {
-        Step::Start => start(request, inventory, files, &rot),
+        Step::Start => start(request, inventory, files, &rot, want.cross_sign),
         Step::Reissue => reissue(request, inventory, cas, files, &rot),
         Step::Finish => finish(inventory, files, &rot),
         Step::Abort => super::rotate_abort::plan(request, files, &rot),
@@ -61,6 +63,7 @@ fn start(
     inventory: &Inventory,
     files: &RotationFiles,
     rot: &CaRotation,
+    cross_sign: bool,
 ) -> Result<Vec<PlanItem>> {
     let old = match (rot.phase, &rot.old) {
         (Phase::None | Phase::TrustingBoth, Some(old)) => old.clone(),
@@ -119,9 +122,18 @@ fn start(
             der
         }
     };
+    let mut items = Vec::new();
+    if cross_sign && rot.cross.is_none() {
+        items.push(super::rotate_cross::cross_item(
+            request, inventory, files, &old, &new,
+        )?);
+    } else if rot.cross.is_none() && rot.cross_signed_ca.is_some() {
+        // A cross-signed CA of an earlier rotation, left behind: not this one's.
+        items.push(archive_named(files.ca.name, vec![files.cross.clone()]));
+    }
     let both = [old.clone(), new];
     ca_files(inventory, files, &both, &old, &mut writes);
-    let mut items = vec![write_item(files, "start", writes)];
+    items.insert(0, write_item(files, "start", writes));
     items.extend(trust_files(inventory, files, rot, &both)?);
     Ok(items.into_iter().flatten().collect())
 }
@@ -165,6 +177,22 @@ fn reissue(
             },
             Some(authority),
         );
+    }
+    if files.ca.name == catalog::ETCD_CA {
+        // The members' copies of the etcd CA follow the bundle's order (new, old), so they stay
+        // byte-identical to etcd/ca.crt, which check-expiration and issue compare byte for
+        // byte. (For the cluster CA, reissue rewrites the kubeconfigs through renew.)
+        let both = [new.clone(), old.clone()];
+        items.extend(
+            trust_files(inventory, files, rot, &both)?
+                .into_iter()
+                .flatten(),
+        );
+    }
+    if let Some(cross) = &rot.cross {
+        // Every certificate the new CA signs carries the cross-signed CA after it.
+        cas.get(files.ca);
+        cas.set_chain(files.ca, vec![cross.clone()]);
     }
     for f in &rot.files {
         if f.signed_by != Some(Generation::Old) {
@@ -219,7 +247,9 @@ fn finish(inventory: &Inventory, files: &RotationFiles, rot: &CaRotation) -> Res
             .into_iter()
             .flatten(),
     );
-    let archive = vec![files.new_cert.clone(), files.new_key.clone()];
+    items.extend(super::rotate_cross::strip_items(inventory, files, rot));
+    let mut archive = vec![files.new_cert.clone(), files.new_key.clone()];
+    archive.extend(rot.cross_signed_ca.clone());
     items.extend(archive_item(files, rot, archive));
     Ok(items)
 }

@@ -51,7 +51,7 @@ pub(super) fn plan(
             marker_before: "the old CA alone",
             before_rotation: &before,
             ours,
-            added: [&files.new_cert, &files.new_key]
+            added: [&files.new_cert, &files.new_key, &files.cross]
                 .into_iter()
                 .chain(files.signing.iter())
                 .cloned()

@@ -55,6 +55,10 @@ pub(super) fn archive_item(
     if rot.phase == Phase::None && rot.pending.is_some() && rot.pending == rot.old {
         paths.extend([files.new_cert.clone(), files.new_key.clone()]);
     }
+    if rot.phase == Phase::None {
+        // A cross-signed CA outlives no rotation.
+        paths.extend(rot.cross_signed_ca.clone());
+    }
     archive_named(files.ca.name, paths)
 }
 

@@ -68,6 +68,8 @@ pub struct RotationFiles {
     pub new_key: PathBuf,
     /// `ca.signing.crt`, for the cluster CA only.
     pub signing: Option<PathBuf>,
+    /// `<ca>.cross.crt`: the new CA cross-signed by the old one (`start --cross-sign`).
+    pub cross: PathBuf,
 }
 
 impl RotationFiles {
@@ -79,6 +81,7 @@ impl RotationFiles {
             new_cert: layout.rotation_new_cert(ca),
             new_key: layout.rotation_new_key(ca),
             signing: (ca.name == catalog::KUBECONFIG_CA).then(|| layout.signing_cert()),
+            cross: layout.rotation_cross_cert(ca),
         }
     }
 
@@ -88,6 +91,7 @@ impl RotationFiles {
             Wanted::Pair(self.ca, String::new()),
             Wanted::Cert(self.new_cert.clone()),
             Wanted::Key(self.new_key.clone()),
+            Wanted::Cert(self.cross.clone()),
         ];
         w.extend(self.signing.iter().map(|p| Wanted::Cert(p.clone())));
         w
@@ -137,6 +141,9 @@ pub struct FileState {
     /// For trust files (CA files, kubeconfigs' certificate-authority-data): which CAs it holds.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub trusts: Vec<Generation>,
+    /// For certificate files: the cross-signed new CA follows the certificate in the file.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub cross_signed_chain: bool,
 }
 
 /// The rotation of one CA, as the files show it.
@@ -153,6 +160,9 @@ pub struct CaRotation {
     /// `ca.signing.crt`, when it exists: the controller manager's single signing certificate.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signing_cert: Option<PathBuf>,
+    /// `<ca>.cross.crt`, when it exists: the new CA cross-signed by the old one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cross_signed_ca: Option<PathBuf>,
     pub files: Vec<FileState>,
     #[serde(skip)]
     pub old: Option<Vec<u8>>,
@@ -160,6 +170,9 @@ pub struct CaRotation {
     pub new: Option<Vec<u8>>,
     #[serde(skip)]
     pub pending: Option<Vec<u8>>,
+    /// The cross-signed new CA (DER), checked: the new CA's subject and key, signed by the old.
+    #[serde(skip)]
+    pub cross: Option<Vec<u8>>,
 }
 
 impl CaRotation {
@@ -218,6 +231,26 @@ pub fn infer(inventory: &Inventory, files: &RotationFiles) -> Result<CaRotation,
             ));
         }
     };
+    let cross_file = match inventory.cert_file(&files.cross) {
+        Some(Found::Present(c)) => c.chain.first().cloned(),
+        Some(Found::Broken(p)) => return Err(format!("{}: {}", files.cross.display(), p.message)),
+        _ => None,
+    };
+    let cross = match (&cross_file, &old, &new) {
+        (Some(c), Some(o), Some(n)) => {
+            if !cross_signs_new(c, o, n) {
+                return Err(format!(
+                    "{}: not the new CA {} cross-signed by the old one (its subject and key must \
+                     be the new CA's, its signature the old CA's)",
+                    files.cross.display(),
+                    files.new_cert.display()
+                ));
+            }
+            Some(c.clone())
+        }
+        _ => None,
+    };
+    let with_cross = |chain: &[Vec<u8>]| cross.as_ref().is_some_and(|c| chain.get(1) == Some(c));
     let generation = |chain: &[Vec<u8>]| match (&old, &new) {
         (Some(o), _)
             if chain
@@ -252,6 +285,7 @@ pub fn infer(inventory: &Inventory, files: &RotationFiles) -> Result<CaRotation,
         path: files.bundle.clone(),
         signed_by: None,
         trusts: trust(&bundle),
+        cross_signed_chain: false,
     }];
     let mut leaves: Vec<FileState> = Vec::new();
     for (name, _, p) in inventory.pairs() {
@@ -266,6 +300,7 @@ pub fn infer(inventory: &Inventory, files: &RotationFiles) -> Result<CaRotation,
                 path: p.cert_path.clone(),
                 signed_by: Some(generation(&c.chain)),
                 trusts: Vec::new(),
+                cross_signed_chain: with_cross(&c.chain),
             });
         }
     }
@@ -277,6 +312,7 @@ pub fn infer(inventory: &Inventory, files: &RotationFiles) -> Result<CaRotation,
                     path,
                     signed_by: None,
                     trusts: trust(&c.chain),
+                    cross_signed_chain: false,
                 });
             }
         }
@@ -289,6 +325,7 @@ pub fn infer(inventory: &Inventory, files: &RotationFiles) -> Result<CaRotation,
                 path: path.to_path_buf(),
                 signed_by: current.client.as_ref().ok().map(|(c, _)| generation(c)),
                 trusts: current.ca.as_ref().map(|c| trust(c)).unwrap_or_default(),
+                cross_signed_chain: false,
             });
         }
     }
@@ -320,9 +357,23 @@ pub fn infer(inventory: &Inventory, files: &RotationFiles) -> Result<CaRotation,
         bundle: files.bundle.clone(),
         pending_new_ca: pending.as_ref().map(|_| files.new_cert.clone()),
         signing_cert,
+        cross_signed_ca: cross_file.as_ref().map(|_| files.cross.clone()),
         files: out,
         old,
         new,
         pending,
+        cross,
     })
+}
+
+/// Whether `cross` is `new` cross-signed by `old`: the new CA's subject and public key, a CA,
+/// and `old`'s signature.
+pub fn cross_signs_new(cross: &[u8], old: &[u8], new: &[u8]) -> bool {
+    let (Ok(c), Ok(n)) = (CertFacts::from_der(cross), CertFacts::from_der(new)) else {
+        return false;
+    };
+    c.is_ca
+        && c.subject == n.subject
+        && c.public_key_raw == n.public_key_raw
+        && cert::verify_signed_by(cross, old).is_ok()
 }

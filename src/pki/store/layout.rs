@@ -22,6 +22,7 @@ pub const BACKUP_DIR: &str = "kubepki-backup";
 /// CA rotation's files: `<ca>.new.crt`, `<ca>.new.key`, and `ca.signing.crt`.
 const ROTATION_NEW_CERT: &str = "new.crt";
 const ROTATION_NEW_KEY: &str = "new.key";
+const ROTATION_CROSS_CERT: &str = "cross.crt";
 const SIGNING_CERT: &str = "ca.signing.crt";
 
 /// The layout of a certificate directory (kubeadm's `certificatesDir`) and of the kubeconfig
@@ -135,6 +136,11 @@ impl Layout {
         with_extension(self.stem(ca, ""), ROTATION_NEW_KEY)
     }
 
+    /// CA rotation with `--cross-sign`: the new CA cross-signed by the old one (`ca.cross.crt`).
+    pub fn rotation_cross_cert(&self, ca: &Profile) -> PathBuf {
+        with_extension(self.stem(ca, ""), ROTATION_CROSS_CERT)
+    }
+
     /// The single certificate kube-controller-manager's `--cluster-signing-cert-file` reads
     /// while `ca.crt` is a bundle: `ca.signing.crt`.
     pub fn signing_cert(&self) -> PathBuf {
@@ -229,7 +235,7 @@ pub fn is_kubepki_file(relative: &Path) -> bool {
     };
     let rotation = joined == SIGNING_CERT
         || catalog::authorities().any(|p| {
-            [ROTATION_NEW_CERT, ROTATION_NEW_KEY]
+            [ROTATION_NEW_CERT, ROTATION_NEW_KEY, ROTATION_CROSS_CERT]
                 .iter()
                 .any(|ext| joined == format!("{}.{ext}", p.base_name))
         });
