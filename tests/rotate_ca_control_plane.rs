@@ -359,4 +359,63 @@ fn rotate_the_cluster_ca_on_a_live_control_plane() {
     );
     let err = readyz(&cp, "gen1.conf").expect_err("old client certificate refused");
     assert!(err.contains("Unauthorized") || err.contains("401"), "{err}");
+
+    // No TLS errors in the API server's logs but the one this test provoked (gen0.conf, which
+    // trusts only the old CA, against the new serving certificate after reissue), and none in
+    // the controller manager's since its last restart.
+    let log = |name: &str| fs::read_to_string(root.join(name)).unwrap_or_default();
+    for name in ["kube-apiserver-1.log", "kube-apiserver-3.log"] {
+        let text = log(name);
+        let tls: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains("TLS handshake error"))
+            .collect();
+        assert!(tls.is_empty(), "{name}:\n{}", tls.join("\n"));
+    }
+    let provoked: Vec<String> = log("kube-apiserver-2.log")
+        .lines()
+        .filter(|l| l.contains("TLS handshake error"))
+        .map(str::to_string)
+        .collect();
+    assert!(
+        provoked.iter().all(|l| l.contains("bad certificate")),
+        "{provoked:#?}"
+    );
+    let kcm = log("kube-controller-manager.log");
+    for bad in ["x509:", "TLS handshake error", "Unauthorized"] {
+        assert!(
+            !kcm.contains(bad),
+            "controller manager log has {bad}:\n{kcm}"
+        );
+    }
+
+    // A second rotation, cross-signed: a kubeconfig that trusts only the CA of the moment
+    // (handed out before `start`, never updated) keeps working through `reissue`, because the
+    // API server presents its certificate followed by the new CA cross-signed by the old one;
+    // `finish` ends that, as it ends the old CA everywhere.
+    keep("pinned.conf");
+    run_ok(&["rotate-ca", "start", "--ca", "ca", "--cross-sign"], root);
+    cp.restart_apiserver(4);
+    cp.start_controller_manager_signing_with(&controller_manager, "ca.signing.crt");
+    readyz(&cp, "pinned.conf").expect("pinned kubeconfig while trusting both");
+    run_ok(&["rotate-ca", "reissue", "--ca", "ca"], root);
+    cp.restart_apiserver(5);
+    cp.start_controller_manager_signing_with(&controller_manager, "ca.signing.crt");
+    readyz(&cp, "super-admin.conf").unwrap();
+    readyz(&cp, "pinned.conf").expect(
+        "a kubeconfig trusting only the old CA verifies the new serving certificate through the \
+         cross-signed CA",
+    );
+    assert!(
+        !log("kube-apiserver-5.log").contains("TLS handshake error"),
+        "no client failed to verify the cross-signed chain"
+    );
+    run_ok(&["rotate-ca", "finish", "--ca", "ca"], root);
+    cp.restart_apiserver(6);
+    readyz(&cp, "super-admin.conf").unwrap();
+    let err = readyz(&cp, "pinned.conf").expect_err("the old CA is gone after finish");
+    assert!(
+        err.contains("x509") || err.contains("certificate"),
+        "the pinned kubeconfig fails on the server certificate: {err}"
+    );
 }
