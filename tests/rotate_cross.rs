@@ -189,6 +189,28 @@ fn cross_signed_rotation_checked_with_openssl() {
             .expect("runs");
         assert_success("audit mid-rotation", &audit);
 
+        // `renew` mid-rotation keeps the chain reissue wrote.
+        let renewed = pki.join(leaves(ca)[0]);
+        let before = fs::read(&renewed).expect("leaf");
+        let out = kubepki()
+            .args(["renew", "all", "--cert-dir"])
+            .arg(&pki)
+            .arg("--kubeconfig-dir")
+            .arg(tmp.path())
+            .output()
+            .expect("runs");
+        assert_success("renew all mid-rotation", &out);
+        assert_ne!(fs::read(&renewed).expect("leaf"), before, "{ca}: renewed");
+        assert_eq!(
+            certs_in(&renewed),
+            2,
+            "{ca}: renew keeps the cross-signed CA"
+        );
+        assert!(
+            verifies(&old_ca, &renewed, true),
+            "{ca}: renewed, via cross"
+        );
+
         // finish: the cross-signed CA leaves every file and is archived.
         let steps = rotate_ok(&pki, &["finish", "--ca", ca]);
         assert!(

@@ -106,6 +106,13 @@ impl Inventory {
         for (profile, node) in cas {
             let pair = read_pair(layout, profile, &node, None);
             inventory.pairs.insert((profile.name, node), pair);
+            // During a cross-signed rotation, what the CA writes after each certificate it
+            // signs (`renew` keeps it there as `reissue` put it).
+            let cross = layout.rotation_cross_cert(profile);
+            if store::exists(&cross) {
+                let found = read_cert(&cross);
+                inventory.certs.insert(cross, found);
+            }
         }
         let ca_certs = |profile: &Profile| -> Option<&[Vec<u8>]> {
             let ca = inventory

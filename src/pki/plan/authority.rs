@@ -171,6 +171,22 @@ impl<'i> Authorities<'i> {
         self.states.insert(ca.name, Some(state));
     }
 
+    /// The cross-signed CA to write after each certificate `ca` signs: `<ca>.cross.crt` when
+    /// the CA file is (new, old) of a cross-signed rotation, so `renew` keeps the chain that
+    /// `rotate-ca reissue` wrote.
+    fn cross_signed(&self, ca: &'static Profile, trust: &[Vec<u8>]) -> Vec<Vec<u8>> {
+        let path = self.inventory.layout().rotation_cross_cert(ca);
+        match (self.inventory.cert_file(&path), trust) {
+            (Some(Found::Present(c)), [new, old]) => c
+                .chain
+                .first()
+                .filter(|cross| crate::pki::rotation::cross_signs_new(cross, old, new))
+                .map(|cross| vec![cross.clone()])
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        }
+    }
+
     /// Has the loaded `ca` write `chain` after every certificate it signs in this run.
     pub(super) fn set_chain(&mut self, ca: &'static Profile, chain: Vec<Vec<u8>>) {
         if let Some(signer) = self.loaded.get_mut(ca.name) {
@@ -187,12 +203,13 @@ impl<'i> Authorities<'i> {
                 Ok((state, authority)) => {
                     if let (Some(authority), Some(trust)) = (authority, state.certs()) {
                         let trust = trust.to_vec();
+                        let chain = self.cross_signed(ca, &trust);
                         self.loaded.insert(
                             ca.name,
                             Signer {
                                 authority,
                                 trust,
-                                chain: Vec::new(),
+                                chain,
                             },
                         );
                     }
