@@ -417,3 +417,51 @@ fn an_external_ca_is_not_rotated() {
     assert!(stderr(&out).contains("key is absent"), "{}", stderr(&out));
     assert_same_tree(&before, &snapshot(tmp.path()), "refused start");
 }
+
+/// `abort --to trusting-both` from reissued undoes `reissue` only: every file as right after
+/// `start` (the old CAs and the old service-account key sign again, trust stays old+new), and a
+/// second `abort` then restores the tree as before `start`, byte for byte.
+#[test]
+fn abort_in_two_steps_goes_back_through_trusting_both() {
+    let (tmp, pki) = tree();
+    let before = without_backups(snapshot(tmp.path()));
+    rotate_ok(&pki, "start", "all");
+    let after_start = without_backups(snapshot(tmp.path()));
+    rotate_ok(&pki, "reissue", "all");
+    let out = rotate(&pki, "abort", "all", &["--to", "trusting-both"]);
+    assert_success("abort --to trusting-both", &out);
+    let steps = stdout(&out);
+    assert!(steps.contains("signed by the old CA"), "{steps}");
+    assert!(steps.contains("kubepki rotate-ca abort --ca"), "{steps}");
+    assert_same_tree(
+        &after_start,
+        &without_backups(snapshot(tmp.path())),
+        "abort --to trusting-both",
+    );
+    for ca in ["ca", "front-proxy-ca", "etcd-ca"] {
+        assert_eq!(phase(&pki, ca), "trusting-both");
+    }
+    // The old CA signs every leaf again; the trust bundle still holds both.
+    let bundle = pki.join("ca.crt");
+    assert_eq!(certs_in(&bundle), 2);
+    let scratch = tempfile::tempdir().unwrap();
+    let old_only = scratch.path().join("old-only.crt");
+    fs::write(
+        &old_only,
+        fs::read_to_string(&bundle)
+            .unwrap()
+            .split_inclusive("-----END CERTIFICATE-----\n")
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    for leaf in ["apiserver.crt", "kubelet/w1/kubelet-client.crt"] {
+        assert!(verifies(&old_only, &pki.join(leaf)), "{leaf}");
+    }
+    let again = snapshot(tmp.path());
+    let out = rotate(&pki, "abort", "all", &["--to", "trusting-both"]);
+    assert_success("abort --to trusting-both again", &out);
+    assert_same_tree(&again, &snapshot(tmp.path()), "run twice");
+    rotate_ok(&pki, "abort", "all");
+    assert_same_tree(&before, &without_backups(snapshot(tmp.path())), "abort");
+}

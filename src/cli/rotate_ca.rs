@@ -32,8 +32,9 @@ pub enum RotateCaCommand {
     Reissue(RotateArgs),
     /// The new CA alone: trust files hold only it; refused before reissue.
     Finish(RotateArgs),
-    /// Back to the old CA alone, every file as before start (from the backups).
-    Abort(RotateArgs),
+    /// Back to the old CA alone, every file as before start (from the backups); with
+    /// `--to trusting-both`, one phase back only.
+    Abort(AbortArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -60,6 +61,28 @@ pub struct StartArgs {
     /// the old CA trusted until finish.
     #[arg(long)]
     pub cross_sign: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AbortArgs {
+    #[command(flatten)]
+    pub common: RotateArgs,
+    /// How far back: `none` (the old CA alone, every file as before `start`), or
+    /// `trusting-both` (undo `reissue` only: the old CA signs again and every re-signed file is
+    /// restored, while trust stays old+new). From a phase after `reissue`, `trusting-both`
+    /// first, restarts, then `none` rolls back without a moment where one etcd member or node
+    /// refuses another's certificate.
+    #[arg(long, value_enum, default_value = "none")]
+    pub to: AbortTo,
+}
+
+/// Where `abort` goes back to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AbortTo {
+    /// No rotation: the old CA alone.
+    None,
+    /// The phase after `start`.
+    TrustingBoth,
 }
 
 #[derive(Debug, Args)]
@@ -90,7 +113,10 @@ pub(super) fn run(c: &RotateCaCommand, now: OffsetDateTime) -> anyhow::Result<Ex
         RotateCaCommand::Start(a) => (&a.common, Step::Start, a.cross_sign),
         RotateCaCommand::Reissue(a) => (a, Step::Reissue, false),
         RotateCaCommand::Finish(a) => (a, Step::Finish, false),
-        RotateCaCommand::Abort(a) => (a, Step::Abort, false),
+        RotateCaCommand::Abort(a) => match a.to {
+            AbortTo::None => (&a.common, Step::Abort, false),
+            AbortTo::TrustingBoth => (&a.common, Step::AbortReissue, false),
+        },
     };
     let (resolved, layout) = settings(a)?;
     let rotated = rotated(&a.ca, &layout);

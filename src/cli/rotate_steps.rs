@@ -67,9 +67,10 @@ pub(super) fn steps(step: Step, cas: &[&str], layout: &Layout, ctx: Context) -> 
         Step::Reissue => true,
         Step::Finish => ctx.cross_signed,
         Step::Abort => ctx.leaves_restored,
+        Step::AbortReissue => true,
     };
     // After an abort the CA files hold the old CA again: "the restored" file, not "the new".
-    let fresh = if step == Step::Abort {
+    let fresh = if matches!(step, Step::Abort | Step::AbortReissue) {
         "restored"
     } else {
         "new"
@@ -95,7 +96,7 @@ pub(super) fn steps(step: Step, cas: &[&str], layout: &Layout, ctx: Context) -> 
     }
     if has(cluster_ca.name) {
         out.push(match step {
-            Step::Start | Step::Reissue => format!(
+            Step::Start | Step::Reissue | Step::AbortReissue => format!(
                 "kube-controller-manager: --cluster-signing-cert-file={signing_crt} \
                  --cluster-signing-key-file={ca_key} (one certificate; {ca_crt} is a bundle \
                  during the rotation), --root-ca-file={ca_crt}; restart it"
@@ -127,6 +128,10 @@ pub(super) fn steps(step: Step, cas: &[&str], layout: &Layout, ctx: Context) -> 
             (Step::Reissue, _, _) => format!(
                 "kube-apiserver: restart it on every control-plane node (its certificates are \
                  re-signed: {leaves})"
+            ),
+            (Step::AbortReissue, _, _) => format!(
+                "kube-apiserver: restart it on every control-plane node (its certificates are \
+                 restored, signed by the old CA: {leaves})"
             ),
             (Step::Abort, _, true) => format!(
                 "kube-apiserver: restart it on every control-plane node ({flags} read the \
@@ -189,6 +194,12 @@ pub(super) fn steps(step: Step, cas: &[&str], layout: &Layout, ctx: Context) -> 
         ),
         Step::Finish => format!("the rotation is complete: the old CA is only in {BACKUP_DIR}/"),
         Step::Abort => "the old CA is the only CA again".to_string(),
+        Step::AbortReissue => format!(
+            "every file is as after `start` (trusting both, signed by the old CA); once every \
+             component runs on them: kubepki rotate-ca abort --ca {} (the old CA alone), or \
+             reissue again",
+            cas.join(",")
+        ),
     });
     out
 }
@@ -222,6 +233,12 @@ fn service_account_steps(step: Step, layout: &Layout) -> Vec<String> {
         Step::Finish => vec![format!(
             "kube-apiserver: restart it on every control-plane node ({public} holds the new key \
              alone); tokens signed with the old key are refused from now on"
+        )],
+        Step::AbortReissue => vec![format!(
+            "kube-apiserver (--service-account-signing-key-file={key}) and \
+             kube-controller-manager (--service-account-private-key-file={key}): restart them; \
+             {key} is the old key again, and {public} still verifies both, so tokens of either \
+             key keep working"
         )],
         Step::Abort => vec![format!(
             "kube-apiserver and kube-controller-manager: restart them ({key} and {public} as \

@@ -23,7 +23,11 @@ pub enum Step {
     Start,
     Reissue,
     Finish,
+    /// Back to the old CA alone (from any phase before `finish`).
     Abort,
+    /// Back to `trusting-both` (from a phase after `reissue`): the step back that keeps every
+    /// peer trusting every certificate in use, before `Abort` drops the new CA.
+    AbortReissue,
 }
 
 /// `rotate-ca PHASE --ca NAME`.
@@ -54,7 +58,8 @@ pub(super) fn plan(
         Step::Start => start(request, inventory, files, &rot, want.cross_sign),
         Step::Reissue => reissue(request, inventory, cas, files, &rot),
         Step::Finish => finish(inventory, files, &rot),
-        Step::Abort => super::rotate_abort::plan(request, files, &rot),
+        Step::Abort => super::rotate_abort::plan(request, files, &rot, false),
+        Step::AbortReissue => super::rotate_abort::plan(request, files, &rot, true),
     }
 }
 

@@ -21,10 +21,15 @@ pub(super) fn plan(
     request: &Request,
     files: &RotationFiles,
     rot: &CaRotation,
+    to_trusting_both: bool,
 ) -> Result<Vec<PlanItem>> {
     if rot.phase == Phase::None {
         // Nothing in progress (an abort run again); a leftover pending CA is archived.
         return Ok(archive_item(files, rot, Vec::new()).into_iter().collect());
+    }
+    if to_trusting_both && rot.phase == Phase::TrustingBoth {
+        // Already there (an `abort --to trusting-both` run again).
+        return Ok(Vec::new());
     }
     let old = rot
         .old
@@ -42,6 +47,33 @@ pub(super) fn plan(
         if f.path.extension().is_some_and(|e| e == "crt") {
             ours.insert(f.path.with_extension("key"));
         }
+    }
+    if to_trusting_both {
+        // Back to before `reissue`: the run of reissue is the newest backup whose <ca>.crt is
+        // (old, new); the files it and later runs replaced go back, the new CA stays pending.
+        let new = rot
+            .new
+            .clone()
+            .ok_or_else(|| Error::Crypto("internal: no new CA".into()))?;
+        let both = [old, new];
+        let before = |data: &[u8]| cert::certs_from_pem(data).is_ok_and(|c| c == both);
+        let (writes, _) = undo(
+            request,
+            &Undo {
+                marker: &files.bundle,
+                marker_before: "the old and the new CA, the old one first",
+                before_rotation: &before,
+                ours,
+                added: Vec::new(),
+            },
+        )?;
+        return Ok(write_item(
+            files,
+            "abort --to trusting-both: restored from the backups",
+            writes,
+        )
+        .into_iter()
+        .collect());
     }
     let before = |data: &[u8]| cert::certs_from_pem(data).is_ok_and(|c| c == [old.clone()]);
     let (writes, archive) = undo(

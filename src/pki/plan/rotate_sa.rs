@@ -27,7 +27,8 @@ pub(super) fn plan(
         Step::Start => start(inventory, files, &rot),
         Step::Reissue => reissue(inventory, files, &rot),
         Step::Finish => finish(inventory, files, &rot),
-        Step::Abort => abort(request, files, &rot),
+        Step::Abort => abort(request, files, &rot, false),
+        Step::AbortReissue => abort(request, files, &rot, true),
     }
 }
 
@@ -136,7 +137,12 @@ fn finish(inventory: &Inventory, files: &SaFiles, rot: &SaRotation) -> Result<Ve
     Ok(items)
 }
 
-fn abort(request: &Request, files: &SaFiles, rot: &SaRotation) -> Result<Vec<PlanItem>> {
+fn abort(
+    request: &Request,
+    files: &SaFiles,
+    rot: &SaRotation,
+    to_trusting_both: bool,
+) -> Result<Vec<PlanItem>> {
     if rot.phase == Phase::None {
         // Nothing in progress: a pending key (from a start or finish cut short) is archived.
         return Ok(rot
@@ -145,6 +151,31 @@ fn abort(request: &Request, files: &SaFiles, rot: &SaRotation) -> Result<Vec<Pla
             .and_then(|_| archive_named(NAME, vec![files.new_key.clone()]))
             .into_iter()
             .collect());
+    }
+    if to_trusting_both {
+        let Some(new) = rot.new.clone().filter(|_| rot.phase == Phase::Reissued) else {
+            // Already trusting both (an `abort --to trusting-both` run again).
+            return Ok(Vec::new());
+        };
+        let both = [rot.old.clone(), new];
+        let before = |data: &[u8]| service_account::public_keys(data).is_ok_and(|k| k == both);
+        let (writes, _) = undo(
+            request,
+            &Undo {
+                marker: &files.public,
+                marker_before: "the old and the new public key, the old one first",
+                before_rotation: &before,
+                ours: BTreeSet::from([files.key.clone(), files.public.clone()]),
+                added: Vec::new(),
+            },
+        )?;
+        return Ok(write_named(
+            NAME,
+            "abort --to trusting-both: restored from the backups",
+            writes,
+        )
+        .into_iter()
+        .collect());
     }
     let old = rot.old.clone();
     let before = |data: &[u8]| service_account::public_keys(data).is_ok_and(|k| k == [old.clone()]);
