@@ -20,8 +20,11 @@ use super::rotate_items::{Written, archive_item, archive_named, pem, write_item}
 /// A phase of `rotate-ca`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
+    /// A new CA beside the old; every trust file trusts both.
     Start,
+    /// The new CA signs; every certificate of the old one re-signed.
     Reissue,
+    /// The new CA alone; refused before `Reissue`.
     Finish,
     /// Back to the old CA alone (from any phase before `finish`).
     Abort,

@@ -61,10 +61,15 @@ impl Rotated {
 /// A CA's rotation files.
 #[derive(Debug, Clone)]
 pub struct RotationFiles {
+    /// The CA's catalog profile.
     pub ca: &'static Profile,
+    /// `<ca>.crt`: what components trust (one certificate, or old and new during a rotation).
     pub bundle: PathBuf,
+    /// `<ca>.key`: the key of the first certificate of the bundle, what signs.
     pub key: PathBuf,
+    /// `<ca>.new.crt`: the pending new CA, from `start` until `finish` archives it.
     pub new_cert: PathBuf,
+    /// `<ca>.new.key`: its key (0600).
     pub new_key: PathBuf,
     /// `ca.signing.crt`, for the cluster CA only.
     pub signing: Option<PathBuf>,
@@ -73,6 +78,7 @@ pub struct RotationFiles {
 }
 
 impl RotationFiles {
+    /// The rotation files of `ca` in `layout`'s certificate directory.
     pub fn of(layout: &Layout, ca: &'static Profile) -> RotationFiles {
         RotationFiles {
             ca,
@@ -98,16 +104,22 @@ impl RotationFiles {
     }
 }
 
+/// The phase of a rotation, inferred from the files (see the table above).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Phase {
+    /// No rotation in progress: one CA (or key).
     None,
+    /// After `start`: trust holds old and new, the old one signs.
     TrustingBoth,
+    /// After an incomplete `reissue`: the new one signs, some certificates are still the old one's.
     Promoted,
+    /// After `reissue`: the new one signs every certificate; `finish` may run.
     Reissued,
 }
 
 impl Phase {
+    /// The phase's name, as `status` prints it.
     pub fn name(self) -> &'static str {
         match self {
             Phase::None => "none",
@@ -124,7 +136,9 @@ impl Phase {
 pub enum Generation {
     /// The one CA, when no rotation is in progress.
     Current,
+    /// The CA (or key) being rotated out.
     Old,
+    /// The CA (or key) being rotated in.
     New,
     /// Neither CA signed it (another CA, or it does not parse).
     Unknown,
@@ -134,6 +148,7 @@ pub enum Generation {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FileState {
+    /// The file.
     pub path: PathBuf,
     /// For leaves and kubeconfig client certificates: which CA signed it.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -150,9 +165,13 @@ pub struct FileState {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CaRotation {
+    /// The CA's name (`ca`, `front-proxy-ca`, `etcd-ca`).
     pub ca: &'static str,
+    /// The phase inferred from the files.
     pub phase: Phase,
+    /// `<ca>.crt`.
     pub bundle: PathBuf,
+    /// How many certificates `<ca>.crt` holds (1, or 2 during a rotation).
     pub certificates_in_bundle: usize,
     /// The pending new CA (`<ca>.new.crt`), when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -163,11 +182,16 @@ pub struct CaRotation {
     /// `<ca>.cross.crt`, when it exists: the new CA cross-signed by the old one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cross_signed_ca: Option<PathBuf>,
+    /// Every file that depends on the CA: the bundle first, then the others by path.
     pub files: Vec<FileState>,
+    /// The old CA certificate (DER): the only one in phase `none`.
     #[serde(skip)]
     pub old: Option<Vec<u8>>,
+    /// The new CA certificate (DER), from `start` on.
     #[serde(skip)]
     pub new: Option<Vec<u8>>,
+    /// `<ca>.new.crt` (DER), when it exists (also after an interrupted `finish`, where it equals
+    /// the only CA).
     #[serde(skip)]
     pub pending: Option<Vec<u8>>,
     /// The cross-signed new CA (DER), checked: the new CA's subject and key, signed by the old.
