@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use super::rotate_items::{Written, archive_item, write_item};
-use super::{PlanItem, Request};
+use super::{ItemKind, PlanItem, Request};
 use crate::pki::cert;
 use crate::pki::error::{Error, Result};
 use crate::pki::rotation::{CaRotation, Phase, RotationFiles};
@@ -67,13 +67,11 @@ pub(super) fn plan(
                 added: Vec::new(),
             },
         )?;
-        return Ok(write_item(
+        return Ok(restored(
             files,
             "abort --to trusting-both: restored from the backups",
             writes,
-        )
-        .into_iter()
-        .collect());
+        ));
     }
     let before = |data: &[u8]| cert::certs_from_pem(data).is_ok_and(|c| c == [old.clone()]);
     let (writes, archive) = undo(
@@ -90,11 +88,22 @@ pub(super) fn plan(
                 .collect(),
         },
     )?;
-    let mut items: Vec<PlanItem> = write_item(files, "abort: restored from the backups", writes)
-        .into_iter()
-        .collect();
+    let mut items = restored(files, "abort: restored from the backups", writes);
     items.extend(archive_item(files, rot, archive));
     Ok(items)
+}
+
+/// The items writing restored files: the kubeconfigs apart, so they are reported as such.
+fn restored(files: &RotationFiles, what: &str, writes: Written) -> Vec<PlanItem> {
+    let (kubeconfigs, others): (Written, Written) = writes
+        .into_iter()
+        .partition(|(_, kind, _)| *kind == FileKind::Kubeconfig);
+    let mut items: Vec<PlanItem> = write_item(files, what, others).into_iter().collect();
+    items.extend(write_item(files, what, kubeconfigs).map(|mut item| {
+        item.decision.kind = ItemKind::Kubeconfig;
+        item
+    }));
+    items
 }
 
 /// What an abort puts back: the rotation's files, from the backups its runs kept.
@@ -182,7 +191,7 @@ pub(super) fn undo(request: &Request, u: &Undo<'_>) -> Result<(Written, Vec<Path
     let mut archive: Vec<PathBuf> = u
         .added
         .iter()
-        .filter(|p| !restore.contains_key(*p))
+        .filter(|p| !restore.contains_key(*p) && store::exists(p))
         .cloned()
         .collect();
     archive.sort();
