@@ -20,6 +20,7 @@ pub enum Signer {
 /// How the subject common name is formed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CommonName {
+    /// The same for every node (`kube-apiserver`, `kubernetes-admin`).
     Fixed(&'static str),
     /// The (control-plane) node name, as kubeadm uses for the etcd server and peer certificates.
     NodeName,
@@ -28,6 +29,7 @@ pub enum CommonName {
 }
 
 impl CommonName {
+    /// The CN for `node` (the node's name; ignored by [`CommonName::Fixed`]).
     pub fn for_node(self, node: &str) -> String {
         match self {
             CommonName::Fixed(cn) => cn.to_string(),
@@ -41,11 +43,15 @@ impl CommonName {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub enum ExtUsage {
+    /// TLS server authentication (id-kp-serverAuth).
     ServerAuth,
+    /// TLS client authentication (id-kp-clientAuth).
     ClientAuth,
 }
 
 impl ExtUsage {
+    /// The usage's name as RFC 5280 and Go's `x509.ExtKeyUsage` spell it (`serverAuth`,
+    /// `clientAuth`), also its serialised form.
     pub fn name(self) -> &'static str {
         match self {
             ExtUsage::ServerAuth => "serverAuth",
@@ -65,11 +71,19 @@ impl ExtUsage {
 /// Which rule computes the subject alternative names (see `names::alt_names`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SanRule {
+    /// No SANs (client certificates).
     None,
     /// A CA carries its own CN as a DNS name, as kubeadm's CA certificates do.
     OwnCommonName,
+    /// kubeadm's API server rule: the node name, `kubernetes`, `kubernetes.default`,
+    /// `kubernetes.default.svc`, `kubernetes.default.svc.<dns domain>`, the `kubernetes`
+    /// Service's IP (the first address of the first service CIDR), the advertise address, the
+    /// control-plane endpoint's host, and the API server extra SANs.
     ApiServer,
+    /// kubeadm's etcd rule: the node name, `localhost`, the advertise address, `127.0.0.1`,
+    /// `::1`, and the etcd server extra SANs.
     EtcdServer,
+    /// The same as [`SanRule::EtcdServer`], with the etcd peer extra SANs.
     EtcdPeer,
     /// The node name and the node's addresses.
     KubeletServing,
@@ -105,15 +119,22 @@ pub struct Profile {
     pub base_name: &'static str,
     /// What kubeadm calls it in messages.
     pub long_name: &'static str,
+    /// Who signs it.
     pub signer: Signer,
+    /// How its subject CN is formed.
     pub common_name: CommonName,
+    /// Its subject O values (the groups of a client identity).
     pub organizations: &'static [&'static str],
+    /// Its extended key usages; empty for a CA.
     pub usages: &'static [ExtUsage],
+    /// How its SANs are computed.
     pub sans: SanRule,
+    /// Where it belongs: which commands make it, and where its files go.
     pub scope: Scope,
 }
 
 impl Profile {
+    /// A self-signed certificate authority (CA:TRUE).
     pub fn is_ca(&self) -> bool {
         self.signer == Signer::SelfSigned
     }
@@ -132,6 +153,7 @@ impl Profile {
         }
     }
 
+    /// Its CN for `node`.
     pub fn common_name(&self, node: &str) -> String {
         self.common_name.for_node(node)
     }
@@ -147,6 +169,8 @@ const SERVER_CLIENT: &[ExtUsage] = &[ExtUsage::ServerAuth, ExtUsage::ClientAuth]
 /// Since Kubernetes 1.29 kubeadm puts its admin identities in this group, bound to cluster-admin
 /// by a ClusterRoleBinding, instead of the unrevokable `system:masters`.
 pub const CLUSTER_ADMINS_GROUP: &str = "kubeadm:cluster-admins";
+/// The group of every kubelet's identity, which the Node authorizer and the kubelet signers
+/// expect.
 pub const NODES_GROUP: &str = "system:nodes";
 /// A kubelet's user name is this prefix and its node name (the Node authorizer's rule).
 pub const NODE_USER_PREFIX: &str = "system:node:";
@@ -154,6 +178,8 @@ pub const NODE_USER_PREFIX: &str = "system:node:";
 /// break-glass super-admin carries it.
 pub const MASTERS_GROUP: &str = "system:masters";
 
+/// Every certificate profile, in kubeadm's order (each CA before the leaves it signs), then the
+/// per-node kubelet certificates and the per-member etcd certificates.
 pub static CATALOG: &[Profile] = &[
     Profile {
         name: "ca",
@@ -341,11 +367,15 @@ pub enum KubeconfigPlacement {
 pub struct KubeconfigProfile {
     /// The name users type (`kubepki write-kubeconfig admin`).
     pub name: &'static str,
+    /// The file name in the kubeconfig directory (`admin.conf`), or in a node's directory.
     pub file_name: &'static str,
     /// The client certificate's CN, which is also the kubeconfig user name.
     pub common_name: CommonName,
+    /// The client certificate's O values: the user's groups.
     pub organizations: &'static [&'static str],
+    /// Which API server URL it points at.
     pub server: ServerRule,
+    /// Where the file goes.
     pub placement: KubeconfigPlacement,
 }
 
@@ -409,11 +439,13 @@ pub const KUBECONFIG_CA: &str = "ca";
 pub const KUBECONFIG_USAGES: &[ExtUsage] = CLIENT;
 
 impl KubeconfigProfile {
+    /// The client certificate's CN (the user name) for `node`.
     pub fn common_name(&self, node: &str) -> String {
         self.common_name.for_node(node)
     }
 }
 
+/// Looks a kubeconfig profile up by its user-facing name (`admin`, not `admin.conf`).
 pub fn find_kubeconfig(name: &str) -> Option<&'static KubeconfigProfile> {
     KUBECONFIGS.iter().find(|k| k.name == name)
 }

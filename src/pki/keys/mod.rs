@@ -38,7 +38,9 @@ pub enum KeyAlgorithm {
     /// RSA with the given modulus size. New keys are 2048, 3072 or 4096 bits; existing keys of
     /// other sizes are read and reported as they are.
     Rsa(u32),
+    /// ECDSA on NIST P-256 (secp256r1), signing with SHA-256.
     EcdsaP256,
+    /// ECDSA on NIST P-384 (secp384r1), signing with SHA-384.
     EcdsaP384,
     /// Works for TLS certificates, but client-go's keyutil (and so kubeadm) cannot read Ed25519
     /// keys, and service-account tokens cannot be signed with it.
@@ -59,6 +61,7 @@ impl KeyAlgorithm {
         "ED25519",
     ];
 
+    /// Whether it is RSA, of any size (only certificates for RSA keys get keyEncipherment).
     pub fn is_rsa(self) -> bool {
         matches!(self, KeyAlgorithm::Rsa(_))
     }
@@ -161,6 +164,7 @@ impl fmt::Debug for PrivateKey {
 }
 
 impl PrivateKey {
+    /// The key's algorithm (for RSA, with its modulus size).
     pub fn algorithm(&self) -> KeyAlgorithm {
         self.algorithm
     }

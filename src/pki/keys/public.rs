@@ -33,6 +33,7 @@ impl PublicKey {
         })
     }
 
+    /// The key's algorithm (for RSA, with its modulus size).
     pub fn algorithm(&self) -> KeyAlgorithm {
         self.algorithm
     }
