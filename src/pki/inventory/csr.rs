@@ -9,7 +9,9 @@ use crate::pki::csr::{self, Request};
 /// A request file of the tree.
 #[derive(Debug)]
 pub struct CsrFile {
+    /// The request, its signature verified.
     pub request: Request,
+    /// The file's mode and owner.
     pub meta: FileMeta,
 }
 

@@ -11,6 +11,7 @@ use crate::pki::store::{self, FileData};
 /// What a read found at a path.
 #[derive(Debug)]
 pub enum Found<T> {
+    /// Nothing at the path.
     Missing,
     /// Present but unusable: unreadable, not a regular file, too large, or not parseable.
     Broken(Problem),
@@ -19,6 +20,7 @@ pub enum Found<T> {
 }
 
 impl<T> Found<T> {
+    /// What it holds, when it is present and usable.
     pub fn present(&self) -> Option<&T> {
         match self {
             Found::Present(t) => Some(t.as_ref()),
@@ -34,6 +36,7 @@ impl<T> Found<T> {
         }
     }
 
+    /// Whether there is something at the path, usable or not.
     pub fn exists(&self) -> bool {
         !matches!(self, Found::Missing)
     }
@@ -43,7 +46,9 @@ impl<T> Found<T> {
 /// problem (never the file's contents).
 #[derive(Debug, Clone)]
 pub struct Problem {
+    /// The kind of [`Error`] it becomes ([`Problem::to_error`]): I/O, or a bad file.
     pub kind: ErrorKind,
+    /// What is wrong, never quoting the file's contents; [`Problem::to_error`] adds the path.
     pub message: String,
     /// For I/O problems: what could not be done ("read", "stat").
     action: Option<&'static str>,
@@ -106,31 +111,42 @@ impl From<Error> for Problem {
 /// A file's mode and owner.
 #[derive(Debug, Clone, Copy)]
 pub struct FileMeta {
+    /// The permission bits (`st_mode & 0o7777`, e.g. `0o600`).
     pub mode: u32,
+    /// The owner's user id.
     pub uid: u32,
 }
 
 /// A certificate file: the chain it holds (a bundle gives several) and the first one's facts.
 #[derive(Debug)]
 pub struct CertFile {
+    /// Every certificate of the file (DER), in file order; never empty.
     pub chain: Vec<Vec<u8>>,
+    /// What the first certificate holds.
     pub facts: CertFacts,
+    /// The file's mode and owner.
     pub meta: FileMeta,
 }
 
 /// A private key file.
 #[derive(Debug)]
 pub struct KeyFile {
+    /// The key, whichever PEM encoding it was in.
     pub key: PrivateKey,
+    /// The file's mode and owner.
     pub meta: FileMeta,
 }
 
 /// A certificate of the catalog and its key.
 #[derive(Debug)]
 pub struct Pair {
+    /// Where the certificate is (`<cert-dir>/<base>.crt`, or below a node's directory).
     pub cert_path: PathBuf,
+    /// Where its key is (`<base>.key` beside it).
     pub key_path: PathBuf,
+    /// What was found at `cert_path`.
     pub cert: Found<CertFile>,
+    /// What was found at `key_path`.
     pub key: Found<KeyFile>,
     /// For a leaf: whether the certificate chains to its CA's certificate file (`Err` says why
     /// not); `None` when either cannot be read, or for a CA.
@@ -148,9 +164,13 @@ impl Pair {
 /// The service-account key pair: `sa.key` and `sa.pub` (kept as read: a public key PEM).
 #[derive(Debug)]
 pub struct ServiceAccountFiles {
+    /// `<cert-dir>/sa.key`.
     pub key_path: PathBuf,
+    /// `<cert-dir>/sa.pub`.
     pub pub_path: PathBuf,
+    /// What was found at `key_path`.
     pub key: Found<KeyFile>,
+    /// The bytes found at `pub_path`, unparsed (during a key rotation it holds two keys).
     pub public: Found<Vec<u8>>,
 }
 

@@ -12,7 +12,9 @@ use crate::pki::store;
 /// A kubeconfig file and what its current context selects.
 #[derive(Debug)]
 pub struct KubeconfigFile {
+    /// The whole file, parsed.
     pub config: Kubeconfig,
+    /// The file's mode and owner.
     pub meta: FileMeta,
     /// The current context's cluster and user, or why they cannot be resolved.
     pub current: Result<UserCredentials, String>,
@@ -21,12 +23,15 @@ pub struct KubeconfigFile {
 /// The cluster and client identity of a kubeconfig's current context.
 #[derive(Debug)]
 pub struct UserCredentials {
+    /// The name of the current context's cluster.
     pub cluster_name: String,
+    /// That cluster's API server URL.
     pub server: String,
     /// The CA certificates the kubeconfig trusts (a bundle during CA rotation).
     pub ca: Result<Vec<Vec<u8>>, String>,
     /// The client certificate chain and the first certificate's facts.
     pub client: Result<(Vec<Vec<u8>>, CertFacts), String>,
+    /// The client's private key (embedded, or from the file the user names).
     pub client_key: Result<PrivateKey, String>,
     /// The file named by `client-certificate` when the certificate is not embedded.
     pub client_certificate_file: Option<String>,

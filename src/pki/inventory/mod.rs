@@ -33,6 +33,7 @@ pub use kubeconfig::{KubeconfigFile, UserCredentials};
 pub enum Wanted {
     /// A catalog certificate and its key, for a node (empty for control-plane files).
     Pair(&'static Profile, String),
+    /// The service-account key pair, `sa.key` and `sa.pub`.
     ServiceAccount,
     /// A kubeconfig anywhere (catalog ones, `--out` files, files renewed by path).
     Kubeconfig(PathBuf),
@@ -240,6 +241,7 @@ impl Inventory {
         Inventory::read(layout, &tree_wanted(layout))
     }
 
+    /// The layout the files were read from.
     pub fn layout(&self) -> &Layout {
         &self.layout
     }
@@ -262,10 +264,12 @@ impl Inventory {
         self.kubeconfigs.iter().map(|(p, k)| (p.as_path(), k))
     }
 
+    /// The service-account key pair, when [`Inventory::read`] was asked for it.
     pub fn service_account(&self) -> Option<&ServiceAccountFiles> {
         self.service_account.as_ref()
     }
 
+    /// A kubeconfig that [`Inventory::read`] was asked for, looked up by the same path.
     pub fn kubeconfig(&self, path: &Path) -> Option<&Found<KubeconfigFile>> {
         self.kubeconfigs.get(path)
     }
