@@ -31,26 +31,37 @@ pub const KUBECONFIG_FILE: &str = "bootstrap-kubelet.conf";
 /// `bootstrap-token`: one kit to make.
 #[derive(Debug, Clone)]
 pub struct KitWant {
+    /// The bootstrap token the kit is for ([`Token::generate`] makes a random one).
     pub token: Token,
-    /// Zero: the token never expires.
+    /// How long the token is valid from [`Options::now`](super::Options::now) (its Secret's
+    /// `expiration`); zero: the token never expires.
     pub ttl: Duration,
+    /// The Secret's `description`; left out when empty, as kubeadm does.
     pub description: String,
-    /// Empty: kubeadm's default group.
+    /// The extra groups the token authenticates as, each `system:bootstrappers:...`; empty:
+    /// kubeadm's default group
+    /// ([`DEFAULT_GROUP`](crate::pki::bootstrap::DEFAULT_GROUP)).
     pub groups: Vec<String>,
     /// The API server URL nodes are given.
     pub server: String,
+    /// The cluster's name in the bootstrap kubeconfig.
     pub cluster_name: String,
     /// The tree's `ca.crt` (read by the inventory): its certificates go into both files, the
     /// first one is pinned.
     pub ca_path: PathBuf,
+    /// The manifests file ([`MANIFESTS_FILE`] in `--out-dir`).
     pub manifests: KitFile,
+    /// The bootstrap kubeconfig ([`KUBECONFIG_FILE`] in `--out-dir`).
     pub kubeconfig: KitFile,
 }
 
 /// An output file of the kit and what is there now (read before planning).
 #[derive(Clone)]
 pub struct KitFile {
+    /// Where the file goes (created 0600: it holds the token).
     pub path: PathBuf,
+    /// What is there now, as [`store::read_file`] read it: a file that already holds, byte for
+    /// byte, what this run would write, with no permission for group or others, is kept.
     pub found: Arc<Found<FileData>>,
 }
 
@@ -68,21 +79,30 @@ impl fmt::Debug for KitFile {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct KitReport {
+    /// The token, a credential: serialised in full (`-o json` is how scripts get it), never
+    /// shown by `Debug`.
     #[serde(serialize_with = "reveal")]
     pub token: Token,
+    /// The token's public part (the `<id>` of `<id>.<secret>`), which names its Secret
+    /// `bootstrap-token-<id>`.
     pub token_id: String,
     /// RFC 3339; `None` (null) for a token that never expires.
     #[serde(serialize_with = "expiration")]
     pub expiration: Option<Expiration>,
+    /// The groups the token authenticates as (kubeadm's default group when none were asked).
     pub groups: Vec<String>,
+    /// The Secret's description; empty when none was given.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub description: String,
+    /// The API server URL the bootstrap kubeconfig and the join command name.
     pub server: String,
     /// `sha256:<hex>` of the first CA certificate's public key.
     pub ca_cert_hash: String,
     /// How many certificates the CA file holds (all go into the files).
     pub ca_certificates: usize,
+    /// Where the manifests are (to `kubectl apply -f`).
     pub manifests: PathBuf,
+    /// Where the bootstrap kubeconfig is (the kubelet's `--bootstrap-kubeconfig`).
     pub kubeconfig: PathBuf,
 }
 

@@ -30,15 +30,19 @@ use crate::pki::untrusted::show_untrusted;
 /// `kubepki csr-object sign`: the objects of one document.
 #[derive(Debug, Clone)]
 pub struct CsrObjectsWant {
+    /// The objects, as [`csr_object::document::read`] read them.
     pub document: Document,
     /// Where it was read from (a path, or `<stdin>`), for messages.
     pub source: PathBuf,
+    /// The CA that signs every object issued.
     pub ca: CaSource,
     /// The profile of custom signerNames (`--profile`, `--profile-file`).
     pub profile: Option<Profile>,
     /// Why there is no profile (the error of resolving it), said when a custom signerName needs
     /// one.
     pub profile_missing: Option<String>,
+    /// What this signer allows besides the signerName's rules (DNS suffixes, IP ranges, the
+    /// longest duration, requestors).
     pub policy: Policy,
     /// The TTL when an object asks for none [default: 1 year for the built-in signers, as
     /// kube-controller-manager's `--cluster-signing-duration`; the profile's validity].
@@ -55,13 +59,16 @@ pub struct CsrObjectsWant {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ObjectResult {
+    /// The object's `metadata.name` (empty when it has none).
     pub name: String,
+    /// The object's `spec.signerName`.
     pub signer_name: String,
     /// `issued`, `failed` or `skipped`.
     pub result: &'static str,
     /// Why it failed or was skipped.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// The NotAfter of the certificate issued; `None` when none was.
     #[serde(
         skip_serializing_if = "Option::is_none",
         with = "time::serde::rfc3339::option"
@@ -75,7 +82,11 @@ pub struct ObjectResult {
 /// result.
 #[derive(Debug, Clone)]
 pub struct SignedObjects {
+    /// Every object of the input, in its order, layout and format (or the one asked): issued
+    /// ones with `status.certificate`, failed ones with a `Failed` condition, the rest as they
+    /// were (approved, when `--approve` approved them).
     pub document: String,
+    /// One per object, in the document's order.
     pub results: Vec<ObjectResult>,
 }
 

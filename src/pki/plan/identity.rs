@@ -24,11 +24,15 @@ use crate::pki::profile::Profile;
 /// A new key and what goes with it.
 #[derive(Debug, Clone)]
 pub struct IdentityWant {
+    /// The identity: CN, O values and SANs of the request or certificate.
     pub subject: CsrSpec,
+    /// The algorithm of the new key; a key at `key_path` of another algorithm is not reused.
     pub key_algorithm: KeyAlgorithm,
+    /// Where the key goes (written 0600).
     pub key_path: PathBuf,
-    /// What is at `key_path` now.
+    /// What is at `key_path` now ([`read_key`](crate::pki::inventory::read_key)).
     pub key_found: Arc<Found<KeyFile>>,
+    /// A request or a certificate.
     pub make: IdentityMake,
 }
 
@@ -37,15 +41,25 @@ pub struct IdentityWant {
 pub enum IdentityMake {
     /// `kubepki csr`: a request, at `path`.
     Csr {
+        /// Where the request goes (PEM).
         path: PathBuf,
+        /// What is at `path` now: the request parsed with its signature checked
+        /// ([`csr::parse`]), or why it cannot be used.
         found: Arc<Found<csr::Request>>,
     },
     /// `kubepki issue-cert`: a certificate at `path`, signed by `ca` with `profile`.
     Cert {
+        /// Where the certificate goes (PEM).
         path: PathBuf,
+        /// What is at `path` now ([`read_cert`](crate::pki::inventory::read_cert)).
         found: Arc<Found<CertFile>>,
+        /// The signing profile: what the identity may be, and the usages and validity the
+        /// certificate gets. An identity it refuses is a usage error.
         profile: Profile,
+        /// The CA that signs.
         ca: CaSource,
+        /// `--validity`, instead of the profile's; checked against the profile's limits and
+        /// cut at the CA's NotAfter.
         validity: Option<Duration>,
     },
 }

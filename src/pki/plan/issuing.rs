@@ -118,16 +118,18 @@ pub(super) fn resolve_ca(
 
 /// A CA pair given by path, loaded and checked for signing outside a plan (`kubepki signer`,
 /// which signs for as long as it runs).
-pub struct LoadedCa {
-    pub authority: Authority,
-    pub not_after: OffsetDateTime,
+pub(crate) struct LoadedCa {
+    /// The CA certificate (the first of its file) with its key.
+    pub(crate) authority: Authority,
+    /// The CA certificate's NotAfter: nothing it signs is valid longer.
+    pub(crate) not_after: OffsetDateTime,
     /// The CA file, for messages.
-    pub label: String,
+    pub(crate) label: String,
 }
 
 /// Loads the pair `pair` with the checks `sign` makes: a CA certificate (CA:TRUE),
 /// unexpired at `now`, and the key that matches it.
-pub fn load_ca(pair: Arc<CaPairFiles>, now: OffsetDateTime) -> Result<LoadedCa> {
+pub(crate) fn load_ca(pair: Arc<CaPairFiles>, now: OffsetDateTime) -> Result<LoadedCa> {
     let ca = resolve_ca(&CaSource::Files(pair), None, "sign", now)?;
     match ca.with {
         SignWith::Given(given) => Ok(LoadedCa {
@@ -356,8 +358,12 @@ impl CaSource {
 /// A CA certificate and key given by path, as read (problems are data until planning).
 #[derive(Debug)]
 pub struct CaPairFiles {
+    /// The CA certificate file (`--ca-cert`); the first certificate of a bundle is the CA.
     pub cert_path: PathBuf,
+    /// The CA's private key file (`--ca-key`).
     pub key_path: PathBuf,
+    /// What [`read_cert`](crate::pki::inventory::read_cert) found at `cert_path`.
     pub cert: Found<CertFile>,
+    /// What [`read_key`](crate::pki::inventory::read_key) found at `key_path`.
     pub key: Found<KeyFile>,
 }

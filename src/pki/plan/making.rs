@@ -8,7 +8,7 @@ use crate::pki::csr::CsrSpec;
 
 /// What an item makes, file by file.
 #[derive(Debug)]
-pub enum Making<'a> {
+pub(crate) enum Making<'a> {
     /// Nothing is written (kept, skipped).
     Nothing,
     /// A certificate: self-signed when `signer` is `None`, else signed by that catalog CA; with a
@@ -50,7 +50,7 @@ pub enum Making<'a> {
 
 impl PlanItem {
     /// What executing this item makes.
-    pub fn making(&self) -> Making<'_> {
+    pub(crate) fn making(&self) -> Making<'_> {
         match &self.work {
             Work::Keep(_) => Making::Nothing,
             Work::Cert {

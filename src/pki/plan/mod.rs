@@ -60,8 +60,11 @@ pub use csr_object::{CsrObjectsWant, ObjectResult, SignedObjects};
 pub use execute::Outcome;
 pub use identity::{IdentityMake, IdentityWant};
 pub use import::{ImportTarget, Signed, SignedInput};
-pub use issuing::{CaPairFiles, CaSource, LoadedCa, load_ca};
-pub use making::Making;
+pub use issuing::{CaPairFiles, CaSource};
+// The CA of `kubepki signer` and what `--explain` scripts: the crate's own controller and
+// renderer use them, and neither is a promise to library users.
+pub(crate) use issuing::{LoadedCa, load_ca};
+pub(crate) use making::Making;
 pub use renew::Target;
 pub use rotate::{RotateWant, Step};
 pub use sign::{OutputFile, SignWant};
@@ -73,50 +76,79 @@ pub enum Want {
     /// The service-account signing key pair (sa.key, sa.pub).
     ServiceAccount,
     /// A certificate of the catalog, for a node (the control-plane node for non-node profiles).
+    /// A CA this request makes comes before the leaves it signs in [`Request::wants`], as in
+    /// the catalog; a leaf whose CA is not wanted finds it on disk.
     Cert {
+        /// The catalog entry: a CA or a leaf.
         profile: &'static Profile,
+        /// The node whose name and addresses go into the certificate (a kubelet's or etcd
+        /// member's CN and SANs; the control-plane node's for etcd's server and peer
+        /// certificates). Its name picks the directory of a per-node profile.
         node: NodeSpec,
     },
     /// A kubeconfig of the catalog with its embedded client certificate.
     Kubeconfig {
+        /// The catalog entry: file name, user, groups and which server URL it points at.
         profile: &'static KubeconfigProfile,
+        /// The node whose identity a kubelet kubeconfig carries (`system:node:<name>`) and,
+        /// for a per-node kubeconfig, whose directory it goes into.
         node: NodeSpec,
     },
     /// A kubeconfig for any user and groups (kubeadm's `kubeconfig user`); printed to stdout
     /// when `out` is `None`.
     UserKubeconfig {
+        /// The client certificate's CN: the user name the API server sees.
         client_name: String,
+        /// The client certificate's O values: the user's groups.
         organizations: Vec<String>,
+        /// Where to write it; `None` keeps it in the outcome ([`Outcome::kubeconfig`]).
         out: Option<PathBuf>,
     },
     /// Renew what exists: a certificate or kubeconfig client certificate, keeping its identity.
-    /// With `explicit`, a missing file or an external CA is an error instead of a skip.
-    /// With `within`, only when it expires within that time (a daily timer's no-op otherwise).
     Renew {
+        /// What to renew.
         target: Target,
+        /// Asked for by name: a missing file or an external CA is an error instead of the skip
+        /// `renew all` makes of it.
         explicit: bool,
+        /// Renew only when the certificate expires within this time of [`Options::now`],
+        /// skip otherwise (a daily timer's no-op); `None` renews whatever its expiry.
         within: Option<Duration>,
     },
     /// `generate-csr`: a new key and a request for a catalog leaf (kubeadm's `createKeyAndCSR`).
     Csr {
+        /// The catalog leaf the request is for.
         profile: &'static Profile,
+        /// The node whose name and addresses the request asks for, as in [`Want::Cert`].
         node: NodeSpec,
     },
     /// `generate-csr`: a kubeconfig without certificates, its new key in `client-key-data`, and
     /// its request beside it (kubeadm's `createKubeConfigAndCSR`).
     KubeconfigCsr {
+        /// The catalog kubeconfig the request is for.
         profile: &'static KubeconfigProfile,
+        /// The node, as in [`Want::Kubeconfig`].
         node: NodeSpec,
     },
     /// The copy of the etcd CA certificate in an etcd member's directory.
-    EtcdMemberCa { node: String },
+    EtcdMemberCa {
+        /// The member's name: the copy goes to `<cert-dir>/etcd-members/<node>/etcd/ca.crt`.
+        node: String,
+    },
     /// `import-signed`: what the signed certificates given bring to one target of the tree.
     Import {
+        /// The file of the tree this item may write.
         target: ImportTarget,
+        /// Every certificate given and every target of the run, shared by all the run's
+        /// `Import` wants: which certificate goes where is decided over all of them.
         signed: std::sync::Arc<Signed>,
     },
-    /// `import-signed`: the certificates given that cannot be matched to one target.
-    ImportUnmatched { signed: std::sync::Arc<Signed> },
+    /// `import-signed`: the certificates given that cannot be matched to one target. Plans no
+    /// item; refuses the run when one is left over.
+    ImportUnmatched {
+        /// The same set the run's [`Want::Import`] wants share.
+        signed: std::sync::Arc<Signed>,
+    },
     /// Sign a certificate request with a signing profile (`kubepki sign`).
     Sign(Box<SignWant>),
     /// A new key for any identity, with a request or a certificate (`kubepki csr`,
@@ -133,8 +165,17 @@ pub enum Want {
 /// Settings that apply to every new certificate of a run.
 #[derive(Debug, Clone)]
 pub struct Options {
+    /// The algorithm of every new key the run makes for the catalog (certificates, kubeconfigs,
+    /// `sa.key`, `generate-csr`); `kubepki csr`, `issue-cert` and `sign` name theirs in their
+    /// wants.
     pub key_algorithm: KeyAlgorithm,
+    /// How long a new or renewed leaf or kubeconfig client certificate is valid, from
+    /// [`Options::now`] ([`cert::DEFAULT_VALIDITY`](crate::pki::cert::DEFAULT_VALIDITY), one
+    /// year, is kubeadm's). Signing profiles carry their own.
     pub validity: Duration,
+    /// How long a new CA certificate is valid, from [`Options::now`]
+    /// ([`cert::DEFAULT_CA_VALIDITY`](crate::pki::cert::DEFAULT_CA_VALIDITY), ten years, is
+    /// kubeadm's).
     pub ca_validity: Duration,
     /// Replace files that exist but do not match, keeping a backup.
     pub force: bool,
@@ -149,10 +190,14 @@ pub struct Options {
 /// What a command asks for.
 #[derive(Debug, Clone)]
 pub struct Request {
+    /// Where the tree's files are (certificate and kubeconfig directories).
     pub layout: Layout,
-    /// Needed for control-plane certificates; per-node certificates do without.
+    /// Needed for control-plane certificates and kubeconfigs; CAs, per-node certificates and
+    /// renewals do without. A want that needs it while it is `None` is a usage error.
     pub cluster: Option<Cluster>,
+    /// What to plan, in order: the plan's items follow it (a CA before its leaves).
     pub wants: Vec<Want>,
+    /// Settings for every new certificate and the run's clock.
     pub options: Options,
 }
 
@@ -211,11 +256,16 @@ impl Request {
     }
 }
 
+/// What a plan decided for an item (serialised lowercase: `create`, `reuse`, ...).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
+    /// Make what does not exist yet.
     Create,
+    /// Keep what is on disk: it is what was asked for. Writes nothing.
     Reuse,
+    /// Make it anew in place of files that are there but are not what was asked (only with
+    /// [`Options::force`], or as a step of a CA rotation); the old files are backed up.
     Replace,
     /// Re-issue an existing certificate with the same identity and a fresh validity.
     Renew,
@@ -226,7 +276,8 @@ pub enum Action {
 }
 
 impl Action {
-    pub fn past_tense(self) -> &'static str {
+    /// The verb as results print it (`created`, `reused`, ...).
+    pub(crate) fn past_tense(self) -> &'static str {
         match self {
             Action::Create => "created",
             Action::Reuse => "reused",
@@ -242,9 +293,11 @@ impl Action {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ItemKind {
+    /// A certificate (and usually its key), or CertificateSigningRequest objects signed.
     Certificate,
     /// The service-account signing key pair.
     KeyPair,
+    /// A kubeconfig file with a client certificate.
     Kubeconfig,
     /// A key and its certificate request (`generate-csr`, `kubepki csr`).
     CertificateRequest,
@@ -253,7 +306,8 @@ pub enum ItemKind {
 }
 
 impl ItemKind {
-    pub fn label(self) -> &'static str {
+    /// The kubeadm phase text output prints in brackets (`[certs]`, `[kubeconfig]`).
+    pub(crate) fn label(self) -> &'static str {
         match self {
             ItemKind::Certificate | ItemKind::KeyPair => "certs",
             ItemKind::Kubeconfig => "kubeconfig",
@@ -267,12 +321,17 @@ impl ItemKind {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Decision {
+    /// What the item makes.
     pub kind: ItemKind,
     /// Catalog name (certificate or kubeconfig), `sa`, or `user`.
     pub name: String,
+    /// The node of a per-node item (kubelet, etcd member, per-node kubeconfig); `None` for
+    /// the control plane's.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub node: Option<String>,
+    /// What was decided.
     pub action: Action,
+    /// Why, in words for the operator (`does not exist`, `valid until 2027-01-01, ...`).
     pub reason: String,
     /// The files this item writes or keeps, key first.
     pub files: Vec<PathBuf>,
@@ -282,11 +341,14 @@ pub struct Decision {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PlanItem {
+    /// What the item is and what was decided.
     #[serde(flatten)]
     pub decision: Decision,
     /// For certificates to be made: what they will contain.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub spec: Option<CertSpec>,
+    /// The algorithm of the key a new certificate or request certifies: the new key's, or the
+    /// existing one's for `renew --reuse-key` and `sign`; `None` for items that make neither.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key_algorithm: Option<KeyAlgorithm>,
     /// Serialised only for requests: what they will ask for (`request`, see `csr`).
@@ -347,6 +409,8 @@ enum Work {
 
 /// A plan: the decisions, and the CAs loaded from disk that leaves will be signed by.
 pub struct Plan {
+    /// The decisions, in the order of the request's wants (a want may plan none, a CA
+    /// rotation several).
     pub items: Vec<PlanItem>,
     loaded_cas: HashMap<&'static str, authority::Signer>,
     options: Options,

@@ -34,8 +34,12 @@ pub struct SignWant {
     pub request: csr::Request,
     /// Where it was read from (a path, or `<stdin>`), for messages.
     pub source: PathBuf,
+    /// The signing profile: which subjects and SANs it accepts, and the usages and validity
+    /// the certificate gets. A request it refuses is refused with the reason.
     pub profile: Profile,
+    /// The CA that signs.
     pub ca: CaSource,
+    /// What `--san` and `--only-san` change in the request's SANs.
     pub edits: SanEdits,
     /// `--validity`, instead of the profile's.
     pub validity: Option<Duration>,
@@ -48,7 +52,11 @@ pub struct SignWant {
 /// An output certificate file and what is there now.
 #[derive(Debug, Clone)]
 pub struct OutputFile {
+    /// Where the certificate goes (PEM).
     pub path: PathBuf,
+    /// What is at `path` now ([`read_cert`](crate::pki::inventory::read_cert)): a certificate
+    /// there already for the request's key, subject, SANs and usages, chaining to the CA and
+    /// unexpired, is kept.
     pub found: Arc<Found<CertFile>>,
 }
 

@@ -18,6 +18,7 @@ use crate::pki::store::FileKind;
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SigningNotes {
+    /// The signing profile's name.
     pub profile: String,
     /// `built-in` or the profile file.
     pub profile_origin: String,
@@ -34,6 +35,8 @@ pub struct SigningNotes {
     /// SANs of the request `--only-san` left out.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub sans_dropped: Vec<String>,
+    /// What the operator should know about the certificate, such as its validity cut to end
+    /// with the CA's.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
 }
@@ -42,7 +45,10 @@ pub struct SigningNotes {
 /// certificates when bundled, or the request), for stdout and the report.
 #[derive(Debug, Clone)]
 pub struct Issued {
+    /// The PEM: the certificate (then the CA file's certificates with `--bundle`), or for
+    /// `kubepki csr` the request.
     pub pem: String,
+    /// For certificates, how they were made; `None` for a request.
     pub notes: Option<SigningNotes>,
 }
 
