@@ -74,6 +74,14 @@ pub(super) fn plan_leaf(
     profile: &'static Profile,
     node: &NodeSpec,
 ) -> Result<PlanItem> {
+    // A request for a CA's identity would, under --force, put a new key in place of the CA's
+    // own. `generate-csr` never names a CA; a library caller can.
+    if profile.is_ca() {
+        return Err(Error::usage(
+            profile.name,
+            "is a CA: generate-csr makes requests for leaves only (an external CA keeps its key)",
+        ));
+    }
     let opts = &request.options;
     let layout = &request.layout;
     let pair = inventory
@@ -392,6 +400,52 @@ fn internal(name: &str) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pki::plan::{Options, Want, plan};
+    use crate::pki::store::Layout;
+    use crate::pki::{catalog, cert, selection::Selection};
+
+    // `Want::Csr` is public: a library caller can name a CA, which `generate-csr` never offers.
+    // With --force that would replace the CA's key, so it is refused before anything is read.
+    #[test]
+    fn no_request_for_a_ca() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path().join("pki"), dir.path());
+        let node: NodeSpec = "node-1".parse().unwrap();
+        let request = |wants: Vec<Want>| Request {
+            layout: layout.clone(),
+            cluster: None,
+            wants,
+            options: Options {
+                key_algorithm: KeyAlgorithm::EcdsaP256,
+                validity: cert::DEFAULT_VALIDITY,
+                ca_validity: cert::DEFAULT_CA_VALIDITY,
+                force: true,
+                reuse_key: false,
+                keep_key_algorithm: false,
+                now: time::OffsetDateTime::now_utc(),
+            },
+        };
+        let run = |request: &Request| {
+            let inventory = Inventory::read(&request.layout, &request.files());
+            plan(request, &inventory)?.execute().map(drop)
+        };
+        let cas = Selection::new(false)
+            .init(&node)
+            .into_iter()
+            .filter(|w| matches!(w, Want::Cert { profile, .. } if profile.is_ca()))
+            .collect();
+        run(&request(cas)).unwrap();
+        let ca = catalog::find("ca").unwrap();
+        let key_before = std::fs::read(layout.key_path(ca, "")).unwrap();
+        let err = run(&request(vec![Want::Csr {
+            profile: ca,
+            node: node.clone(),
+        }]))
+        .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Usage, "{err}");
+        assert_eq!(std::fs::read(layout.key_path(ca, "")).unwrap(), key_before);
+        assert!(!layout.csr_path(ca, "").exists());
+    }
 
     #[test]
     fn san_differences_name_both_sides() {

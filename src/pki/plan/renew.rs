@@ -20,13 +20,18 @@ use crate::pki::store::Layout;
 /// Something `renew` can renew.
 #[derive(Debug, Clone)]
 pub enum Target {
-    /// A catalog leaf; `node` is empty for control-plane certificates.
+    /// A catalog leaf.
     Cert {
+        /// The catalog entry (a leaf: CAs are never renewed).
         profile: &'static Profile,
+        /// The node of a per-node certificate; empty for control-plane certificates.
         node: String,
     },
+    /// A kubeconfig of the catalog: its current user's client certificate and key.
     Kubeconfig {
+        /// The catalog entry.
         profile: &'static KubeconfigProfile,
+        /// The node of a per-node kubeconfig; empty for kubeadm's five.
         node: String,
     },
     /// Any kubeconfig file, named by its path (one made by `write-kubeconfig user --out`).
@@ -63,6 +68,16 @@ pub(super) fn plan(
     (explicit, within): (bool, Option<time::Duration>),
     (ca, ca_files): (&CaState, CaFiles<'_>),
 ) -> Result<PlanItem> {
+    // The renewed certificate copies the old one's identity as a CA:FALSE leaf: for a CA that
+    // would replace the CA with a leaf. `renew` never names one; a library caller can.
+    if let Target::Cert { profile, .. } = target
+        && profile.is_ca()
+    {
+        return Err(Error::usage(
+            profile.name,
+            crate::pki::selection::CA_ROTATION,
+        ));
+    }
     let layout = &request.layout;
     let no_node = String::new();
     let (name, node, path, key_path, kind) = match target {
@@ -354,4 +369,74 @@ pub(super) fn rewrite_kubeconfig(
         .map_err(Error::Crypto)?;
     config.refresh_ca(ca_pem).map_err(Error::Crypto)?;
     config.to_yaml().map_err(Error::Crypto)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Options, Request, Want, plan};
+    use super::Target;
+    use crate::pki::cert;
+    use crate::pki::inventory::Inventory;
+    use crate::pki::keys::KeyAlgorithm;
+    use crate::pki::store::Layout;
+    use crate::pki::{catalog, selection::Selection};
+
+    fn ca() -> &'static catalog::Profile {
+        catalog::find("ca").unwrap()
+    }
+
+    fn request(layout: &Layout, wants: Vec<Want>) -> Request {
+        Request {
+            layout: layout.clone(),
+            cluster: None,
+            wants,
+            options: Options {
+                key_algorithm: KeyAlgorithm::EcdsaP256,
+                validity: cert::DEFAULT_VALIDITY,
+                ca_validity: cert::DEFAULT_CA_VALIDITY,
+                force: false,
+                reuse_key: false,
+                keep_key_algorithm: false,
+                now: time::OffsetDateTime::now_utc(),
+            },
+        }
+    }
+
+    fn run(request: &Request) -> crate::pki::error::Result<()> {
+        let inventory = Inventory::read(&request.layout, &request.files());
+        plan(request, &inventory)?.execute().map(drop)
+    }
+
+    // `Target` is public: a library caller can name a CA, which `kubepki renew` never offers.
+    // Renewing copies the subject into a CA:FALSE certificate, so the CA must be refused, not
+    // overwritten with a leaf.
+    #[test]
+    fn a_ca_is_not_renewed_into_a_leaf() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path().join("pki"), dir.path());
+        let node = "node-1".parse().unwrap();
+        let cas: Vec<Want> = Selection::new(false)
+            .init(&node)
+            .into_iter()
+            .filter(|w| matches!(w, Want::Cert { profile, .. } if profile.is_ca()))
+            .collect();
+        run(&request(&layout, cas)).unwrap();
+        let ca_path = layout.cert_path(ca(), "");
+        let before = std::fs::read(&ca_path).unwrap();
+        let renew = Want::Renew {
+            target: Target::Cert {
+                profile: ca(),
+                node: String::new(),
+            },
+            explicit: true,
+            within: None,
+        };
+        let err = run(&request(&layout, vec![renew])).unwrap_err();
+        assert!(err.to_string().contains("CA rotation"), "{err}");
+        assert_eq!(
+            std::fs::read(&ca_path).unwrap(),
+            before,
+            "ca.crt was rewritten"
+        );
+    }
 }
