@@ -77,6 +77,15 @@ pub(super) fn write(
     let _lock = store::Lock::acquire(cert_dir, LOCK_WAIT)?;
     for root in roots(&request) {
         if let Some(r) = store::recover(root)? {
+            if r.discarded > 0 {
+                eprintln!(
+                    "[recover] {}: an interrupted run had not finished writing its {} files to \
+                     disk and had replaced none: removed them; nothing was changed",
+                    root.display(),
+                    r.listed
+                );
+                continue;
+            }
             eprintln!(
                 "[recover] {}: completed an interrupted run: renamed {} of the {} files its \
                  journal lists (a file without a staged copy was renamed before the interruption)",

@@ -38,14 +38,38 @@ pub fn generate_many(algorithms: &[KeyAlgorithm]) -> Result<Vec<PrivateKey>> {
     generate_many_with(algorithms, &crate::pki::progress::Silent)
 }
 
+/// Roughly what one key costs to generate, in microseconds of one core of this project's machine
+/// (`cargo bench --bench pki`, keygen/*; README, "Performance"). RSA is a prime search whose
+/// time varies a lot from key to key; these are averages.
+fn cost_micros(algorithm: KeyAlgorithm) -> u64 {
+    match algorithm {
+        KeyAlgorithm::Rsa(bits) if bits <= 2048 => 50_000,
+        KeyAlgorithm::Rsa(bits) if bits <= 3072 => 185_000,
+        KeyAlgorithm::Rsa(_) => 500_000,
+        KeyAlgorithm::EcdsaP256 => 30,
+        KeyAlgorithm::EcdsaP384 => 100,
+        KeyAlgorithm::Ed25519 => 15,
+    }
+}
+
+/// Below this much work, keys are made on the calling thread: starting a thread (its stack, the
+/// crypto library's per-thread state, its exit) and reading the CPU quota costs more than it
+/// saves. The 16 P-256 keys of an `init` take ~0.3 ms; two threads made that run slower.
+const PARALLEL_FROM_MICROS: u64 = 2_000;
+
 /// [`generate_many`], reporting each key made to `progress`.
 pub fn generate_many_with(
     algorithms: &[KeyAlgorithm],
     progress: &dyn crate::pki::progress::Progress,
 ) -> Result<Vec<PrivateKey>> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(algorithms.len().max(1));
+    let work: u64 = algorithms.iter().map(|a| cost_micros(*a)).sum();
+    let threads = if work < PARALLEL_FROM_MICROS || algorithms.len() < 2 {
+        1
+    } else {
+        std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(algorithms.len())
+    };
     if threads <= 1 {
         return algorithms
             .iter()

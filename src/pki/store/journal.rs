@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::atomic::{FileKind, FileWrite, sync_dir, write_temporary};
 use super::layout::{BACKUP_DIR, is_kubepki_file};
-use super::{create_dir, exists, parent, read_optional};
+use super::{create_dir, exists, parent, read_file_capped};
 use crate::pki::error::{Error, Result};
 
 /// The journal of a batch being committed, in the certificate directory: written once every
@@ -22,6 +22,10 @@ pub const JOURNAL: &str = ".kubepki-journal";
 pub(super) struct JournalEntry {
     pub(super) staged: PathBuf,
     pub(super) target: PathBuf,
+    /// The SHA-256 of the staged file's contents, hex (format 3; absent in format 2, whose
+    /// writer made every staged file durable before the journal).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) sha256: Option<String>,
 }
 
 /// The journal file: its format version and the renames, in order.
@@ -32,10 +36,17 @@ pub(super) struct Journal {
     pub(super) entries: Vec<JournalEntry>,
 }
 
-/// The journal format this version writes and reads.
-pub(super) const VERSION: u32 = 2;
+/// The largest journal read back: some 190 bytes an entry, so about 350,000 files in one batch
+/// (the 1 MiB of other files would be 5,500: a run for 1,400 nodes).
+const MAX_JOURNAL_SIZE: u64 = 64 << 20;
 
-pub(super) fn write_journal(journal: &Path, text: &[u8]) -> Result<()> {
+/// The journal format this version writes (3: with the SHA-256 of each staged file). Format 2
+/// journals, which an older kubepki left, are still completed.
+pub(super) const VERSION: u32 = 3;
+
+/// Writes the journal through a temporary file and a rename, fsynced only with `sync`: a batch
+/// makes it durable with everything else at its first barrier (see `batch::commit_staged`).
+pub(super) fn write_journal(journal: &Path, text: &[u8], sync: bool) -> Result<()> {
     let dir = parent(journal);
     create_dir(dir)?;
     let tmp = write_temporary(
@@ -46,41 +57,31 @@ pub(super) fn write_journal(journal: &Path, text: &[u8]) -> Result<()> {
             backup: None,
         },
         dir,
-        true,
+        sync,
     )?;
     tmp.persist(journal)
         .map_err(|e| Error::io(journal, "write", e.error))?;
-    sync_dir(dir)
+    Ok(())
 }
 
-/// Renames the staged files over their targets, in order, below `root`; with `sync_dirs`, then
-/// syncs their directories (a large batch syncs whole filesystems instead). Returns how many
-/// renames it made (a rename done before a crash has no staged file left).
+/// Renames the staged files over their targets, in order, below `root`. Returns how many renames
+/// it made: a staged file that is gone was renamed before an interruption (no stat first: the
+/// rename itself says so). Making the renames durable is the caller's barrier.
 pub(super) fn apply(
     root: &Path,
     entries: &[JournalEntry],
     crash_after: Option<usize>,
-    sync_dirs: bool,
 ) -> Result<usize> {
-    let mut dirs: Vec<PathBuf> = Vec::new();
     let mut renamed = 0;
     for (i, entry) in entries.iter().enumerate() {
         if crash_after == Some(i) {
             return Err(Error::Crypto(format!("injected crash after {i} renames")));
         }
         let (staged, target) = (root.join(&entry.staged), root.join(&entry.target));
-        if exists(&staged) {
-            fs::rename(&staged, &target).map_err(|e| Error::io(&target, "replace", e))?;
-            renamed += 1;
-        }
-        let dir = parent(&target).to_path_buf();
-        if !dirs.contains(&dir) {
-            dirs.push(dir);
-        }
-    }
-    if sync_dirs {
-        for dir in &dirs {
-            sync_dir(dir)?;
+        match fs::rename(&staged, &target) {
+            Ok(()) => renamed += 1,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(&target, "replace", e)),
         }
     }
     Ok(renamed)
@@ -93,6 +94,10 @@ pub struct Recovered {
     pub listed: usize,
     /// Renames completed now (the rest were done before the interruption).
     pub renamed: usize,
+    /// Staged files removed instead, because the interrupted run had not finished writing them
+    /// to disk (it stopped before its first barrier, so it had renamed nothing): 0 when the
+    /// batch was completed.
+    pub discarded: usize,
 }
 
 /// Completes a batch that a crashed run left half-done: if `root` holds a journal, every staged
@@ -106,13 +111,99 @@ pub fn recover(root: &Path) -> Result<Option<Recovered>> {
         return Ok(None);
     };
     let path = root.join(JOURNAL);
-    let renamed = apply(root, &journal.entries, None, true)?;
+    let listed = journal.entries.len();
+    if !committed(root, &journal.entries) {
+        let mut discarded = 0;
+        for entry in &journal.entries {
+            if fs::remove_file(root.join(&entry.staged)).is_ok() {
+                discarded += 1;
+            }
+        }
+        // No barrier: a journal that comes back after a crash is discarded again.
+        fs::remove_file(&path).map_err(|e| Error::io(&path, "remove", e))?;
+        return Ok(Some(Recovered {
+            listed,
+            renamed: 0,
+            discarded,
+        }));
+    }
+    let renamed = apply(root, &journal.entries, None)?;
+    // The renames are on disk before the journal goes (its removal needs no barrier of its own).
+    let targets = journal.entries.iter().map(|e| parent(&e.target));
+    for dir in super::batch::distinct_dirs(targets) {
+        sync_dir(&root.join(dir))?;
+    }
     fs::remove_file(&path).map_err(|e| Error::io(&path, "remove", e))?;
-    sync_dir(root)?;
     Ok(Some(Recovered {
-        listed: journal.entries.len(),
+        listed,
         renamed,
+        discarded: 0,
     }))
+}
+
+/// Whether the batch a journal lists reached its first barrier, so that its renames may be
+/// completed: every staged file still there holds the contents the journal lists, and every
+/// staged file that is gone was renamed (its target holds those contents). Otherwise the run
+/// stopped before that barrier, before any rename: its staged files may be incomplete (written,
+/// not yet on disk) or missing, and the tree still holds what it held before. A format 2 journal
+/// was written after its staged files were on disk: always complete.
+fn committed(root: &Path, entries: &[JournalEntry]) -> bool {
+    entries.iter().all(|entry| {
+        let Some(want) = &entry.sha256 else {
+            return true;
+        };
+        let staged = root.join(&entry.staged);
+        let holds = |path: &Path| file_sha256(path).is_some_and(|d| hex(&d) == *want);
+        if exists(&staged) {
+            holds(&staged)
+        } else {
+            holds(&root.join(&entry.target))
+        }
+    })
+}
+
+/// The SHA-256 of a regular file's contents, read without following a symlink; `None` when it
+/// cannot be read.
+fn file_sha256(path: &Path) -> Option<[u8; 32]> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let flags = rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK;
+    let mut file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(flags.bits() as i32)
+        .open(path)
+        .ok()?;
+    if !file.metadata().ok()?.file_type().is_file() {
+        return None;
+    }
+    let mut context = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+    let mut buf = [0u8; 8192];
+    loop {
+        match file.read(&mut buf).ok()? {
+            0 => break,
+            n => context.update(&buf[..n]),
+        }
+    }
+    context.finish().as_ref().try_into().ok()
+}
+
+/// The SHA-256 of `bytes`.
+pub(super) fn sha256(bytes: &[u8]) -> [u8; 32] {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(digest.as_ref());
+    out
+}
+
+/// Lower-case hex.
+pub(super) fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 /// The journal in `root`, checked (see [`recover`]); `None` when there is none. Nothing is
@@ -145,23 +236,45 @@ pub(super) fn check(root: &Path) -> Result<Option<Journal>> {
             meta.uid()
         )));
     }
-    let text = read_optional(&path)?.unwrap_or_default();
+    let text = read_file_capped(&path, MAX_JOURNAL_SIZE)?.map_or_else(Vec::new, |f| f.bytes);
+    if text.iter().all(|&b| b == 0) {
+        // Empty (or zeros, as some filesystems show a file whose data never reached the disk):
+        // a journal cut short by a crash before its batch's first barrier, so before any rename.
+        // It lists nothing to do.
+        return Ok(Some(Journal {
+            version: VERSION,
+            entries: Vec::new(),
+        }));
+    }
     let journal: Journal = serde_json::from_slice(&text)
         .map_err(|_| refuse("is not a kubepki journal (it does not parse)".into()))?;
-    if journal.version != VERSION {
+    if !(2..=VERSION).contains(&journal.version) {
         return Err(refuse(format!(
-            "has format version {}, this kubepki reads version {VERSION}",
+            "has format version {}, this kubepki reads versions 2 and {VERSION}",
             journal.version
         )));
     }
     for (i, entry) in journal.entries.iter().enumerate() {
-        check_entry(root, entry).map_err(|why| refuse(format!("entry {}: {why}", i + 1)))?;
+        check_entry(root, entry, journal.version)
+            .map_err(|why| refuse(format!("entry {}: {why}", i + 1)))?;
     }
     Ok(Some(journal))
 }
 
-fn check_entry(root: &Path, entry: &JournalEntry) -> std::result::Result<(), String> {
+fn check_entry(root: &Path, entry: &JournalEntry, version: u32) -> std::result::Result<(), String> {
     use std::os::unix::fs::MetadataExt;
+    let hex_digest =
+        |h: &String| h.len() == 64 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    match (&entry.sha256, version) {
+        (Some(h), 3..) if hex_digest(h) => {}
+        (None, 2) => {}
+        _ => {
+            return Err(format!(
+                "a format {version} entry needs the SHA-256 of its staged file in lower-case \
+                 hex (format 3) or none (format 2)"
+            ));
+        }
+    }
     for p in [&entry.staged, &entry.target] {
         if !p
             .components()

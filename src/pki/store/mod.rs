@@ -2,11 +2,13 @@
 //!
 //! [`Layout`] knows where every file lives. [`commit`] writes a batch of files the safe way:
 //! each one into a temporary file in its target directory, created with its final mode (0600 for
-//! anything secret, so a key is never readable by others, not even for a moment), fsynced, then
-//! renamed over the target, and the directory fsynced. Every temporary file of the batch is
-//! written before the first rename, so a failure while writing (a full disk, a permission
-//! problem) leaves the tree as it was. A file that is replaced is first hard-linked into a backup
-//! directory.
+//! anything secret, so a key is never readable by others, not even for a moment), then renamed
+//! over the target. Every temporary file of the batch is written before the first rename, so a
+//! failure while writing (a full disk, a permission problem) leaves the tree as it was; a journal
+//! with the SHA-256 of each makes the renames complete after a crash, and two barriers (fsyncs,
+//! or one `syncfs` per filesystem for a larger batch: before the first rename and after the
+//! last) make it durable ([`commit_staged`]). A file that is replaced is first hard-linked into a
+//! backup directory.
 
 mod atomic;
 mod batch;
@@ -61,6 +63,11 @@ pub struct FileData {
 /// a directory is refused without blocking: the file is opened with `O_NONBLOCK` and checked
 /// with `fstat` before any read), and at most [`MAX_FILE_SIZE`] bytes.
 pub fn read_file(path: &Path) -> Result<Option<FileData>> {
+    read_file_capped(path, MAX_FILE_SIZE)
+}
+
+/// [`read_file`], with at most `cap` bytes.
+pub(crate) fn read_file_capped(path: &Path, cap: u64) -> Result<Option<FileData>> {
     use std::io::Read;
     use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
     let file = match fs::OpenOptions::new()
@@ -79,15 +86,15 @@ pub fn read_file(path: &Path) -> Result<Option<FileData>> {
             format!("is not a regular file (it is {})", describe_type(&meta)),
         ));
     }
-    if meta.len() > MAX_FILE_SIZE {
-        return Err(Error::bad_file(path, too_large()));
+    if meta.len() > cap {
+        return Err(Error::bad_file(path, too_large(cap)));
     }
     let mut bytes = Vec::with_capacity(meta.len() as usize);
-    file.take(MAX_FILE_SIZE + 1)
+    file.take(cap + 1)
         .read_to_end(&mut bytes)
         .map_err(|e| Error::io(path, "read", e))?;
-    if bytes.len() as u64 > MAX_FILE_SIZE {
-        return Err(Error::bad_file(path, too_large()));
+    if bytes.len() as u64 > cap {
+        return Err(Error::bad_file(path, too_large(cap)));
     }
     Ok(Some(FileData {
         bytes,
@@ -112,16 +119,20 @@ pub fn read_stdin() -> Result<Vec<u8>> {
         .read_to_end(&mut bytes)
         .map_err(|e| Error::io("<stdin>", "read", e))?;
     if bytes.len() as u64 > MAX_FILE_SIZE {
-        return Err(Error::bad_file("<stdin>", too_large()));
+        return Err(Error::bad_file("<stdin>", too_large(MAX_FILE_SIZE)));
     }
     Ok(bytes)
 }
 
-fn too_large() -> String {
-    format!(
-        "is larger than {} KiB, far more than any certificate, key or kubeconfig",
-        MAX_FILE_SIZE / 1024
-    )
+fn too_large(cap: u64) -> String {
+    if cap == MAX_FILE_SIZE {
+        format!(
+            "is larger than {} KiB, far more than any certificate, key or kubeconfig",
+            cap / 1024
+        )
+    } else {
+        format!("is larger than {} MiB", cap >> 20)
+    }
 }
 
 fn describe_type(meta: &fs::Metadata) -> &'static str {
@@ -287,7 +298,8 @@ mod tests {
             recover(dir.path()).unwrap(),
             Some(Recovered {
                 listed: 2,
-                renamed: 1
+                renamed: 1,
+                discarded: 0
             })
         );
         assert_eq!(fs::read_to_string(&crt).unwrap(), "new cert");
@@ -295,6 +307,165 @@ mod tests {
         assert_eq!(fs::metadata(&key).unwrap().mode() & 0o777, 0o600);
         assert!(!interrupted(dir.path()));
         assert_eq!(recover(dir.path()).unwrap(), None);
+    }
+
+    /// A journalled file: target, staged name, the contents the journal lists, and what reached
+    /// the disk of the staged file (`None`: not even its name).
+    type Planted<'a> = (&'a str, &'a str, &'a [u8], Option<&'a [u8]>);
+
+    /// A journal as a run leaves it when it stops before its first barrier (or after it).
+    fn plant_batch(root: &Path, files: &[Planted]) {
+        let entries: Vec<serde_json::Value> = files
+            .iter()
+            .map(|(target, staged, listed, on_disk)| {
+                if let Some(bytes) = on_disk {
+                    fs::write(root.join(staged), bytes).unwrap();
+                }
+                serde_json::json!({
+                    "staged": staged,
+                    "target": target,
+                    "sha256": journal::hex(&journal::sha256(listed)),
+                })
+            })
+            .collect();
+        let text = serde_json::json!({"version": 3, "entries": entries});
+        fs::write(root.join(JOURNAL), text.to_string()).unwrap();
+    }
+
+    #[test]
+    fn a_batch_cut_short_before_its_barrier_is_discarded() {
+        let dir = tempfile::tempdir().unwrap();
+        let (key, crt) = (
+            dir.path().join("apiserver.key"),
+            dir.path().join("apiserver.crt"),
+        );
+        fs::write(&key, "old key").unwrap();
+        fs::write(&crt, "old cert").unwrap();
+        // The key's staged copy reached the disk, the certificate's is empty (its data did not):
+        // renaming the key alone would tear the pair.
+        plant_batch(
+            dir.path(),
+            &[
+                (
+                    "apiserver.key",
+                    ".apiserver.key.AbC123.tmp",
+                    b"new key",
+                    Some(b"new key"),
+                ),
+                (
+                    "apiserver.crt",
+                    ".apiserver.crt.AbC123.tmp",
+                    b"new cert",
+                    Some(b""),
+                ),
+            ],
+        );
+        assert_eq!(
+            recover(dir.path()).unwrap(),
+            Some(Recovered {
+                listed: 2,
+                renamed: 0,
+                discarded: 2
+            })
+        );
+        assert_eq!(fs::read_to_string(&key).unwrap(), "old key");
+        assert_eq!(fs::read_to_string(&crt).unwrap(), "old cert");
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(names.len(), 2, "only the two old files are left: {names:?}");
+
+        // A staged file missing while its target still holds the old contents: not renamed,
+        // so the batch never reached its barrier either.
+        plant_batch(
+            dir.path(),
+            &[
+                (
+                    "apiserver.key",
+                    ".apiserver.key.AbC123.tmp",
+                    b"new key",
+                    Some(b"new key"),
+                ),
+                (
+                    "apiserver.crt",
+                    ".apiserver.crt.AbC123.tmp",
+                    b"new cert",
+                    None,
+                ),
+            ],
+        );
+        assert_eq!(recover(dir.path()).unwrap().unwrap().renamed, 0);
+        assert_eq!(fs::read_to_string(&key).unwrap(), "old key");
+    }
+
+    #[test]
+    fn a_committed_batch_is_completed_from_its_digests() {
+        let dir = tempfile::tempdir().unwrap();
+        let (key, crt) = (
+            dir.path().join("apiserver.key"),
+            dir.path().join("apiserver.crt"),
+        );
+        fs::write(&key, "new key").unwrap(); // renamed before the crash
+        fs::write(&crt, "old cert").unwrap();
+        plant_batch(
+            dir.path(),
+            &[
+                (
+                    "apiserver.key",
+                    ".apiserver.key.AbC123.tmp",
+                    b"new key",
+                    None,
+                ),
+                (
+                    "apiserver.crt",
+                    ".apiserver.crt.AbC123.tmp",
+                    b"new cert",
+                    Some(b"new cert"),
+                ),
+            ],
+        );
+        assert!(pending(dir.path()).unwrap());
+        assert_eq!(
+            recover(dir.path()).unwrap(),
+            Some(Recovered {
+                listed: 2,
+                renamed: 1,
+                discarded: 0
+            })
+        );
+        assert_eq!(fs::read_to_string(&crt).unwrap(), "new cert");
+        assert!(!interrupted(dir.path()));
+    }
+
+    #[test]
+    fn an_empty_journal_lists_nothing_and_is_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("ca.crt"), "ca").unwrap();
+        for contents in [&b""[..], &[0u8; 300][..]] {
+            fs::write(dir.path().join(JOURNAL), contents).unwrap();
+            assert_eq!(
+                recover(dir.path()).unwrap(),
+                Some(Recovered {
+                    listed: 0,
+                    renamed: 0,
+                    discarded: 0
+                })
+            );
+            assert!(!interrupted(dir.path()));
+        }
+        assert_eq!(fs::read_to_string(dir.path().join("ca.crt")).unwrap(), "ca");
+    }
+
+    #[test]
+    fn a_format_3_entry_without_a_digest_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let text =
+            r#"{"version": 3, "entries": [{"staged": ".ca.crt.AbC123.tmp", "target": "ca.crt"}]}"#;
+        fs::write(dir.path().join(JOURNAL), text).unwrap();
+        let err = recover(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("SHA-256"), "{err}");
+        assert!(interrupted(dir.path()), "a refused journal is left alone");
     }
 
     #[test]
