@@ -407,6 +407,24 @@ enum Work {
     Archive(Vec<PathBuf>),
 }
 
+impl Want {
+    /// The node names this want puts into paths or identities.
+    fn node_names(&self) -> Vec<&str> {
+        match self {
+            Want::Cert { node, .. }
+            | Want::Kubeconfig { node, .. }
+            | Want::Csr { node, .. }
+            | Want::KubeconfigCsr { node, .. } => vec![node.name.as_str()],
+            Want::EtcdMemberCa { node } => vec![node.as_str()],
+            Want::Renew {
+                target: Target::Cert { node, .. } | Target::Kubeconfig { node, .. },
+                ..
+            } => vec![node.as_str()],
+            _ => Vec::new(),
+        }
+    }
+}
+
 /// A plan: the decisions, and the CAs loaded from disk that leaves will be signed by.
 pub struct Plan {
     /// The decisions, in the order of the request's wants (a want may plan none, a CA
@@ -419,6 +437,15 @@ pub struct Plan {
 
 /// Decides every item of `request` from what `inventory` found on disk.
 pub fn plan(request: &Request, inventory: &Inventory) -> Result<Plan> {
+    // A node name picks a directory (`kubelet/<node>/`, `etcd-members/<node>/`, ...): the CLI
+    // parses it as a DNS name, but a library caller builds `NodeSpec` and `Target` itself, and
+    // `../x` must never reach a path.
+    for node in request.wants.iter().flat_map(Want::node_names) {
+        if !node.is_empty() {
+            crate::pki::names::validate_dns_name(node, false)
+                .map_err(|e| Error::usage("node name", format!("node name {e}")))?;
+        }
+    }
     let mut cas = authority::Authorities::new(inventory, &request.options);
     let mut items = Vec::new();
     let mut errors = Vec::new();

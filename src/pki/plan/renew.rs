@@ -439,4 +439,42 @@ mod tests {
             "ca.crt was rewritten"
         );
     }
+
+    // `NodeSpec` and `Target` have public fields: a node name a library caller builds is
+    // checked before it can pick a directory outside the tree.
+    #[test]
+    fn a_node_name_that_climbs_out_of_the_tree_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path().join("pki"), dir.path());
+        let climbing = crate::pki::names::NodeSpec {
+            name: "../../outside".into(),
+            addresses: vec![],
+        };
+        let kubelet = catalog::find("kubelet-client").unwrap();
+        for want in [
+            Want::EtcdMemberCa {
+                node: "../outside".into(),
+            },
+            Want::Cert {
+                profile: kubelet,
+                node: climbing.clone(),
+            },
+            Want::Renew {
+                target: Target::Cert {
+                    profile: kubelet,
+                    node: "a/b".into(),
+                },
+                explicit: true,
+                within: None,
+            },
+        ] {
+            let err = run(&request(&layout, vec![want])).unwrap_err();
+            assert!(err.to_string().contains("node name"), "{err}");
+        }
+        assert!(!dir.path().join("outside").exists());
+        assert!(
+            std::fs::read_dir(dir.path()).unwrap().next().is_none(),
+            "nothing written"
+        );
+    }
 }
