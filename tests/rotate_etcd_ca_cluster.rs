@@ -8,6 +8,14 @@
 //! (`verify -x509_strict` against one CA alone, `s_client` for what a member serves) and a probe
 //! client certificate that openssl signs with the new CA's key.
 //!
+//! Then a second rotation on the same cluster is rolled back from `reissued` in two steps,
+//! `abort --to trusting-both` rolled then `abort` rolled, with the same checks at every restart:
+//! the tree and the members' directories end byte for byte as before its `start`, the clients of
+//! before it work, and those of the aborted CA are refused. (A one-step `abort` from `reissued`
+//! cannot be rolled: the first member restored trusts the old CA alone while its peers still
+//! present certificates of the new one, so it refuses them, dialed and dialing, and never
+//! becomes healthy; see the README.)
+//!
 //! Needs `etcd`, `etcdctl` (Debian: `apt-get install -y etcd-server etcd-client`, etcd 3.4) and
 //! `openssl`. A missing tool fails the test; nothing is skipped.
 
@@ -21,7 +29,10 @@ use std::process::{Command, Output};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{assert_success, openssl, openssl_ok, ps, stdout};
+use common::{
+    Entry, assert_same_tree, assert_success, openssl, openssl_ok, ps, snapshot, stdout,
+    without_backups,
+};
 use etcd_support::*;
 
 const ALG: &str = "ECDSA-P256";
@@ -126,19 +137,39 @@ impl Rotation {
 
     /// `rotate-ca PHASE --ca etcd-ca -o json`; asserts success; the JSON result.
     fn rotate(&self, phase: &str) -> serde_json::Value {
-        let out = kubepki_out(&[
-            "rotate-ca",
-            phase,
-            "--ca",
-            "etcd-ca",
-            "--cert-dir",
-            ps(&self.pki),
-            "-o",
-            "json",
-        ]);
-        assert_success(&format!("rotate-ca {phase} --ca etcd-ca"), &out);
+        self.rotate_with(&[phase])
+    }
+
+    /// `rotate-ca PHASE [FLAG...] --ca etcd-ca -o json` (`phase` is the phase and its flags);
+    /// asserts success; the JSON result.
+    fn rotate_with(&self, phase: &[&str]) -> serde_json::Value {
+        let mut args = vec!["rotate-ca"];
+        args.extend(phase);
+        args.extend(["--ca", "etcd-ca", "--cert-dir", ps(&self.pki), "-o", "json"]);
+        let what = phase.join(" ");
+        let out = kubepki_out(&args);
+        assert_success(&format!("rotate-ca {what} --ca etcd-ca"), &out);
         serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|e| panic!("rotate-ca {phase}: not JSON ({e}): {}", stdout(&out)))
+            .unwrap_or_else(|e| panic!("rotate-ca {what}: not JSON ({e}): {}", stdout(&out)))
+    }
+
+    /// The last of a phase's `nextSteps`: what to run next, once the steps are done.
+    fn last_step(doc: &serde_json::Value) -> String {
+        doc["nextSteps"]
+            .as_array()
+            .and_then(|s| s.last())
+            .and_then(|s| s.as_str())
+            .unwrap_or_else(|| panic!("no nextSteps: {doc:#}"))
+            .to_string()
+    }
+
+    /// What each member's own directory holds, member by member.
+    fn hosts(&self) -> Vec<BTreeMap<String, Entry>> {
+        self.cluster
+            .members
+            .iter()
+            .map(|m| snapshot(&m.cert_dir))
+            .collect()
     }
 
     /// The phase `rotate-ca status --ca etcd-ca -o json` names.
@@ -247,6 +278,7 @@ impl Rotation {
         copies: impl Fn(&Self, &str) -> Copies,
         check: impl Fn(&mut Self, usize),
     ) {
+        let began = Instant::now();
         for i in 0..self.cluster.members.len() {
             let name = self.cluster.members[i].name;
             let when = format!("{phase}, {name}");
@@ -288,6 +320,7 @@ impl Rotation {
             self.assert_data(&self.cluster.all(), &client, "l", &when);
             check(self, i);
         }
+        eprintln!("{phase}: rolled in {:?}", began.elapsed());
     }
 
     /// Starts every member and writes the first keys.
@@ -381,20 +414,20 @@ impl Rotation {
             .to_string()
     }
 
-    /// After `finish`: member `i` refuses the old-generation client in the TLS handshake.
-    /// etcdctl, as that client, fails without reaching the member; openssl, forced to TLS 1.2
-    /// (where the client learns of the refusal during the handshake, not on its first read as
-    /// in TLS 1.3), gets the member's `bad certificate` alert; the member logs the refusal. The
-    /// stretch of its log this covers is remembered as provoked.
-    fn refuse_old_client(&mut self, i: usize) {
-        let old = self.old_client();
+    /// Member `i` refuses `who` (a client its trust file no longer covers) in the TLS
+    /// handshake. etcdctl, as that client, fails without reaching the member; openssl, forced to
+    /// TLS 1.2 (where the client learns of the refusal during the handshake, not on its first
+    /// read as in TLS 1.3), gets the member's `bad certificate` alert; the member logs the
+    /// refusal. The stretch of its log this covers is remembered as provoked. `when` names the
+    /// moment in messages.
+    fn refuse_client(&mut self, i: usize, who: &Identity, when: &str) {
         let m = &self.cluster.members[i];
         let from = m.log_len();
         let out = self.cluster.etcdctl(
             &[&m.client_url],
-            Some(&old),
-            "2s",
-            &["put", &format!("{PREFIX}intruder"), "old-generation"],
+            Some(who),
+            "1s",
+            &["put", &format!("{PREFIX}intruder"), "refused-generation"],
         );
         let err = String::from_utf8_lossy(&out.stderr).into_owned();
         // etcdctl 3.4 does not say why: its connection never became ready
@@ -403,8 +436,9 @@ impl Rotation {
             !out.status.success()
                 && err.contains("context deadline exceeded")
                 && (err.contains("TransientFailure") || err.contains("handshake")),
-            "finish: {} and the old client: {}",
+            "{when}: {} and {}: {}",
             m.name,
+            who.cert.display(),
             text(&out)
         );
         let out = openssl([
@@ -415,17 +449,18 @@ impl Rotation {
             "-CAfile",
             ps(&self.etcd_ca()),
             "-cert",
-            ps(&old.cert),
+            ps(&who.cert),
             "-key",
-            ps(&old.key),
+            ps(&who.key),
             "-verify_return_error",
             "-brief",
         ]);
         let err = String::from_utf8_lossy(&out.stderr).into_owned();
         assert!(
             !out.status.success() && err.contains("alert bad certificate"),
-            "finish: {} did not refuse the old client in the handshake: {err}",
-            m.name
+            "{when}: {} did not refuse {} in the handshake: {err}",
+            m.name,
+            who.cert.display()
         );
         // Both refusals are in the member's log, with the reason.
         let deadline = Instant::now() + Duration::from_secs(5);
@@ -439,19 +474,52 @@ impl Rotation {
             }
             assert!(
                 Instant::now() < deadline,
-                "finish: {} logged {refusals} refusal(s) of the old client, not 2:\n{new}",
-                m.name
+                "{when}: {} logged {refusals} refusal(s) of {}, not 2:\n{new}",
+                m.name,
+                who.cert.display()
             );
             thread::sleep(Duration::from_millis(100));
         }
         assert!(
             self.read_all(&[&self.cluster.members[i].client_url], &self.client(), "l") == self.data,
-            "finish: the refused put changed the data"
+            "{when}: the refused put changed the data"
         );
     }
 
+    /// At rest after a phase rolled: every key reads back as `who`, through all members
+    /// (linearizable) and from each member's own store, and `endpoint health` as `who` reports
+    /// every member healthy.
+    fn assert_settled(&self, who: &Identity, when: &str) {
+        let all: Vec<String> = self.cluster.all().into_iter().map(str::to_string).collect();
+        let all: Vec<&str> = all.iter().map(String::as_str).collect();
+        self.assert_data(&all, who, "l", when);
+        for m in &self.cluster.members {
+            self.assert_data(
+                &[&m.client_url],
+                who,
+                "s",
+                &format!("{when}: {}'s own store", m.name),
+            );
+        }
+        let out = self
+            .cluster
+            .etcdctl(&all, Some(who), "5s", &["endpoint", "health"]);
+        assert!(
+            out.status.success(),
+            "{when}: endpoint health: {}",
+            text(&out)
+        );
+        let report = format!("{}{}", stdout(&out), String::from_utf8_lossy(&out.stderr));
+        for url in &all {
+            assert!(
+                report.contains(&format!("{url} is healthy")),
+                "{when}: endpoint health: {report}"
+            );
+        }
+    }
+
     /// The members' logs, whole: every line about TLS or certificates is one of the refusals
-    /// [`Self::refuse_old_client`] provoked, so no handshake ever failed between members (a
+    /// [`Self::refuse_client`] provoked, so no handshake ever failed between members (a
     /// failed peer handshake is logged on both sides: `rejected connection` with the reason by
     /// the member dialed, `remote error: tls: ...` or the x509 error by the dialer). The
     /// `rejected connection` lines without a TLS reason are connections closed mid-handshake:
@@ -540,6 +608,12 @@ fn pem_certs(path: &Path) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// A copy of `from` (certificate and key) as `to`.
+fn copy_identity(from: &Identity, to: &Identity) {
+    fs::copy(&from.cert, &to.cert).unwrap();
+    fs::copy(&from.key, &to.key).unwrap();
+}
+
 /// `host:port` of an `https://` URL.
 fn address(url: &str) -> &str {
     url.trim_start_matches("https://")
@@ -584,6 +658,24 @@ fn rotate_etcd_ca_on_a_live_cluster() {
     let started = Instant::now();
     let mut r = Rotation::new();
     r.start_cluster();
+    rotate_to_the_new_ca(&mut r);
+    let rotated = started.elapsed();
+    abort_in_two_steps(&mut r);
+
+    for i in 0..r.cluster.members.len() {
+        r.cluster.stop(i);
+    }
+    r.assert_no_unprovoked_tls_errors();
+    eprintln!(
+        "the rolling rotation took {rotated:?}, the rotation aborted in two steps {:?} ({} keys)",
+        started.elapsed() - rotated,
+        r.data.len()
+    );
+}
+
+/// start, reissue, finish, each rolled over the members as its steps say; then every member
+/// refuses the old generation and serves the new.
+fn rotate_to_the_new_ca(r: &mut Rotation) {
     assert_eq!(r.phase(), "none");
     fs::copy(r.etcd_ca(), r.old_ca()).unwrap();
 
@@ -796,40 +888,181 @@ fn rotate_etcd_ca_on_a_live_cluster() {
     );
 
     // The old generation is refused by every member: the TLS handshake fails.
+    let old = r.old_client();
     for i in 0..r.cluster.members.len() {
-        r.refuse_old_client(i);
+        r.refuse_client(i, &old, "finish");
     }
-    let new = r.client();
-    let all: Vec<String> = r.cluster.all().into_iter().map(str::to_string).collect();
-    let all: Vec<&str> = all.iter().map(String::as_str).collect();
-    r.assert_data(&all, &new, "l", "finish: the new client");
-    for m in &r.cluster.members {
-        r.assert_data(
-            &[&m.client_url],
-            &new,
-            "s",
-            &format!("finish: {}'s own store", m.name),
-        );
-    }
-    let out = r
-        .cluster
-        .etcdctl(&all, Some(&new), "5s", &["endpoint", "health"]);
-    assert!(out.status.success(), "endpoint health: {}", text(&out));
-    let report = format!("{}{}", stdout(&out), String::from_utf8_lossy(&out.stderr));
-    for url in &all {
-        assert!(
-            report.contains(&format!("{url} is healthy")),
-            "endpoint health: {report}"
-        );
-    }
+    r.assert_settled(&r.client(), "finish: the new client");
+}
 
-    for i in 0..r.cluster.members.len() {
-        r.cluster.stop(i);
-    }
-    r.assert_no_unprovoked_tls_errors();
-    eprintln!(
-        "the rolling rotation took {:?} ({} keys)",
-        started.elapsed(),
-        r.data.len()
+/// What the reissue and `abort --to trusting-both` steps copy into a member's directory: its
+/// server and peer certificates (the keys stay).
+fn member_leaves(r: &Rotation, name: &str) -> Copies {
+    vec![
+        (member_file(&r.pki, name, "server.crt"), "etcd/server.crt"),
+        (member_file(&r.pki, name, "peer.crt"), "etcd/peer.crt"),
+    ]
+}
+
+/// A second rotation on the same cluster, rolled back from `reissued` in the two steps
+/// `abort --to trusting-both` exists for: start and reissue rolled as before, then
+/// `abort --to trusting-both` rolled (every member back on certificates of the old CA while
+/// trust stays old+new, so no member ever meets a peer certificate it does not trust), then
+/// `abort` rolled (trust back to the old CA alone, which by then signs every certificate in
+/// use). Every restart ends with all three members healthy, a quorum write and every key read
+/// back; at the end the tree and the members' directories are byte for byte as before `start`,
+/// the clients of before the rotation work and those of the aborted CA are refused.
+fn abort_in_two_steps(r: &mut Rotation) {
+    assert_eq!(r.phase(), "none");
+    // The generation in use before this rotation: the one in use after it.
+    let kept_ca = r.aside.join("kept-etcd-ca.crt");
+    let kept = Identity::new(&r.aside, "kept-apiserver-etcd-client");
+    fs::copy(r.etcd_ca(), &kept_ca).unwrap();
+    copy_identity(&r.client(), &kept);
+    let tree_before = without_backups(snapshot(&r.pki));
+    let hosts_before = r.hosts();
+
+    // ---- start, rolled: every member trusts old+new.
+    let doc = r.rotate("start");
+    assert_eq!(r.phase(), "trusting-both");
+    let after_start = without_backups(snapshot(&r.pki));
+    let aborted_ca = r.aside.join("aborted-etcd-ca.crt");
+    fs::copy(r.new_ca(), &aborted_ca).unwrap();
+    assert_eq!(
+        pem_certs(&r.etcd_ca()),
+        [pem_certs(&kept_ca), pem_certs(&aborted_ca)].concat(),
+        "second start: etcd/ca.crt is the old CA, then the new"
     );
+    Rotation::etcd_step(&doc);
+    r.roll(
+        "second start",
+        |r, _| vec![(r.etcd_ca(), "etcd/ca.crt")],
+        |_, _| {},
+    );
+
+    // ---- reissue, rolled: every member on certificates of the new CA; both generations of
+    // clients work.
+    let doc = r.rotate("reissue");
+    assert_eq!(r.phase(), "reissued");
+    Rotation::etcd_step(&doc);
+    let aborted = Identity::new(&r.aside, "aborted-apiserver-etcd-client");
+    copy_identity(&r.client(), &aborted);
+    verifies(&aborted_ca, "sslclient", &aborted.cert)
+        .unwrap_or_else(|e| panic!("second reissue: the client is not of the new CA: {e}"));
+    r.roll("second reissue", member_leaves, |r, i| {
+        let name = r.cluster.members[i].name;
+        let own = r.cluster.members[i].client_url.clone();
+        let m = &r.cluster.members[i];
+        let served = r.served_by(address(&m.peer_url), &aborted, &aborted_ca);
+        assert_eq!(
+            served,
+            format!("CN = {name}"),
+            "second reissue: {name}'s peer port"
+        );
+        r.write(
+            &[&own],
+            &kept,
+            &format!("second-reissue-old-via-{name}"),
+            "old",
+        );
+    });
+
+    // ---- abort --to trusting-both: every file as after start, so the old CA signs every
+    // certificate again and trust is still old+new.
+    let doc = r.rotate_with(&["abort", "--to", "trusting-both"]);
+    assert_eq!(r.phase(), "trusting-both");
+    assert_same_tree(
+        &after_start,
+        &without_backups(snapshot(&r.pki)),
+        "abort --to trusting-both: the tree as after start",
+    );
+    let step = Rotation::etcd_step(&doc);
+    assert!(
+        step.contains("copy its etcd/server.crt and etcd/peer.crt"),
+        "abort --to trusting-both: the etcd step names the member's certificates: {step}"
+    );
+    let next = Rotation::last_step(&doc);
+    assert!(
+        next.contains("kubepki rotate-ca abort --ca etcd-ca"),
+        "abort --to trusting-both: the last step names the abort to run next: {next}"
+    );
+    let mut leaves = vec![
+        r.pki.join("apiserver-etcd-client.crt"),
+        r.pki.join("etcd/healthcheck-client.crt"),
+    ];
+    for (name, _) in MEMBERS {
+        leaves.push(member_file(&r.pki, name, "server.crt"));
+        leaves.push(member_file(&r.pki, name, "peer.crt"));
+    }
+    for leaf in &leaves {
+        verifies(&kept_ca, "any", leaf).unwrap_or_else(|e| {
+            panic!(
+                "abort --to trusting-both: {} against the old CA alone: {e}",
+                leaf.display()
+            )
+        });
+        assert!(
+            verifies(&aborted_ca, "any", leaf).is_err(),
+            "abort --to trusting-both: {} still verifies against the new CA",
+            leaf.display()
+        );
+    }
+    r.roll("abort --to trusting-both", member_leaves, |r, i| {
+        // The restarted member serves the old CA's certificates on both ports, and still takes
+        // both generations: a client not yet restored keeps working.
+        let name = r.cluster.members[i].name;
+        let m = &r.cluster.members[i];
+        let (client_url, peer_url) = (m.client_url.clone(), m.peer_url.clone());
+        for url in [&client_url, &peer_url] {
+            let served = r.served_by(address(url), &kept, &kept_ca);
+            assert_eq!(
+                served,
+                format!("CN = {name}"),
+                "abort --to trusting-both: {url}"
+            );
+        }
+        for (who, label) in [(&kept, "old"), (&aborted, "new")] {
+            let key = format!("trusting-both-again-{label}-via-{name}");
+            r.write(&[&client_url], who, &key, label);
+        }
+    });
+
+    // ---- abort: the old CA alone again, every file as before start.
+    let doc = r.rotate("abort");
+    assert_eq!(r.phase(), "none");
+    let step = Rotation::etcd_step(&doc);
+    assert!(
+        step.contains(&format!(
+            "copy {} (--trusted-ca-file, --peer-trusted-ca-file) to the member and restart it",
+            r.etcd_ca().display()
+        )),
+        "abort: the etcd step copies the trust file alone (the certificates are restored): \
+         {step}"
+    );
+    assert_same_tree(
+        &tree_before,
+        &without_backups(snapshot(&r.pki)),
+        "abort: the tree as before start",
+    );
+    assert_eq!(
+        pem_certs(&r.etcd_ca()),
+        pem_certs(&kept_ca),
+        "abort: etcd/ca.crt"
+    );
+    r.roll(
+        "abort",
+        |r, _| vec![(r.etcd_ca(), "etcd/ca.crt")],
+        |r, i| {
+            // From its restart on, the member refuses the aborted CA's client and takes the old.
+            let name = r.cluster.members[i].name;
+            let own = r.cluster.members[i].client_url.clone();
+            r.refuse_client(i, &aborted, "abort");
+            r.write(&[&own], &kept, &format!("aborted-via-{name}"), "old");
+        },
+    );
+    assert!(
+        r.hosts() == hosts_before,
+        "abort: the members' directories are not as before start"
+    );
+    r.assert_settled(&kept, "abort: the client of before the rotation");
 }
