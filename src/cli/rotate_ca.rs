@@ -121,6 +121,14 @@ pub(super) fn run(c: &RotateCaCommand, now: OffsetDateTime) -> anyhow::Result<Ex
     let (resolved, layout) = settings(a)?;
     let rotated = rotated(&a.ca, &layout);
     let ctx = step_context(&layout, &rotated);
+    if step == Step::Abort && ctx.leaves_restored {
+        eprintln!(
+            "[warning] aborting a rotation past `reissue` in one step changes trust and \
+             certificates at once: until every component is restarted, a restored etcd member or \
+             node trusts the old CA alone and refuses peers still on the new one. `rotate-ca \
+             abort --to trusting-both`, rolled out, then `abort` avoids that."
+        );
+    }
     let wanted: Vec<&str> = rotated.iter().map(Rotated::name).collect();
     let wants = rotated
         .into_iter()

@@ -78,6 +78,17 @@ pub(super) fn steps(step: Step, cas: &[&str], layout: &Layout, ctx: Context) -> 
     if has(catalog::ETCD_CA) {
         let leaves = format!("etcd/server.crt and etcd/peer.crt (from {dir}/etcd or {member_dir})");
         out.push(match (trust_changes, leaves_change) {
+            // A one-step abort from reissued cannot be rolled: a member restored trusts the old
+            // CA alone and refuses its peers' certificates of the new CA (and they its), so it
+            // never becomes healthy (seen on etcd 3.4; tests/rotate_etcd_ca_cluster.rs rolls
+            // the two-step abort instead).
+            (true, true) if step == Step::Abort => format!(
+                "etcd: this abort cannot be rolled member by member (a member restored trusts the \
+                 old CA alone and refuses its peers' certificates of the new CA): stop every \
+                 member, copy {etcd_ca_crt} and its {leaves} to each, then start them all (etcd \
+                 is unavailable meanwhile); `rotate-ca abort --to trusting-both`, rolled, then \
+                 `abort`, rolled, avoids this"
+            ),
             (false, _) => format!(
                 "etcd, one member at a time: copy its {leaves} and restart it; wait for the \
                  member to be healthy before the next"
