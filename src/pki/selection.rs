@@ -9,13 +9,8 @@ use super::catalog::{self, KubeconfigPlacement, KubeconfigProfile, Profile, Scop
 use super::error::{Error, Result};
 use super::inventory;
 use super::names::NodeSpec;
-use super::plan::{Target, Want};
+use super::plan::{CA_ROTATION, Target, Want};
 use super::store::Layout;
-
-/// Why `renew ca` is refused.
-pub(crate) const CA_ROTATION: &str = "CA certificates are not renewed by `kubepki renew`: replacing a CA \
-     is CA rotation, a separate operation (every component must trust the new CA before it signs \
-     anything; see the Kubernetes docs, \"Manual rotation of CA certificates\")";
 
 /// The catalog as one run sees it.
 #[derive(Debug, Clone, Copy)]

@@ -65,6 +65,7 @@ pub use issuing::{CaPairFiles, CaSource};
 // renderer use them, and neither is a promise to library users.
 pub(crate) use issuing::{LoadedCa, load_ca};
 pub(crate) use making::Making;
+pub(crate) use renew::CA_ROTATION;
 pub use renew::Target;
 pub use rotate::{RotateWant, Step};
 pub use sign::{OutputFile, SignWant};

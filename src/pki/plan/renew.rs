@@ -17,6 +17,11 @@ use crate::pki::keys::PrivateKey;
 use crate::pki::kubeconfig::Kubeconfig;
 use crate::pki::store::Layout;
 
+/// Why `renew ca` is refused.
+pub(crate) const CA_ROTATION: &str = "CA certificates are not renewed by `kubepki renew`: replacing a CA \
+     is CA rotation, a separate operation (every component must trust the new CA before it signs \
+     anything; see the Kubernetes docs, \"Manual rotation of CA certificates\")";
+
 /// Something `renew` can renew.
 #[derive(Debug, Clone)]
 pub enum Target {
@@ -73,10 +78,7 @@ pub(super) fn plan(
     if let Target::Cert { profile, .. } = target
         && profile.is_ca()
     {
-        return Err(Error::usage(
-            profile.name,
-            crate::pki::selection::CA_ROTATION,
-        ));
+        return Err(Error::usage(profile.name, CA_ROTATION));
     }
     let layout = &request.layout;
     let no_node = String::new();

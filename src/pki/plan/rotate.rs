@@ -12,26 +12,11 @@ use crate::pki::cert::{self, Authority, CertFacts, CertSpec};
 use crate::pki::error::{Error, Result};
 use crate::pki::inventory::{Found, Inventory};
 use crate::pki::keys::PrivateKey;
+pub use crate::pki::rotation::Step;
 use crate::pki::rotation::{self, CaRotation, Generation, Phase, Rotated, RotationFiles};
 use crate::pki::store::FileKind;
 
 use super::rotate_items::{Written, archive_item, archive_named, pem, write_item};
-
-/// A phase of `rotate-ca`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Step {
-    /// A new CA beside the old; every trust file trusts both.
-    Start,
-    /// The new CA signs; every certificate of the old one re-signed.
-    Reissue,
-    /// The new CA alone; refused before `Reissue`.
-    Finish,
-    /// Back to the old CA alone (from any phase before `finish`).
-    Abort,
-    /// Back to `trusting-both` (from a phase after `reissue`): the step back that keeps every
-    /// peer trusting every certificate in use, before `Abort` drops the new CA.
-    AbortReissue,
-}
 
 /// `rotate-ca PHASE --ca NAME`.
 #[derive(Debug, Clone)]

@@ -4,15 +4,14 @@
 
 use std::collections::BTreeSet;
 
-use super::rotate::Step;
 use super::rotate_abort::{Undo, undo};
 use super::rotate_items::{Written, archive_named, write_named};
 use super::{PlanItem, Request};
 use crate::pki::error::{Error, Result};
 use crate::pki::inventory::{Found, Inventory};
 use crate::pki::keys::{KeyAlgorithm, PrivateKey};
-use crate::pki::rotation::Phase;
 use crate::pki::rotation::service_account::{self, NAME, SaFiles, SaRotation};
+use crate::pki::rotation::{Phase, Step};
 use crate::pki::store::FileKind;
 
 pub(super) fn plan(

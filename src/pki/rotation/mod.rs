@@ -31,6 +31,22 @@ use super::store::Layout;
 /// The CAs that can be rotated, by the names `--ca` takes.
 pub const ROTATABLE: [&str; 3] = ["ca", "front-proxy-ca", catalog::ETCD_CA];
 
+/// A phase of `rotate-ca`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// A new CA beside the old; every trust file trusts both.
+    Start,
+    /// The new CA signs; every certificate of the old one re-signed.
+    Reissue,
+    /// The new CA alone; refused before `Reissue`.
+    Finish,
+    /// Back to the old CA alone (from any phase before `finish`).
+    Abort,
+    /// Back to `trusting-both` (from a phase after `reissue`): the step back that keeps every
+    /// peer trusting every certificate in use, before `Abort` drops the new CA.
+    AbortReissue,
+}
+
 /// What one `rotate-ca` rotation is about: a CA, or the service-account key pair.
 #[derive(Debug, Clone)]
 pub enum Rotated {
