@@ -54,6 +54,10 @@ fn tools_present() -> bool {
             "dpkg-shlibdeps (Debian package dpkg-dev)",
             works("dpkg-shlibdeps", &["--version"]),
         ),
+        (
+            "readelf (Debian package binutils)",
+            works("readelf", &["--version"]),
+        ),
         ("man (Debian package man-db)", works("man", &["--version"])),
         (
             "systemd-analyze (Debian package systemd)",
@@ -226,6 +230,7 @@ fn the_deb_package() {
         "/usr/share/fish/vendor_completions.d/kubepki.fish",
         "/usr/share/doc/kubepki/README.md",
         "/usr/share/doc/kubepki/copyright",
+        "/usr/share/doc/kubepki/changelog.Debian.gz",
         "/usr/share/doc/kubepki/examples/systemd/kubepki-renew.service",
         "/usr/share/doc/kubepki/examples/systemd/kubepki-renew.timer",
         "/usr/share/doc/kubepki/examples/systemd/kubepki-restart-control-plane.sh",
@@ -323,20 +328,43 @@ fn the_deb_package() {
         "{words}"
     );
 
-    // The documentation: the README, the license in Debian's copyright file, and the systemd
-    // examples as they are in the repository.
+    // The documentation: the README; Debian's copyright file, naming the license whose text
+    // Debian keeps in common-licenses (which is the text of LICENSE); the changelog, which dpkg's
+    // own parser reads as this version by this maintainer; the systemd examples as they are in
+    // the repository.
+    let doc = extracted.join("usr/share/doc/kubepki");
     assert!(
-        std::fs::read(extracted.join("usr/share/doc/kubepki/README.md")).unwrap()
+        std::fs::read(doc.join("README.md")).unwrap()
             == std::fs::read(repo.join("README.md")).unwrap()
     );
-    let copyright =
-        std::fs::read_to_string(extracted.join("usr/share/doc/kubepki/copyright")).unwrap();
+    let copyright = std::fs::read_to_string(doc.join("copyright")).unwrap();
     assert!(
-        copyright.contains("License: Apache-2.0")
-            && copyright.contains("Apache License")
-            && copyright.contains("Version 2.0, January 2004"),
+        copyright.starts_with(
+            "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n"
+        ) && copyright.contains("\nFiles: *\n")
+            && copyright.contains("\nLicense: Apache-2.0\n")
+            && copyright.contains("\"/usr/share/common-licenses/Apache-2.0\""),
         "{copyright}"
     );
+    let common = Path::new("/usr/share/common-licenses/Apache-2.0");
+    if common.exists() {
+        assert!(std::fs::read(common).unwrap() == std::fs::read(repo.join("LICENSE")).unwrap());
+    }
+    let changelog = tmp.path().join("changelog");
+    std::fs::write(&changelog, gunzip(&doc.join("changelog.Debian.gz"))).unwrap();
+    let parsed = |name: &str| {
+        let out = run(
+            "dpkg-parsechangelog",
+            Command::new("dpkg-parsechangelog")
+                .arg("-l")
+                .arg(&changelog)
+                .args(["-S", name]),
+        );
+        text(out).trim_end().to_string()
+    };
+    assert_eq!(parsed("Source"), "kubepki");
+    assert_eq!(parsed("Version"), field(&deb, "Version"));
+    assert_eq!(parsed("Maintainer"), field(&deb, "Maintainer"));
     let examples = extracted.join("usr/share/doc/kubepki/examples/systemd");
     for file in [
         "kubepki-renew.service",
