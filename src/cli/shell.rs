@@ -51,7 +51,8 @@ pub(super) fn completion(a: &CompletionArgs, _now: OffsetDateTime) -> anyhow::Re
 
 /// Prints a man page (roff): kubepki(1), or kubepki-SUBCOMMAND(1).
 pub(super) fn man(a: &ManArgs, _now: OffsetDateTime) -> anyhow::Result<ExitStatus> {
-    let cmd = Cli::command();
+    // No `help` subcommand in the pages: it has no page of its own to point to.
+    let cmd = Cli::command().disable_help_subcommand(true);
     let page = match &a.subcommand {
         None => cmd,
         Some(name) => {

@@ -145,7 +145,9 @@ impl Inventory {
                     .collect();
                 handles
                     .into_iter()
-                    .flat_map(|h| h.join().unwrap_or_default())
+                    // A reading thread that panicked is a bug: raise it here rather than
+                    // report a tree without the files that thread read.
+                    .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
                     .collect()
             })
         };
