@@ -1,6 +1,7 @@
 //! Criterion benchmarks of the PKI core, in memory (no disk, no process start):
 //!
-//! - `keygen/<ALG>`: one `PrivateKey::generate` per algorithm.
+//! - `keygen/<ALG>`: one `PrivateKey::generate` per algorithm; `keygen/RSA-2048 (aws-lc-rs
+//!   alone)`: one `aws_lc_rs::rsa::KeyPair::generate`, the floor of an RSA `init`.
 //! - `sign_leaf/<ALG>`: one `cert::issue` of the apiserver certificate with a prebuilt CA
 //!   [`Authority`] and a pregenerated subject key of the same algorithm: only the signing (which
 //!   includes the self-check `issue` does: parsing the CA and verifying the new signature).
@@ -162,6 +163,18 @@ fn keygen(c: &mut Criterion) {
             b.iter(|| PrivateKey::generate(black_box(algorithm)).expect("key"))
         });
     }
+    // The floor of an RSA `init`: the crypto library's own key generation, without rcgen's
+    // PKCS#8 round trip that `PrivateKey::generate` adds. 16 of these on 2 cores is the least an
+    // RSA-2048 `kubepki init` can take (README, "Performance").
+    group.sampling_mode(SamplingMode::Flat);
+    group.sample_size(30);
+    group.measurement_time(Duration::from_secs(4));
+    group.bench_function("RSA-2048 (aws-lc-rs alone)", |b| {
+        b.iter(|| {
+            aws_lc_rs::rsa::KeyPair::generate(black_box(aws_lc_rs::rsa::KeySize::Rsa2048))
+                .expect("key")
+        })
+    });
     group.finish();
 }
 

@@ -80,33 +80,32 @@ pub fn generate_many_with(
             })
             .collect();
     }
-    // Deal the work round-robin so slow RSA keys spread evenly across threads.
+    // Each thread takes the next key still to make, the calling thread too: RSA keys vary a lot
+    // (a prime search), and a thread dealt a fixed share of them could finish long after the
+    // others. With the next one taken when a thread is free, the run ends at most one key after
+    // the work divided by the cores: the floor.
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let work = || {
+        let mut done = Vec::new();
+        loop {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let Some(algorithm) = algorithms.get(i) else {
+                return done;
+            };
+            done.push((i, PrivateKey::generate(*algorithm)));
+            progress.advance(1);
+        }
+    };
     let mut slots: Vec<Option<Result<PrivateKey>>> = algorithms.iter().map(|_| None).collect();
     std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                scope.spawn(move || {
-                    (t..algorithms.len())
-                        .step_by(threads)
-                        .map(|i| {
-                            let key = PrivateKey::generate(algorithms[i]);
-                            progress.advance(1);
-                            (i, key)
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        for handle in handles {
-            match handle.join() {
-                Ok(done) => {
-                    for (i, key) in done {
-                        slots[i] = Some(key);
-                    }
-                }
-                Err(_) => {
-                    // A panicking generator leaves its slots empty; reported below.
-                }
+        let handles: Vec<_> = (1..threads).map(|_| scope.spawn(work)).collect();
+        // A panic on this thread is caught as a joined thread's is, and becomes an error.
+        let mut all = vec![std::panic::catch_unwind(std::panic::AssertUnwindSafe(work))];
+        all.extend(handles.into_iter().map(|h| h.join()));
+        for done in all {
+            // A panicking generator leaves its slots empty; reported below.
+            for (i, key) in done.into_iter().flatten() {
+                slots[i] = Some(key);
             }
         }
     });
@@ -114,4 +113,39 @@ pub fn generate_many_with(
         .into_iter()
         .map(|s| s.unwrap_or_else(|| Err(Error::Crypto("key generation thread failed".into()))))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Keys shared out to threads come back in the order asked, each of its algorithm (told by
+    /// its PEM label and public key size, not by the key's own field).
+    #[test]
+    fn many_keys_on_threads_keep_their_order() {
+        let asked = [
+            KeyAlgorithm::EcdsaP256,
+            KeyAlgorithm::Rsa(2048),
+            KeyAlgorithm::Ed25519,
+            KeyAlgorithm::EcdsaP384,
+            KeyAlgorithm::EcdsaP256,
+        ];
+        assert!(asked.iter().map(|a| cost_micros(*a)).sum::<u64>() >= PARALLEL_FROM_MICROS);
+        let keys = generate_many(&asked).unwrap();
+        let seen: Vec<(String, usize)> = keys
+            .iter()
+            .map(|k| {
+                let pem = k.to_pem().unwrap();
+                let label = pem.lines().next().unwrap().to_string();
+                (label, k.public_key_raw().len())
+            })
+            .collect();
+        let ec = "-----BEGIN EC PRIVATE KEY-----".to_string();
+        assert_eq!(seen[0], (ec.clone(), 65), "P-256: an uncompressed point");
+        assert_eq!(seen[1].0, "-----BEGIN RSA PRIVATE KEY-----");
+        assert!(seen[1].1 > 256, "an RSA-2048 public key: {}", seen[1].1);
+        assert_eq!(seen[2], ("-----BEGIN PRIVATE KEY-----".to_string(), 32));
+        assert_eq!(seen[3], (ec.clone(), 97), "P-384");
+        assert_eq!(seen[4], (ec, 65));
+    }
 }

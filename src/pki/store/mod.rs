@@ -458,6 +458,15 @@ mod tests {
     }
 
     #[test]
+    fn digests_are_sha256_in_lower_case_hex() {
+        // FIPS 180-2's "abc" example.
+        assert_eq!(
+            journal::hex(&journal::sha256(b"abc")),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    #[test]
     fn a_format_3_entry_without_a_digest_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let text =
