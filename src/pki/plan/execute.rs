@@ -189,49 +189,45 @@ impl Plan {
         durability: store::Durability,
         progress: &dyn crate::pki::progress::Progress,
     ) -> Result<Vec<(usize, Realized)>> {
-        // A thread per 16 items at most: below that, starting one costs more than it saves (and
-        // reading the CPU quota is skipped altogether, as for the dozen leaves of an `init`).
-        let wanted = jobs.len() / 16 + 1;
+        // A thread per ITEMS_PER_THREAD items at most, the calling thread being one of them. The
+        // dozen items of an `init` stay on one thread: a second one (its stack, malloc arena and
+        // crypto state, some 35 page faults) cost about what it saved (measured, README).
+        let wanted = jobs.len().div_ceil(ITEMS_PER_THREAD);
         let threads = match wanted {
-            1 => 1,
+            0 | 1 => 1,
             _ => std::thread::available_parallelism().map_or(1, |n| n.get().min(wanted)),
         };
-        if threads <= 1 {
-            return jobs
+        let run = |share: Vec<(usize, (PlanItem, Option<PrivateKey>))>| {
+            share
                 .into_iter()
                 .map(|(index, (item, key))| {
                     let realized = self.realize(item, key, stamp, durability)?;
                     progress.advance(1);
                     Ok((index, realized))
                 })
-                .collect();
+                .collect::<Result<Vec<_>>>()
+        };
+        if threads <= 1 {
+            return run(jobs);
         }
         let mut shares: Vec<Vec<_>> = (0..threads).map(|_| Vec::new()).collect();
         for (n, job) in jobs.into_iter().enumerate() {
             shares[n % threads].push(job);
         }
+        let mine = shares.remove(0);
         std::thread::scope(|scope| {
             let handles: Vec<_> = shares
                 .into_iter()
-                .map(|share| {
-                    scope.spawn(move || {
-                        share
-                            .into_iter()
-                            .map(|(index, (item, key))| {
-                                let realized = self.realize(item, key, stamp, durability)?;
-                                progress.advance(1);
-                                Ok((index, realized))
-                            })
-                            .collect::<Result<Vec<_>>>()
-                    })
-                })
+                .map(|share| scope.spawn(move || run(share)))
                 .collect();
+            // A panic here is caught as a joined thread's is, and becomes an error.
+            let mut parts = vec![std::panic::catch_unwind(std::panic::AssertUnwindSafe(
+                || run(mine),
+            ))];
+            parts.extend(handles.into_iter().map(|h| h.join()));
             let mut all = Vec::new();
-            for handle in handles {
-                let part = handle
-                    .join()
-                    .map_err(|_| Error::Crypto("a signing thread failed".into()))??;
-                all.extend(part);
+            for part in parts {
+                all.extend(part.map_err(|_| Error::Crypto("a signing thread failed".into()))??);
             }
             Ok(all)
         })
@@ -463,6 +459,9 @@ fn next_key(keys: &mut impl Iterator<Item = PrivateKey>) -> Result<PrivateKey> {
     keys.next()
         .ok_or_else(|| Error::Crypto("internal: fewer keys generated than planned".into()))
 }
+
+/// Items realised by one thread at most (see `realize_all`).
+const ITEMS_PER_THREAD: usize = 16;
 
 /// A backup directory name for this run: the UTC time to the millisecond.
 fn backup_stamp(now: OffsetDateTime) -> String {
