@@ -22,11 +22,14 @@ use crate::pki::store::{self, FileKind, FileWrite};
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Outcome {
+    /// What the item is and what was done (its action, reason and files).
     #[serde(flatten)]
     pub decision: Decision,
     /// For certificates written or kept: what they hold, read back from the DER.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub certificate: Option<CertFacts>,
+    /// The algorithm of the key the certificate, key pair or request certifies; `None` when
+    /// nothing of the kind was made or kept.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key_algorithm: Option<KeyAlgorithm>,
     /// A kubeconfig made for stdout rather than a file.
@@ -69,6 +72,10 @@ impl Plan {
             .any(|i| !matches!(i.decision.action, Action::Reuse | Action::Skip))
     }
 
+    /// Makes every key, certificate and kubeconfig the plan decided and writes them in one
+    /// journalled batch, returning what each item did. Errs on the first key or certificate
+    /// that cannot be made, or on a write that fails (then nothing of the batch is renamed into
+    /// place, or the journal completes it on the next run).
     pub fn execute(self) -> Result<Vec<Outcome>> {
         self.execute_with(&crate::pki::progress::Silent)
     }

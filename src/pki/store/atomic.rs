@@ -16,7 +16,9 @@ use crate::pki::error::{Error, Result};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum FileKind {
+    /// A private key: 0600, created so at open time.
     PrivateKey,
+    /// A certificate or CA bundle: 0644.
     Certificate,
     /// sa.pub. kubeadm writes it 0600 through its key writer; it is not secret, so 0644.
     PublicKey,
@@ -32,6 +34,7 @@ pub enum FileKind {
 }
 
 impl FileKind {
+    /// The permission bits a file of this kind is created with.
     pub fn mode(self) -> u32 {
         match self {
             FileKind::PrivateKey
@@ -42,6 +45,7 @@ impl FileKind {
         }
     }
 
+    /// Whether the file is readable by its owner only (its backups are made so too).
     pub fn is_secret(self) -> bool {
         !exposed(self.mode())
     }
@@ -55,8 +59,11 @@ pub fn exposed(mode: u32) -> bool {
 /// One file to write.
 #[derive(Debug)]
 pub struct FileWrite {
+    /// Where the file goes.
     pub path: PathBuf,
+    /// What it is, which sets its mode.
     pub kind: FileKind,
+    /// Its whole contents.
     pub contents: Vec<u8>,
     /// When the target exists, keep the old file here first.
     pub backup: Option<PathBuf>,

@@ -34,6 +34,7 @@ pub struct Layout {
 }
 
 impl Layout {
+    /// The tree with its certificates in `cert_dir` and its kubeconfigs in `kubeconfig_dir`.
     pub fn new(cert_dir: impl Into<PathBuf>, kubeconfig_dir: impl Into<PathBuf>) -> Self {
         Layout {
             cert_dir: cert_dir.into(),
@@ -47,14 +48,18 @@ impl Layout {
         super::parent_dir(cert_dir).to_path_buf()
     }
 
+    /// The certificate directory (kubeadm's `certificatesDir`).
     pub fn cert_dir(&self) -> &Path {
         &self.cert_dir
     }
 
+    /// The kubeconfig directory.
     pub fn kubeconfig_dir(&self) -> &Path {
         &self.kubeconfig_dir
     }
 
+    /// Where a catalog kubeconfig goes: `<kubeconfig-dir>/<file>`, or
+    /// `<kubeconfig-dir>/nodes/<node>/<file>` for a per-node one.
     pub fn kubeconfig_path(&self, profile: &KubeconfigProfile, node: &str) -> PathBuf {
         match profile.placement {
             KubeconfigPlacement::ControlPlane => self.kubeconfig_dir.join(profile.file_name),
@@ -102,19 +107,24 @@ impl Layout {
         with_extension(self.kubeconfig_path(profile, node), "csr")
     }
 
+    /// Where a catalog certificate goes (`<base>.crt`, below its node's directory for a
+    /// per-node profile).
     pub fn cert_path(&self, profile: &Profile, node: &str) -> PathBuf {
         with_extension(self.stem(profile, node), "crt")
     }
 
+    /// Where its private key goes (`<base>.key`).
     pub fn key_path(&self, profile: &Profile, node: &str) -> PathBuf {
         with_extension(self.stem(profile, node), "key")
     }
 
+    /// `sa.key`: the key service-account tokens are signed with.
     pub fn sa_key(&self) -> PathBuf {
         self.cert_dir
             .join(format!("{SERVICE_ACCOUNT_KEY_BASE}.key"))
     }
 
+    /// `sa.pub`: the public keys service-account tokens are verified with.
     pub fn sa_pub(&self) -> PathBuf {
         self.cert_dir
             .join(format!("{SERVICE_ACCOUNT_KEY_BASE}.pub"))

@@ -53,9 +53,11 @@ pub const MAX_FILE_SIZE: u64 = 1 << 20;
 /// A file's bytes and the facts of its inode that matter for trust.
 #[derive(Debug, Clone)]
 pub struct FileData {
+    /// The contents (at most [`MAX_FILE_SIZE`]).
     pub bytes: Vec<u8>,
     /// Permission bits (`st_mode & 0o7777`).
     pub mode: u32,
+    /// The owner's user id.
     pub uid: u32,
 }
 
@@ -153,6 +155,7 @@ fn describe_type(meta: &fs::Metadata) -> &'static str {
     }
 }
 
+/// Whether anything (a file, a directory, a dangling link) is at `path`, links not followed.
 pub fn exists(path: &Path) -> bool {
     fs::symlink_metadata(path).is_ok()
 }
