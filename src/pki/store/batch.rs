@@ -6,7 +6,7 @@ use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
 use super::atomic::{FileWrite, keep_backup, sync_dir, write_temporary};
-use super::journal::{self, JOURNAL, Journal, JournalEntry};
+use super::journal::{self, JOURNAL, JournalEntry};
 use super::layout::is_kubepki_file;
 use super::{create_dir, exists, parent};
 use crate::pki::error::{Error, Result};
@@ -266,12 +266,7 @@ pub fn commit_staged(staged: Vec<Staged>, roots: &[&Path], durability: Durabilit
 /// Writes each root's journal; fsynced only with `sync` (a batch syncs whole filesystems next).
 fn write_journals(journals: &[(&Path, Vec<JournalEntry>)], sync: bool) -> Result<()> {
     for (root, entries) in journals {
-        let text = serde_json::to_vec(&Journal {
-            version: journal::VERSION,
-            entries: entries.clone(),
-        })
-        .map_err(|e| Error::Crypto(e.to_string()))?;
-        journal::write_journal(&root.join(JOURNAL), &text, sync)?;
+        journal::write_journal(&root.join(JOURNAL), entries, sync)?;
     }
     Ok(())
 }
