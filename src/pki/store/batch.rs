@@ -40,11 +40,14 @@ fn crash_after() -> Option<usize> {
 /// syncfs, ~50 ms with an fsync each; see README, "Performance").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Durability {
+    /// An fsync of each file and of each directory that got a new name.
     PerFile,
+    /// One `syncfs(2)` per filesystem the batch touches, at each barrier.
     Batch,
 }
 
 impl Durability {
+    /// The cheaper way for a batch of `count` files: per file up to 8, else per filesystem.
     pub fn for_files(count: usize) -> Durability {
         if count <= 8 {
             Durability::PerFile
