@@ -229,15 +229,7 @@ fn write(request: Request, a: &BootstrapTokenArgs) -> anyhow::Result<ExitStatus>
     }
     let _tree = store::Lock::acquire(layout.cert_dir(), LOCK_WAIT)?;
     for root in &roots {
-        if let Some(r) = store::recover(root)? {
-            eprintln!(
-                "[recover] {}: completed an interrupted run: renamed {} of the {} files its \
-                 journal lists",
-                root.display(),
-                r.renamed,
-                r.listed
-            );
-        }
+        super::pipeline::recover(root)?;
     }
     // A second flock on the same directory would wait for this run's own lock.
     let same = |x: &Path, y: &Path| match (x.canonicalize(), y.canonicalize()) {

@@ -76,24 +76,7 @@ pub(super) fn write(
     }
     let _lock = store::Lock::acquire(cert_dir, LOCK_WAIT)?;
     for root in roots(&request) {
-        if let Some(r) = store::recover(root)? {
-            if r.discarded > 0 {
-                eprintln!(
-                    "[recover] {}: an interrupted run had not finished writing its {} files to \
-                     disk and had replaced none: removed them; nothing was changed",
-                    root.display(),
-                    r.listed
-                );
-                continue;
-            }
-            eprintln!(
-                "[recover] {}: completed an interrupted run: renamed {} of the {} files its \
-                 journal lists (a file without a staged copy was renamed before the interruption)",
-                root.display(),
-                r.renamed,
-                r.listed
-            );
-        }
+        recover(root)?;
     }
     // Only where kubepki writes: the whole PKI tree, and in the kubeconfig directory (which holds
     // other tools' files too) just its own files and per-node kubeconfigs.
@@ -158,4 +141,27 @@ pub(super) fn explain(request: &Request, command: &str) -> anyhow::Result<ExitSt
     use std::io::Write;
     std::io::stdout().lock().write_all(script.as_bytes())?;
     Ok(ExitStatus::Success)
+}
+
+/// Completes (or discards) what an interrupted run left in `root`'s journal, saying which.
+pub(super) fn recover(root: &std::path::Path) -> anyhow::Result<()> {
+    if let Some(r) = store::recover(root)? {
+        if r.discarded > 0 {
+            eprintln!(
+                "[recover] {}: an interrupted run had not finished writing its {} files to disk \
+                 and had replaced none: removed them; nothing was changed",
+                root.display(),
+                r.listed
+            );
+        } else {
+            eprintln!(
+                "[recover] {}: completed an interrupted run: renamed {} of the {} files its \
+                 journal lists (a file without a staged copy was renamed before the interruption)",
+                root.display(),
+                r.renamed,
+                r.listed
+            );
+        }
+    }
+    Ok(())
 }

@@ -265,15 +265,7 @@ pub(super) fn write_with(
     };
     if in_tree {
         for root in &roots {
-            if let Some(r) = store::recover(root)? {
-                eprintln!(
-                    "[recover] {}: completed an interrupted run: renamed {} of the {} files its \
-                     journal lists",
-                    root.display(),
-                    r.renamed,
-                    r.listed
-                );
-            }
+            super::pipeline::recover(root)?;
         }
     }
     let inventory = Inventory::read(&layout, &request.files());
