@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use super::atomic::{FileWrite, keep_backup, sync_dir, write_temporary};
 use super::journal::{self, JOURNAL, JournalEntry};
 use super::layout::is_kubepki_file;
-use super::{create_dir, exists, parent};
+use super::{create_dir, distinct_dirs, exists, parent};
 use crate::pki::error::{Error, Result};
 
 #[cfg(feature = "test-hooks")]
@@ -272,16 +272,6 @@ fn write_journals(journals: &[(&Path, Vec<JournalEntry>)], sync: bool) -> Result
         journal::write_journal(&root.join(JOURNAL), entries, sync)?;
     }
     Ok(())
-}
-
-/// The distinct directories of `dirs`, in first-seen order. A hash set: a batch for 1,000 nodes
-/// has 1,000 directories, and comparing each with every other dominated such a run.
-pub(super) fn distinct_dirs<'a>(dirs: impl IntoIterator<Item = &'a Path>) -> Vec<PathBuf> {
-    let mut seen = std::collections::HashSet::new();
-    dirs.into_iter()
-        .filter(|d| seen.insert(*d))
-        .map(Path::to_path_buf)
-        .collect()
 }
 
 /// The filesystems a batch writes to, one open directory on each, for `syncfs(2)`: found once

@@ -141,7 +141,7 @@ pub fn recover(root: &Path) -> Result<Option<Recovered>> {
     let renamed = apply(root, &journal.entries, None)?;
     // The renames are on disk before the journal goes (its removal needs no barrier of its own).
     let targets = journal.entries.iter().map(|e| parent(&e.target));
-    for dir in super::batch::distinct_dirs(targets) {
+    for dir in super::distinct_dirs(targets) {
         sync_dir(&root.join(dir))?;
     }
     fs::remove_file(&path).map_err(|e| Error::io(&path, "remove", e))?;
