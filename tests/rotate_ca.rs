@@ -465,3 +465,45 @@ fn abort_in_two_steps_goes_back_through_trusting_both() {
     rotate_ok(&pki, "abort", "all");
     assert_same_tree(&before, &without_backups(snapshot(tmp.path())), "abort");
 }
+
+/// `--ca all` (the default) rotates what the tree has: a tree without an etcd CA (external etcd)
+/// rotates the rest; naming the missing CA is an error that names its file; an empty directory
+/// is an error, not a silent no-op.
+#[test]
+fn all_rotates_what_the_tree_has() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let pki = tmp.path().join("pki");
+    init_ca(&pki, ALG);
+    fs::remove_dir_all(pki.join("etcd")).expect("no etcd CA");
+    rotate_ok(&pki, "start", "all");
+    let s = status(&pki, "all");
+    let names: Vec<&str> = s["certificateAuthorities"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|c| c["ca"].as_str().expect("name"))
+        .collect();
+    assert_eq!(names, ["ca", "front-proxy-ca"]);
+    assert_eq!(s["serviceAccountKeys"]["phase"], "trusting-both");
+    let out = rotate(&pki, "status", "etcd-ca", &[]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains(ps(&pki.join("etcd/ca.crt"))),
+        "{}",
+        stderr(&out)
+    );
+    let empty = tmp.path().join("empty");
+    fs::create_dir(&empty).expect("mkdir");
+    let out = rotate(&empty, "start", "all", &[]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("nothing to rotate"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        fs::read_dir(&empty).expect("dir").count(),
+        0,
+        "nothing written"
+    );
+}

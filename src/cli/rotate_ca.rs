@@ -119,7 +119,7 @@ pub(super) fn run(c: &RotateCaCommand, now: OffsetDateTime) -> anyhow::Result<Ex
         },
     };
     let (resolved, layout) = settings(a)?;
-    let rotated = rotated(&a.ca, &layout);
+    let rotated = rotated(&a.ca, &layout)?;
     let ctx = step_context(&layout, &rotated);
     if step == Step::Abort && ctx.leaves_restored {
         eprintln!(
@@ -182,21 +182,34 @@ fn step_context(layout: &Layout, rotated: &[Rotated]) -> Context {
 }
 
 /// What `--ca` names, in a fixed order (the CAs as listed, then the service-account pair), each
-/// once.
-fn rotated(args: &[CaArg], layout: &Layout) -> Vec<Rotated> {
+/// once. A name given is always there (its files missing are an error of the phase); `all`
+/// takes what the tree has, so a tree without an etcd CA (external etcd) or without `sa.key`
+/// rotates the rest.
+fn rotated(args: &[CaArg], layout: &Layout) -> anyhow::Result<Vec<Rotated>> {
     let all = args.contains(&CaArg::All);
-    let has = |arg: CaArg| all || args.contains(&arg);
+    let wanted = |arg: CaArg, main: &std::path::Path| {
+        args.contains(&arg) || (all && crate::pki::store::exists(main))
+    };
     let mut out: Vec<Rotated> = [CaArg::Ca, CaArg::FrontProxyCa, CaArg::EtcdCa]
         .into_iter()
         .zip(rotation::ROTATABLE)
-        .filter(|(arg, _)| has(*arg))
-        .filter_map(|(_, name)| catalog::find(name))
-        .map(|ca| Rotated::Ca(RotationFiles::of(layout, ca)))
+        .filter_map(|(arg, name)| catalog::find(name).map(|ca| (arg, ca)))
+        .map(|(arg, ca)| (arg, RotationFiles::of(layout, ca)))
+        .filter(|(arg, files)| wanted(*arg, &files.bundle))
+        .map(|(_, files)| Rotated::Ca(files))
         .collect();
-    if has(CaArg::Sa) {
-        out.push(Rotated::ServiceAccount(SaFiles::of(layout)));
+    let sa = SaFiles::of(layout);
+    if wanted(CaArg::Sa, &sa.key) {
+        out.push(Rotated::ServiceAccount(sa));
     }
-    out
+    if out.is_empty() {
+        return Err(Error::bad_file(
+            layout.cert_dir(),
+            "holds no CA and no sa.key: nothing to rotate (is --cert-dir right?)",
+        )
+        .into());
+    }
+    Ok(out)
 }
 
 #[derive(Serialize)]
@@ -212,7 +225,7 @@ struct StatusReport<'a> {
 
 fn status(a: &RotateArgs, _now: OffsetDateTime) -> anyhow::Result<ExitStatus> {
     let (_, layout) = settings(a)?;
-    let rotated = rotated(&a.ca, &layout);
+    let rotated = rotated(&a.ca, &layout)?;
     let mut wanted = tree_wanted(&layout);
     for r in &rotated {
         wanted.extend(r.wanted());
