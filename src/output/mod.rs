@@ -246,10 +246,14 @@ pub fn print_outcomes(
         0 => String::new(),
         n => format!(", {n} skipped"),
     };
+    // A run that wrote nothing (a phase run again) has no place to name.
+    let places = match places.is_empty() {
+        true => String::new(),
+        false => format!("; {}", places.join(", ")),
+    };
     writeln!(
         out,
-        "Done: {written} written, {reused} reused{skipped}; {}",
-        places.join(", ")
+        "Done: {written} written, {reused} reused{skipped}{places}"
     )?;
     if outcomes.iter().any(grants_cluster_admins) {
         print_cluster_admins_binding(&mut out, layout)?;
