@@ -42,65 +42,14 @@ fn readyz(cp: &ControlPlane, kubeconfig: &str) -> Result<(), String> {
     }
 }
 
-/// The controller manager signs a client CSR named `name`; the certificate, checked with
-/// `openssl verify` against `ca` (a file of the tree), is returned as PEM.
+/// The controller manager signs a client CSR named `name` (through the CSR API, as
+/// `ControlPlane::controller_manager_signs` does it); the certificate must pass `openssl verify`
+/// against `ca` (a file of the tree, relative to `pki/`).
 fn kcm_signs(cp: &ControlPlane, name: &str, ca: &str) {
-    let root = &cp.root;
-    let (key, csr) = (
-        root.join(format!("{name}.key")),
-        root.join(format!("{name}.csr")),
-    );
-    let out = std::process::Command::new("openssl")
-        .args([
-            "req",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-        ])
-        .args(["-nodes", "-subj", &format!("/CN={name}"), "-keyout"])
-        .arg(&key)
-        .arg("-out")
-        .arg(&csr)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let request = BASE64.encode(fs::read(&csr).unwrap());
-    let object = format!(
-        "apiVersion: certificates.k8s.io/v1\nkind: CertificateSigningRequest\nmetadata:\n  \
-         name: {name}\nspec:\n  request: {request}\n  signerName: \
-         kubernetes.io/kube-apiserver-client\n  usages: [digital signature, client auth]\n"
-    );
-    let created = cp.kubectl_stdin("super-admin.conf", &["apply", "-f", "-"], Some(&object));
-    assert!(created.status.success(), "{created:?}");
-    let approved = cp.kubectl("super-admin.conf", &["certificate", "approve", name]);
-    assert!(approved.status.success(), "{approved:?}");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let issued = loop {
-        let out = cp.kubectl(
-            "super-admin.conf",
-            &["get", "csr", name, "-o", "jsonpath={.status.certificate}"],
-        );
-        let b64 = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        if !b64.is_empty() {
-            break BASE64.decode(b64).expect("base64");
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the controller manager never signed {name}:\n{}",
-            cp.controller_manager
-                .as_ref()
-                .map(|p| p.tail())
-                .unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(300));
-    };
-    let crt = root.join(format!("{name}.crt"));
-    fs::write(&crt, &issued).unwrap();
+    let crt = cp.controller_manager_signs("super-admin.conf", name, &cp.root);
     let verify = std::process::Command::new("openssl")
         .args(["verify", "-CAfile"])
-        .arg(root.join("pki").join(ca))
+        .arg(cp.root.join("pki").join(ca))
         .arg(&crt)
         .output()
         .unwrap();
